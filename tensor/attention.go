@@ -1,0 +1,178 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/smaug-dev/smaug/kernels"
+)
+
+// CausalAttention is scaled dot-product attention with a causal mask, a
+// right-padding mask and grouped-query heads.
+//
+// q is [batch·tq, heads·hd]; k and v are [batch·tk, kvHeads·hd] (heads is a
+// multiple of kvHeads; query head h reads key/value head h/(heads/kvHeads)).
+// lengths[b] is the number of valid (unpadded) keys of sequence b. Query i of
+// sequence b sits at absolute position tk−tq+i (so tq == tk for training and
+// tq < tk when decoding with a KV cache) and attends to keys j ≤ that position
+// with j < lengths[b]. Query rows at or past lengths[b] are padding: their
+// output is zero. The output has q's shape.
+//
+// Forward keeps only the log-sum-exp of each score row; backward recomputes
+// the probabilities from it (as flash attention does) so no [tq, tk] matrix
+// per head outlives the op:
+//
+//	dV += Pᵀ·dO, dP = dO·Vᵀ, dS = P⊙(dP − rowsum(dO⊙O)), dQ += s·dS·K, dK += s·dSᵀ·Q
+//
+// with s = 1/sqrt(hd). Work is split across cores by (sequence, kv head).
+func CausalAttention(tp *Tape, q, k, v *Tensor, batch, heads, kvHeads int, lengths []int) *Tensor {
+	if heads%kvHeads != 0 || q.Cols()%heads != 0 || len(lengths) != batch {
+		panic(fmt.Sprintf("tensor.CausalAttention: q %v, %d heads, %d kv heads, %d lengths for batch %d", q.Shape, heads, kvHeads, len(lengths), batch))
+	}
+	hd := q.Cols() / heads
+	tq, tk := q.Rows()/batch, k.Rows()/batch
+	if q.Rows() != batch*tq || k.Rows() != batch*tk || k.Cols() != kvHeads*hd || v.Rows() != k.Rows() || v.Cols() != k.Cols() || tq > tk {
+		panic(fmt.Sprintf("tensor.CausalAttention: q %v, k %v, v %v, batch %d", q.Shape, k.Shape, v.Shape, batch))
+	}
+	for b, l := range lengths {
+		if l < 0 || l > tk {
+			panic(fmt.Sprintf("tensor.CausalAttention: length %d of sequence %d outside [0, %d]", l, b, tk))
+		}
+	}
+	a := attnShape{batch: batch, heads: heads, kvHeads: kvHeads, hd: hd, tq: tq, tk: tk, lengths: lengths,
+		ldq: heads * hd, ldk: kvHeads * hd, scale: float32(1 / math.Sqrt(float64(hd)))}
+	grad := tp.needs(q, k, v)
+	o := tp.output(grad, q.Shape...)
+	var lse []float32
+	if grad {
+		lse = tp.alloc(batch * heads * tq)
+	}
+	kernels.Parallel(batch*kvHeads, func(lo, hi int) {
+		s := make([]float32, tq*tk)
+		for task := lo; task < hi; task++ {
+			a.forward(task/kvHeads, task%kvHeads, q.Data, k.Data, v.Data, o.Data, lse, s)
+		}
+	})
+	if !grad {
+		return o
+	}
+	tp.record(func() {
+		if o.Grad == nil {
+			return
+		}
+		dq, dk, dv := tp.grad(q), tp.grad(k), tp.grad(v)
+		kernels.Parallel(batch*kvHeads, func(lo, hi int) {
+			p, dp := make([]float32, tq*tk), make([]float32, tq*tk)
+			for task := lo; task < hi; task++ {
+				a.backward(task/kvHeads, task%kvHeads, q.Data, k.Data, v.Data, o.Data, o.Grad, lse, dq, dk, dv, p, dp)
+			}
+		})
+	})
+	return o
+}
+
+type attnShape struct {
+	batch, heads, kvHeads, hd, tq, tk int
+	lengths                           []int
+	ldq, ldk                          int
+	scale                             float32
+}
+
+// span returns, for sequence b, the offset of its first query's position,
+// how many query rows are real (not padding), and the number of valid keys.
+func (a *attnShape) span(b int) (off, nq, nk int) {
+	off = a.tk - a.tq
+	nk = a.lengths[b]
+	nq = min(a.tq, nk-off)
+	return off, max(nq, 0), nk
+}
+
+// scores fills s[i·nk+j] with scale·q_i·k_j for query rows [0,nq) of head h,
+// then applies the causal mask (−Inf past position off+i).
+func (a *attnShape) scores(b, h, g, off, nq, nk int, q, k, s []float32) {
+	qb := q[b*a.tq*a.ldq+h*a.hd:]
+	kb := k[b*a.tk*a.ldk+g*a.hd:]
+	kernels.SgemmSerial(false, true, nq, nk, a.hd, a.scale, qb, a.ldq, kb, a.ldk, 0, s, nk)
+	inf := float32(math.Inf(-1))
+	for i := 0; i < nq; i++ {
+		for j := off + i + 1; j < nk; j++ {
+			s[i*nk+j] = inf
+		}
+	}
+}
+
+func (a *attnShape) forward(b, g int, q, k, v, o, lse, s []float32) {
+	off, nq, nk := a.span(b)
+	group := a.heads / a.kvHeads
+	vb := v[b*a.tk*a.ldk+g*a.hd:]
+	for h := g * group; h < (g+1)*group; h++ {
+		ob := o[b*a.tq*a.ldq+h*a.hd:]
+		if nq == 0 {
+			continue
+		}
+		a.scores(b, h, g, off, nq, nk, q, k, s)
+		for i := 0; i < nq; i++ {
+			row := s[i*nk : (i+1)*nk]
+			m := row[0]
+			for _, x := range row[1:] {
+				m = max(m, x)
+			}
+			var sum float64
+			for j, x := range row {
+				e := float32(math.Exp(float64(x - m)))
+				row[j] = e
+				sum += float64(e)
+			}
+			inv := float32(1 / sum)
+			for j := range row {
+				row[j] *= inv
+			}
+			if lse != nil {
+				lse[(b*a.heads+h)*a.tq+i] = m + float32(math.Log(sum))
+			}
+		}
+		kernels.SgemmSerial(false, false, nq, a.hd, nk, 1, s, nk, vb, a.ldk, 0, ob, a.ldq)
+	}
+}
+
+func (a *attnShape) backward(b, g int, q, k, v, o, do, lse, dq, dk, dv, p, dp []float32) {
+	off, nq, nk := a.span(b)
+	if nq == 0 {
+		return
+	}
+	group := a.heads / a.kvHeads
+	kb, vb := k[b*a.tk*a.ldk+g*a.hd:], v[b*a.tk*a.ldk+g*a.hd:]
+	dkb, dvb := dk[b*a.tk*a.ldk+g*a.hd:], dv[b*a.tk*a.ldk+g*a.hd:]
+	for h := g * group; h < (g+1)*group; h++ {
+		base := b*a.tq*a.ldq + h*a.hd
+		qb, ob, dob, dqb := q[base:], o[base:], do[base:], dq[base:]
+		// P from the saved log-sum-exp.
+		a.scores(b, h, g, off, nq, nk, q, k, p)
+		for i := 0; i < nq; i++ {
+			l := lse[(b*a.heads+h)*a.tq+i]
+			row := p[i*nk : (i+1)*nk]
+			for j, x := range row {
+				row[j] = float32(math.Exp(float64(x - l)))
+			}
+		}
+		// dV += Pᵀ·dO
+		kernels.SgemmSerial(true, false, nk, a.hd, nq, 1, p, nk, dob, a.ldq, 1, dvb, a.ldk)
+		// dP = dO·Vᵀ
+		kernels.SgemmSerial(false, true, nq, nk, a.hd, 1, dob, a.ldq, vb, a.ldk, 0, dp, nk)
+		// dS = P⊙(dP − D), D_i = Σ dO_i·O_i
+		for i := 0; i < nq; i++ {
+			var d float32
+			oi, doi := ob[i*a.ldq:i*a.ldq+a.hd], dob[i*a.ldq:i*a.ldq+a.hd]
+			for c := range oi {
+				d += oi[c] * doi[c]
+			}
+			pr, dr := p[i*nk:(i+1)*nk], dp[i*nk:(i+1)*nk]
+			for j := range dr {
+				dr[j] = pr[j] * (dr[j] - d)
+			}
+		}
+		// dQ += s·dS·K ; dK += s·dSᵀ·Q
+		kernels.SgemmSerial(false, false, nq, a.hd, nk, a.scale, dp, nk, kb, a.ldk, 1, dqb, a.ldq)
+		kernels.SgemmSerial(true, false, nk, a.hd, nq, a.scale, dp, nk, qb, a.ldq, 1, dkb, a.ldk)
+	}
+}

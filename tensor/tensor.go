@@ -1,0 +1,204 @@
+// Package tensor is smaug's small tensor engine: contiguous row-major float32
+// tensors and a tape-based reverse-mode autodiff over a few coarse, fused ops
+// (Linear, Embedding, GatherRows, RMSNorm, RoPE, CausalAttention, SwiGLU, Add,
+// Scale, LogSoftmaxGather, SegmentSum).
+//
+// Each op's forward and backward sit side by side in one file, in the manner
+// of llm.c: the forward computes its output and, when a Tape is given and an
+// input needs a gradient, records a closure that later accumulates the
+// gradients of its inputs from the gradient of its output. Model code calls
+// ops and never loops over raw data, so another backend only has to implement
+// the op set.
+//
+// Memory: parameters are tensors that persist across steps and own their
+// gradient buffers. Everything else made while a Tape records comes from the
+// tape's arena, which Reset recycles after the optimiser step, so a training
+// loop in steady state allocates nothing. Forwards without a tape (reference
+// model, evaluation, generation) allocate from the Go heap.
+//
+// Matrix products go through package kernels (BLAS loaded at run time, or a
+// pure-Go tiled kernel); elementwise work is split across cores with
+// kernels.Parallel.
+package tensor
+
+import (
+	"fmt"
+)
+
+// Tensor is a dense row-major float32 array. Grad, when non-nil, has the same
+// length as Data and accumulates ∂loss/∂Data during Tape.Backward.
+type Tensor struct {
+	Shape        []int
+	Data         []float32
+	Grad         []float32
+	RequiresGrad bool
+	param        bool // persistent: its Grad is heap-allocated and survives Tape.Reset
+}
+
+// New returns a zero tensor of the given shape on the Go heap.
+func New(shape ...int) *Tensor {
+	return &Tensor{Shape: append([]int(nil), shape...), Data: make([]float32, numel(shape))}
+}
+
+// FromData wraps data (not copied) as a tensor of the given shape. It panics
+// if the length does not match, which is a programming error.
+func FromData(data []float32, shape ...int) *Tensor {
+	if len(data) != numel(shape) {
+		panic(fmt.Sprintf("tensor.FromData: %d values for shape %v", len(data), shape))
+	}
+	return &Tensor{Shape: append([]int(nil), shape...), Data: data}
+}
+
+// NewParam wraps data as a trainable parameter: it requires a gradient, and
+// its Grad buffer is allocated now and kept across steps.
+func NewParam(data []float32, shape ...int) *Tensor {
+	t := FromData(data, shape...)
+	t.RequiresGrad = true
+	t.param = true
+	t.Grad = make([]float32, len(data))
+	return t
+}
+
+// Freeze marks a parameter as not trainable and drops its gradient buffer.
+func (t *Tensor) Freeze() {
+	t.RequiresGrad = false
+	t.Grad = nil
+}
+
+// ZeroGrad clears the gradient buffer, if any.
+func (t *Tensor) ZeroGrad() { clear(t.Grad) }
+
+// Len is the number of elements.
+func (t *Tensor) Len() int { return len(t.Data) }
+
+// Rows is the product of all dimensions but the last; Cols is the last.
+func (t *Tensor) Rows() int { return len(t.Data) / t.Cols() }
+
+// Cols is the size of the last dimension.
+func (t *Tensor) Cols() int {
+	if len(t.Shape) == 0 {
+		return 1
+	}
+	return t.Shape[len(t.Shape)-1]
+}
+
+func numel(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		if d < 0 {
+			panic(fmt.Sprintf("tensor: negative dimension in %v", shape))
+		}
+		n *= d
+	}
+	return n
+}
+
+// Tape records the backward closures of the ops run with it, and owns the
+// arena their outputs and gradients come from. A nil *Tape is valid and means
+// "no gradients": ops then allocate from the heap and record nothing.
+type Tape struct {
+	backward []func()
+	slabs    [][]float32
+	slab     int // index of the slab being filled
+	off      int // next free offset in slabs[slab]
+}
+
+// NewTape returns an empty tape.
+func NewTape() *Tape { return &Tape{} }
+
+const slabSize = 1 << 22 // 16 MiB of float32
+
+// alloc returns n zeroed float32s from the arena (or the heap for a nil tape).
+func (tp *Tape) alloc(n int) []float32 {
+	if tp == nil {
+		return make([]float32, n)
+	}
+	for {
+		if tp.slab < len(tp.slabs) {
+			s := tp.slabs[tp.slab]
+			if tp.off+n <= len(s) {
+				out := s[tp.off : tp.off+n : tp.off+n]
+				tp.off += n
+				clear(out)
+				return out
+			}
+			if tp.off == 0 && n > len(s) {
+				// Too small even when empty: replace it with a big enough slab.
+				tp.slabs[tp.slab] = make([]float32, n)
+				continue
+			}
+			tp.slab++
+			tp.off = 0
+			continue
+		}
+		tp.slabs = append(tp.slabs, make([]float32, max(n, slabSize)))
+	}
+}
+
+// Reset forgets every recorded op and recycles the arena. Tensors made with
+// this tape before Reset must not be used afterwards; parameters are kept.
+func (tp *Tape) Reset() {
+	clear(tp.backward)
+	tp.backward = tp.backward[:0]
+	tp.slab, tp.off = 0, 0
+}
+
+// ArenaBytes reports the memory held by the arena, for diagnostics.
+func (tp *Tape) ArenaBytes() int64 {
+	var n int64
+	for _, s := range tp.slabs {
+		n += int64(len(s)) * 4
+	}
+	return n
+}
+
+// record appends a backward closure.
+func (tp *Tape) record(f func()) { tp.backward = append(tp.backward, f) }
+
+// needs reports whether an op on these inputs must record a backward.
+func (tp *Tape) needs(inputs ...*Tensor) bool {
+	if tp == nil {
+		return false
+	}
+	for _, t := range inputs {
+		if t != nil && t.RequiresGrad {
+			return true
+		}
+	}
+	return false
+}
+
+// output makes an op's output tensor.
+func (tp *Tape) output(grad bool, shape ...int) *Tensor {
+	t := &Tensor{Shape: append([]int(nil), shape...), Data: tp.alloc(numel(shape))}
+	t.RequiresGrad = grad
+	return t
+}
+
+// grad returns t's gradient buffer, allocating a zeroed one if needed.
+func (tp *Tape) grad(t *Tensor) []float32 {
+	if t.Grad == nil {
+		if t.param {
+			t.Grad = make([]float32, len(t.Data))
+		} else {
+			t.Grad = tp.alloc(len(t.Data))
+		}
+	}
+	return t.Grad
+}
+
+// Backward seeds out's gradient with seed (∂loss/∂out, same length as out)
+// and runs the recorded backward closures in reverse order, accumulating
+// gradients into every tensor that requires one.
+func (tp *Tape) Backward(out *Tensor, seed []float32) {
+	if len(seed) != len(out.Data) {
+		panic(fmt.Sprintf("tensor.Backward: seed of %d for output of %d", len(seed), len(out.Data)))
+	}
+	g := tp.grad(out)
+	for i, s := range seed {
+		g[i] += s
+	}
+	for i := len(tp.backward) - 1; i >= 0; i-- {
+		tp.backward[i]()
+	}
+}
