@@ -117,8 +117,8 @@ func openOne(c blasCandidate, threads int) *blasLib {
 
 var (
 	blasOnce   sync.Once
-	blasLoaded *blasLib     // nil when no library could be loaded
-	blasOff    atomic.Bool  // set by UseBLAS(false)
+	blasLoaded *blasLib    // nil when no library could be loaded
+	blasOff    atomic.Bool // set by UseBLAS(false)
 )
 
 // loadedBLAS loads the library on first use and returns it, or nil.
