@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/smaug-dev/smaug/model"
+	"github.com/spf13/cobra"
+)
+
+func init() { rootCmd.AddCommand(newLogprobsCmd()) }
+
+func newLogprobsCmd() *cobra.Command {
+	var modelDir, refDir, dataPath, outPath string
+	var batchSize int
+	cmd := &cobra.Command{
+		Use:   "logprobs",
+		Short: "Score completions: sequence and per-token log-probs of chosen/rejected given the prompt",
+		Long: `Score each row of a JSONL file with a model (and optionally a reference model).
+
+Each input row needs "prompt_ids" and "chosen_ids" (lists of token ids) and
+may have "rejected_ids". Every field of the row is kept; the output adds
+
+  chosen_logp, rejected_logp              log π(completion | prompt): the sum of the
+                                          log-softmax of each completion token
+  chosen_token_logps, rejected_token_logps  the per-token values
+  ref_chosen_logp, ref_rejected_logp      the same under --ref-model
+
+Prompt tokens and padding are excluded, as in TRL. Results do not depend on
+--batch-size. The output is written to a temporary file and renamed, so a
+failed run leaves nothing half-written.`,
+		Example: `  smaug logprobs --model ./policy --ref-model ./ref --data pairs.jsonl --out scored.jsonl`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runLogprobs(modelDir, refDir, dataPath, outPath, batchSize)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&modelDir, "model", "", "Hugging Face model folder (config.json + safetensors) (required)")
+	f.StringVar(&refDir, "ref-model", "", "reference model folder; adds ref_chosen_logp and ref_rejected_logp")
+	f.StringVar(&dataPath, "data", "", "input JSONL with prompt_ids, chosen_ids and optionally rejected_ids (required)")
+	f.StringVar(&outPath, "out", "", "output JSONL (required)")
+	f.IntVar(&batchSize, "batch-size", 8, "sequences scored together")
+	cmd.MarkFlagRequired("model")
+	cmd.MarkFlagRequired("data")
+	cmd.MarkFlagRequired("out")
+	return cmd
+}
+
+// idRow is one input row: its raw fields plus the parsed id lists.
+type idRow struct {
+	fields                   map[string]json.RawMessage
+	prompt, chosen, rejected []int
+	hasRejected              bool
+}
+
+func readIDRows(path string) ([]idRow, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var rows []idRow
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<30)
+	line := 0
+	for sc.Scan() {
+		line++
+		if len(trimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		var r idRow
+		if err := json.Unmarshal(sc.Bytes(), &r.fields); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		get := func(name string, required bool) ([]int, bool, error) {
+			raw, ok := r.fields[name]
+			if !ok {
+				if required {
+					return nil, false, fmt.Errorf("%s:%d: missing field %q", path, line, name)
+				}
+				return nil, false, nil
+			}
+			var ids []int
+			if err := json.Unmarshal(raw, &ids); err != nil {
+				return nil, false, fmt.Errorf("%s:%d: field %q: want a list of token ids: %w", path, line, name, err)
+			}
+			if len(ids) == 0 {
+				return nil, false, fmt.Errorf("%s:%d: field %q is empty", path, line, name)
+			}
+			return ids, true, nil
+		}
+		if r.prompt, _, err = get("prompt_ids", true); err != nil {
+			return nil, err
+		}
+		if r.chosen, _, err = get("chosen_ids", true); err != nil {
+			return nil, err
+		}
+		if r.rejected, r.hasRejected, err = get("rejected_ids", false); err != nil {
+			return nil, err
+		}
+		rows = append(rows, r)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s:%d: %w", path, line+1, err)
+	}
+	return rows, nil
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r') {
+		b = b[1:]
+	}
+	return b
+}
+
+// scoreRows adds "<prefix>chosen_logp" etc. to every row using m.
+func scoreRows(m *model.Model, rows []idRow, prefix string, perToken bool, batchSize int, progress func(int)) error {
+	type job struct {
+		row   int
+		field string
+		item  model.Completion
+	}
+	var jobs []job
+	for i, r := range rows {
+		jobs = append(jobs, job{i, "chosen", model.Completion{Prompt: r.prompt, Completion: r.chosen}})
+		if r.hasRejected {
+			jobs = append(jobs, job{i, "rejected", model.Completion{Prompt: r.prompt, Completion: r.rejected}})
+		}
+	}
+	batchSize = max(batchSize, 1)
+	for lo := 0; lo < len(jobs); lo += batchSize {
+		hi := min(lo+batchSize, len(jobs))
+		items := make([]model.Completion, hi-lo)
+		for i := range items {
+			items[i] = jobs[lo+i].item
+		}
+		s, err := m.LogProbs(nil, items)
+		if err != nil {
+			return fmt.Errorf("row %d: %w", jobs[lo].row+1, err)
+		}
+		for i, j := range jobs[lo:hi] {
+			f := rows[j.row].fields
+			f[prefix+j.field+"_logp"] = mustJSON(s.Seq.Data[i])
+			if perToken {
+				f[j.field+"_token_logps"] = mustJSON(s.Tokens[i])
+			}
+		}
+		progress(hi - lo)
+	}
+	return nil
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func runLogprobs(modelDir, refDir, dataPath, outPath string, batchSize int) error {
+	rows, err := readIDRows(dataPath)
+	if err != nil {
+		return err
+	}
+	m, err := model.Load(modelDir)
+	if err != nil {
+		return err
+	}
+	total := 0
+	for _, r := range rows {
+		total++
+		if r.hasRejected {
+			total++
+		}
+	}
+	bar := newBar(total, "policy")
+	if err := scoreRows(m, rows, "", true, batchSize, func(n int) { bar.Add(n) }); err != nil {
+		return fmt.Errorf("%s: %w", dataPath, err)
+	}
+	bar.Finish()
+	if refDir != "" {
+		ref, err := model.Load(refDir)
+		if err != nil {
+			return err
+		}
+		bar := newBar(total, "reference")
+		if err := scoreRows(ref, rows, "ref_", false, batchSize, func(n int) { bar.Add(n) }); err != nil {
+			return fmt.Errorf("%s: %w", dataPath, err)
+		}
+		bar.Finish()
+	}
+	return writeAtomic(outPath, func(w io.Writer) error {
+		bw := bufio.NewWriter(w)
+		for _, r := range rows {
+			b, err := json.Marshal(r.fields)
+			if err != nil {
+				return err
+			}
+			bw.Write(b)
+			bw.WriteByte('\n')
+		}
+		return bw.Flush()
+	})
+}
+
+// writeAtomic writes a file through a temporary file in the same folder,
+// renamed into place only when write succeeds.
+func writeAtomic(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return os.Rename(tmp.Name(), path)
+}

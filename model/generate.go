@@ -1,0 +1,162 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+
+	"github.com/smaug-dev/smaug/tensor"
+)
+
+// layerCache holds one layer's keys and values for positions [0, n).
+type layerCache struct {
+	k, v []float32 // [n, kvHeads·headDim]
+	dim  int
+}
+
+// append adds the new rows of k and v and returns tensors over all rows.
+func (c *layerCache) append(k, v *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
+	c.k = append(c.k, k.Data...)
+	c.v = append(c.v, v.Data...)
+	n := len(c.k) / c.dim
+	return tensor.FromData(c.k, n, c.dim), tensor.FromData(c.v, n, c.dim)
+}
+
+// KVCache holds the keys and values of every layer for one sequence, so each
+// new token costs one position's work.
+type KVCache struct {
+	layers []layerCache
+	n      int
+}
+
+// NewKVCache returns an empty cache for m.
+func (m *Model) NewKVCache() *KVCache {
+	c := &KVCache{layers: make([]layerCache, len(m.Layers))}
+	for i := range c.layers {
+		c.layers[i].dim = m.Config.NumKeyValueHeads * m.Config.HeadDim
+	}
+	return c
+}
+
+// Len is the number of positions in the cache.
+func (c *KVCache) Len() int { return c.n }
+
+// Forward feeds ids (appended after the cached positions) and returns the
+// logits [vocab] of the last one.
+func (m *Model) Forward(cache *KVCache, ids []int) ([]float32, error) {
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("no tokens to feed")
+	}
+	if err := m.checkIDs([][]int{ids}); err != nil {
+		return nil, err
+	}
+	pos := make([]int, len(ids))
+	for i := range pos {
+		pos[i] = cache.n + i
+	}
+	x := tensor.Embedding(nil, m.Embed, ids)
+	for i := range m.Layers {
+		x = m.block(nil, &m.Layers[i], x, pos, 1, nil, &cache.layers[i])
+	}
+	cache.n += len(ids)
+	last := tensor.GatherRows(nil, x, []int{len(ids) - 1})
+	h := tensor.RMSNorm(nil, last, m.Norm, m.Config.RMSNormEps)
+	return tensor.Linear(nil, h, m.LMHead, nil).Data, nil
+}
+
+// Sampling chooses the next token. Temperature 0 is greedy (argmax, first
+// index on ties). Otherwise logits are divided by Temperature, then the
+// TopK most likely tokens are kept (0: all), then the smallest set whose
+// probability reaches TopP (1 or 0: all), as transformers' warpers do, and a
+// token is drawn with a generator seeded by Seed.
+type Sampling struct {
+	Temperature float64
+	TopK        int
+	TopP        float64
+	Seed        uint64
+}
+
+// GenerateOptions configures Generate.
+type GenerateOptions struct {
+	MaxNewTokens int
+	Sampling
+	// StopIDs end generation when produced (the stop token is included).
+	StopIDs []int
+}
+
+// Generate continues prompt with up to MaxNewTokens tokens using a KV cache
+// and returns the new tokens.
+func (m *Model) Generate(prompt []int, opt GenerateOptions) ([]int, error) {
+	cache := m.NewKVCache()
+	rng := rand.New(rand.NewPCG(opt.Seed, 0x5eed))
+	logits, err := m.Forward(cache, prompt)
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for len(out) < opt.MaxNewTokens {
+		next := opt.Sampling.pick(logits, rng)
+		out = append(out, next)
+		stop := false
+		for _, s := range opt.StopIDs {
+			stop = stop || s == next
+		}
+		if stop || len(out) == opt.MaxNewTokens {
+			break
+		}
+		if logits, err = m.Forward(cache, []int{next}); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s Sampling) pick(logits []float32, rng *rand.Rand) int {
+	if s.Temperature <= 0 {
+		best := 0
+		for i, v := range logits {
+			if v > logits[best] {
+				best = i
+			}
+		}
+		return best
+	}
+	idx := make([]int, len(logits))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
+	if s.TopK > 0 && s.TopK < len(idx) {
+		idx = idx[:s.TopK]
+	}
+	p := make([]float64, len(idx))
+	maxL := float64(logits[idx[0]]) / s.Temperature
+	var z float64
+	for i, j := range idx {
+		p[i] = math.Exp(float64(logits[j])/s.Temperature - maxL)
+		z += p[i]
+	}
+	if s.TopP > 0 && s.TopP < 1 {
+		var cum float64
+		for i := range p {
+			cum += p[i] / z
+			if cum >= s.TopP {
+				idx, p = idx[:i+1], p[:i+1]
+				break
+			}
+		}
+		z = 0
+		for _, v := range p {
+			z += v
+		}
+	}
+	u := rng.Float64() * z
+	for i, v := range p {
+		u -= v
+		if u < 0 {
+			return idx[i]
+		}
+	}
+	return idx[len(idx)-1]
+}
