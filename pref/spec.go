@@ -136,7 +136,8 @@ type Spec struct {
 	// penalty to every other selected loss that has a δ (see the package
 	// documentation). "dpop" needs λ > 0.
 	DPOPLambda float64
-	// LabelSmoothing is ε in [0, 0.5) for robust, cdpo and exo_pair.
+	// LabelSmoothing is ε in [0, 0.5) for robust, cdpo and exo_pair (simpo
+	// does not use it, although TRL's CPO trainer applies it to simpo too).
 	LabelSmoothing float64
 	// SimPOGamma is simpo's target margin γ (TRL default 0.5).
 	SimPOGamma float64
