@@ -36,22 +36,27 @@ type Checkpoint struct {
 	names []string         // sorted
 }
 
-// OpenCheckpoint loads dir/config.json and maps the weights: the shards of
-// model.safetensors.index.json when present, else model.safetensors.
-// Every tensor of the index's weight_map must be in the shard it names.
+// OpenCheckpoint loads dir/config.json and maps the weights:
+// model.safetensors when present, else the shards of
+// model.safetensors.index.json (the order transformers uses). Every tensor
+// of the index's weight_map must be in the shard it names.
 func OpenCheckpoint(dir string) (*Checkpoint, error) {
 	cfg, err := LoadConfig(filepath.Join(dir, ConfigFile))
 	if err != nil {
 		return nil, fmt.Errorf("open checkpoint %s: %w", dir, err)
 	}
 	c := &Checkpoint{Config: cfg, Dir: dir, where: map[string]*File{}}
-	indexPath := filepath.Join(dir, SafetensorsIndexFile)
-	weightMap, err := readIndex(indexPath)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	if _, err = os.Stat(filepath.Join(dir, SafetensorsFile)); err == nil {
 		err = c.openSingle()
-	case err == nil:
-		err = c.openShards(weightMap)
+	} else {
+		var weightMap map[string]string
+		weightMap, err = readIndex(filepath.Join(dir, SafetensorsIndexFile))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			err = fmt.Errorf("no %s or %s in the folder", SafetensorsFile, SafetensorsIndexFile)
+		case err == nil:
+			err = c.openShards(weightMap)
+		}
 	}
 	if err != nil {
 		c.Close()
@@ -66,11 +71,7 @@ func OpenCheckpoint(dir string) (*Checkpoint, error) {
 }
 
 func (c *Checkpoint) openSingle() error {
-	path := filepath.Join(c.Dir, SafetensorsFile)
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("no %s or %s in the folder", SafetensorsFile, SafetensorsIndexFile)
-	}
-	f, err := OpenSafetensors(path)
+	f, err := OpenSafetensors(filepath.Join(c.Dir, SafetensorsFile))
 	if err != nil {
 		return err
 	}
@@ -172,7 +173,8 @@ var shardPattern = regexp.MustCompile(`^model-\d{5}-of-\d{5}\.safetensors$`)
 // A new dir is written into a temporary folder beside it and renamed into
 // place. An existing dir gets each file atomically, and weight files of the
 // other layout (a stale index, model.safetensors or shards) are removed
-// after the new ones are in place.
+// after the new ones are in place; only overwriting shards with shards is
+// not atomic as a whole (save to a new folder for that).
 func SaveCheckpoint(dir string, cfg *Config, ts []WriteTensor, maxShardBytes int64) error {
 	if err := checkWriteTensors(ts); err != nil {
 		return fmt.Errorf("save checkpoint %s: %w", dir, err)
@@ -299,20 +301,23 @@ func planShards(ts []WriteTensor, maxShardBytes int64) [][]WriteTensor {
 }
 
 // removeStaleWeights deletes weight files of dir not in keep: an old index,
-// model.safetensors, or shards of an earlier save. The index goes first, so
-// a reader never sees an index naming missing shards.
+// model.safetensors, or shards of an earlier save. Readers prefer
+// model.safetensors, and the index goes before the shards, so a reader
+// never sees an index naming missing shards.
 func removeStaleWeights(dir string, keep map[string]bool) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
 	}
-	stale := []string{}
+	var stale []string
+	if !keep[SafetensorsFile] {
+		stale = append(stale, SafetensorsFile)
+	}
 	if !keep[SafetensorsIndexFile] {
 		stale = append(stale, SafetensorsIndexFile)
 	}
 	for _, e := range entries {
-		name := e.Name()
-		if !keep[name] && (name == SafetensorsFile || shardPattern.MatchString(name)) {
+		if name := e.Name(); !keep[name] && shardPattern.MatchString(name) {
 			stale = append(stale, name)
 		}
 	}

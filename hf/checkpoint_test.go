@@ -191,6 +191,29 @@ func dirNames(t *testing.T, dir string) []string {
 	return names
 }
 
+// TestSinglePreferredOverIndex: like transformers, model.safetensors wins
+// over an index in the same folder.
+func TestSinglePreferredOverIndex(t *testing.T) {
+	dir := t.TempDir()
+	cfg, _ := os.ReadFile(sharedtest.Path(t, "fixtures/hf/llama/policy/config.json"))
+	os.WriteFile(filepath.Join(dir, ConfigFile), cfg, 0o644)
+	if err := WriteSafetensors(filepath.Join(dir, SafetensorsFile), []WriteTensor{{Name: "a", Shape: []int{1}, Data: []float32{1}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteSafetensors(filepath.Join(dir, "s.safetensors"), []WriteTensor{{Name: "a", Shape: []int{1}, Data: []float32{2}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, SafetensorsIndexFile), []byte(`{"weight_map": {"a": "s.safetensors"}}`), 0o644)
+	c := openCheckpoint(t, dir)
+	a, err := c.Tensor("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := a.Float32(); v[0] != 1 {
+		t.Errorf("a = %v, want 1 from model.safetensors", v)
+	}
+}
+
 func TestOpenCheckpointErrors(t *testing.T) {
 	cfgPath := sharedtest.Path(t, "fixtures/hf/llama/policy/config.json")
 	cfgData, _ := os.ReadFile(cfgPath)
