@@ -1,0 +1,1331 @@
+package chat
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// maxRange is jinja2.sandbox.MAX_RANGE.
+const maxRange = 100000
+
+// now is the clock behind strftime_now; tests replace it.
+var now = time.Now
+
+type (
+	filterFunc func(r *renderer, v any, args []any, kw *Dict) (any, error)
+	testFunc   func(r *renderer, v any, args []any, kw *Dict) (bool, error)
+)
+
+// filters, tests and globals are filled in init because some of them look
+// the others up (map, select, the "filter" test).
+var (
+	filters map[string]filterFunc
+	tests   map[string]testFunc
+	globals map[string]any
+)
+
+// required marks a parameter without a default in bind.
+type requiredArg struct{}
+
+var required = requiredArg{}
+
+// bind matches Python-style call arguments to named parameters; defs holds
+// each parameter's default, or required.
+func bind(fname string, args []any, kw *Dict, names []string, defs ...any) ([]any, error) {
+	if len(args) > len(names) {
+		return nil, typeErrorf("%s() takes at most %d arguments (%d given)", fname, len(names), len(args))
+	}
+	out := make([]any, len(names))
+	set := make([]bool, len(names))
+	for i, a := range args {
+		out[i], set[i] = a, true
+	}
+	if kw != nil {
+		for j, k := range kw.keys {
+			found := false
+			for i, n := range names {
+				if k == n {
+					if set[i] {
+						return nil, typeErrorf("%s() got multiple values for argument '%s'", fname, n)
+					}
+					out[i], set[i], found = kw.vals[j], true, true
+				}
+			}
+			if !found {
+				return nil, typeErrorf("%s() got an unexpected keyword argument %s", fname, pyRepr(k))
+			}
+		}
+	}
+	for i := range names {
+		if set[i] {
+			continue
+		}
+		if defs[i] == required {
+			return nil, typeErrorf("%s() missing required argument '%s'", fname, names[i])
+		}
+		out[i] = defs[i]
+	}
+	return out, nil
+}
+
+func (r *renderer) applyFilter(f *filter, v any, s *scope) (any, error) {
+	args, kw, err := r.evalArgs(f.args, s)
+	if err != nil {
+		return nil, err
+	}
+	return filters[f.name](r, v, args, kw)
+}
+
+func runTest(r *renderer, name string, v any, args []any, kw *Dict) (bool, error) {
+	return tests[name](r, v, args, kw)
+}
+
+// intArg reads an integer argument (Python ints and bools).
+func intArg(fname string, v any) (int64, error) {
+	if _, i, isInt, ok := asNumber(v); ok && isInt {
+		return i, nil
+	}
+	return 0, typeErrorf("%s(): '%s' object cannot be interpreted as an integer", fname, typeName(v))
+}
+
+func strArg(fname string, v any) (string, error) {
+	if s, ok := v.(string); ok {
+		return s, nil
+	}
+	return "", typeErrorf("%s() argument must be str, not %s", fname, typeName(v))
+}
+
+// optStr reads an argument that may be None.
+func optStr(fname string, v any) (*string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	s, err := strArg(fname, v)
+	return &s, err
+}
+
+// pyLen is Python's len().
+func pyLen(v any) (int64, error) {
+	switch x := v.(type) {
+	case string:
+		return int64(utf8.RuneCountInString(x)), nil
+	case []any:
+		return int64(len(x)), nil
+	case tuple:
+		return int64(len(x)), nil
+	case *Dict:
+		return int64(x.Len()), nil
+	case *undefined:
+		return 0, nil
+	case *namespace:
+		return int64(x.attrs.Len()), nil
+	}
+	return 0, typeErrorf("object of type '%s' has no len()", typeName(v))
+}
+
+// attrGetter is jinja's make_attrgetter: "a.b.0" looks up each part with
+// getitem, digits as integers.
+func attrGetter(attribute any) func(any) (any, error) {
+	var parts []any
+	if s, ok := attribute.(string); ok {
+		for _, p := range strings.Split(s, ".") {
+			if n, err := strconv.ParseInt(p, 10, 64); err == nil {
+				parts = append(parts, n)
+			} else {
+				parts = append(parts, p)
+			}
+		}
+	} else {
+		parts = []any{attribute}
+	}
+	return func(v any) (any, error) {
+		for _, p := range parts {
+			var err error
+			if v, err = getItem(v, p); err != nil {
+				return nil, err
+			}
+		}
+		return v, nil
+	}
+}
+
+func lowerIfString(v any) any {
+	if s, ok := v.(string); ok {
+		return strings.ToLower(s)
+	}
+	return v
+}
+
+// sortValues sorts items stably by key, stopping at the first comparison
+// Python would refuse.
+func sortValues(items []any, key func(any) (any, error), reverse bool) ([]any, error) {
+	keys := make([]any, len(items))
+	for i, it := range items {
+		k, err := key(it)
+		if err != nil {
+			return nil, err
+		}
+		keys[i] = k
+	}
+	idx := make([]int, len(items))
+	for i := range idx {
+		idx[i] = i
+	}
+	var cmpErr error
+	sort.SliceStable(idx, func(a, b int) bool {
+		c, err := pyCompare("<", keys[idx[a]], keys[idx[b]])
+		if err != nil && cmpErr == nil {
+			cmpErr = err
+		}
+		if reverse {
+			return c > 0
+		}
+		return c < 0
+	})
+	if cmpErr != nil {
+		return nil, cmpErr
+	}
+	out := make([]any, len(items))
+	for i, j := range idx {
+		out[i] = items[j]
+	}
+	return out, nil
+}
+
+// selectOrReject implements the select, reject, selectattr and rejectattr
+// filters. Like jinja's, it yields nothing for a false value (such as
+// None) instead of failing to iterate it.
+func selectOrReject(r *renderer, v any, args []any, kw *Dict, byAttr, want bool) (any, error) {
+	if !truthy(v) {
+		return []any{}, nil
+	}
+	items, err := iterate(v)
+	if err != nil {
+		return nil, err
+	}
+	get := func(x any) (any, error) { return x, nil }
+	if byAttr {
+		if len(args) == 0 {
+			return nil, typeErrorf("missing parameter for attribute name")
+		}
+		get = attrGetter(args[0])
+		args = args[1:]
+	}
+	check := func(x any) (bool, error) { return truthy(x), nil }
+	if len(args) > 0 {
+		name, ok := args[0].(string)
+		t, found := tests[name]
+		if !ok || !found {
+			return nil, &Error{Kind: "TemplateRuntimeError", Msg: fmt.Sprintf("no test named %s", pyRepr(args[0]))}
+		}
+		targs := args[1:]
+		check = func(x any) (bool, error) { return t(r, x, targs, kw) }
+	}
+	var out []any
+	for _, it := range items {
+		x, err := get(it)
+		if err != nil {
+			return nil, err
+		}
+		ok, err := check(x)
+		if err != nil {
+			return nil, err
+		}
+		if ok == want {
+			out = append(out, it)
+		}
+	}
+	if out == nil {
+		out = []any{}
+	}
+	return out, nil
+}
+
+// minMax implements the min and max filters.
+func minMax(fname string, v any, args []any, kw *Dict, wantMax bool) (any, error) {
+	a, err := bind(fname, args, kw, []string{"case_sensitive", "attribute"}, false, nil)
+	if err != nil {
+		return nil, err
+	}
+	items, err := iterate(v)
+	if err != nil {
+		return nil, err
+	}
+	if len(items) == 0 {
+		return &undefined{kind: "UndefinedError", msg: "No aggregated item, sequence was empty."}, nil
+	}
+	key := func(x any) (any, error) { return x, nil }
+	if a[1] != nil {
+		key = attrGetter(a[1])
+	}
+	caseSensitive := truthy(a[0])
+	best, bestKey := items[0], any(nil)
+	for i, it := range items {
+		k, err := key(it)
+		if err != nil {
+			return nil, err
+		}
+		if !caseSensitive {
+			k = lowerIfString(k)
+		}
+		if i == 0 {
+			bestKey = k
+			continue
+		}
+		c, err := pyCompare("<", k, bestKey)
+		if err != nil {
+			return nil, err
+		}
+		if (wantMax && c > 0) || (!wantMax && c < 0) {
+			best, bestKey = it, k
+		}
+	}
+	return best, nil
+}
+
+func init() {
+	filters = map[string]filterFunc{
+		"abs": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
+			f, i, isInt, ok := asNumber(v)
+			switch {
+			case !ok:
+				return nil, typeErrorf("bad operand type for abs(): '%s'", typeName(v))
+			case isInt && i < 0:
+				return -i, nil
+			case isInt:
+				return i, nil
+			}
+			return math.Abs(f), nil
+		},
+		"attr": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
+			a, err := bind("attr", args, kw, []string{"name"}, required)
+			if err != nil {
+				return nil, err
+			}
+			name, err := strArg("attr", a[0])
+			if err != nil {
+				return nil, err
+			}
+			if u, ok := v.(*undefined); ok {
+				return nil, u.err()
+			}
+			if m, ok := methodOf(v, name); ok {
+				return m, nil
+			}
+			if ns, ok := v.(*namespace); ok {
+				if x, ok := ns.attrs.get(name); ok {
+					return x, nil
+				}
+			}
+			if l, ok := v.(*loopInfo); ok {
+				if x, ok := l.attr(name); ok {
+					return x, nil
+				}
+			}
+			return undefinedAttr(v, name), nil
+		},
+		"batch": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
+			a, err := bind("batch", args, kw, []string{"linecount", "fill_with"}, required, nil)
+			if err != nil {
+				return nil, err
+			}
+			n, err := intArg("batch", a[0])
+			if err != nil {
+				return nil, err
+			}
+			if n <= 0 {
+				return nil, &Error{Kind: "ValueError", Msg: "batch size must be positive"}
+			}
+			items, err := iterate(v)
+			if err != nil {
+				return nil, err
+			}
+			out := []any{}
+			for i := 0; i < len(items); i += int(n) {
+				row := append([]any{}, items[i:min(i+int(n), len(items))]...)
+				for a[1] != nil && len(row) < int(n) {
+					row = append(row, a[1])
+				}
+				out = append(out, row)
+			}
+			return out, nil
+		},
+		"capitalize": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
+			return pyCapitalize(pyStr(v)), nil
+		},
+		"center": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
+			a, err := bind("center", args, kw, []string{"width"}, int64(80))
+			if err != nil {
+				return nil, err
+			}
+			w, err := intArg("center", a[0])
+			if err != nil {
+				return nil, err
+			}
+			return pyCenter(pyStr(v), w), nil
+		},
+		"default": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
+			a, err := bind("default", args, kw, []string{"default_value", "boolean"}, "", false)
+			if err != nil {
+				return nil, err
+			}
+			if _, ok := v.(*undefined); ok || (truthy(a[1]) && !truthy(v)) {
+				return a[0], nil
+			}
+			return v, nil
+		},
+		"dictsort": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
+			a, err := bind("dictsort", args, kw, []string{"case_sensitive", "by", "reverse"}, false, "key", false)
+			if err != nil {
+				return nil, err
+			}
+			d, ok := v.(*Dict)
+			if !ok {
+				return nil, typeErrorf("dictsort: can only sort a mapping, not %s", typeName(v))
+			}
+			pos := 0
+			switch a[1] {
+			case "key":
+			case "value":
+				pos = 1
+			default:
+				return nil, &Error{Kind: "FilterArgumentError", Msg: "You can only sort by either \"key\" or \"value\""}
+			}
+			items := make([]any, d.Len())
+			for i, k := range d.keys {
+				items[i] = tuple{k, d.vals[i]}
+			}
+			caseSensitive := truthy(a[0])
+			return sortValues(items, func(x any) (any, error) {
+				k := x.(tuple)[pos]
+				if !caseSensitive {
+					k = lowerIfString(k)
+				}
+				return k, nil
+			}, truthy(a[2]))
+		},
+		"escape": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
+			return htmlEscape(pyStr(v)), nil
+		},
+		"first": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
+			items, err := iterate(v)
+			if err != nil {
+				return nil, err
+			}
+			if len(items) == 0 {
+				return &undefined{kind: "UndefinedError", msg: "No first item, sequence was empty."}, nil
+			}
+			return items[0], nil
+		},
+		"float": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
+			a, err := bind("float", args, kw, []string{"default"}, 0.0)
+			if err != nil {
+				return nil, err
+			}
+			if f, ok := pyFloat(v); ok {
+				return f, nil
+			}
+			return a[0], nil
+		},
+		"format": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
+			s, err := strArg("format", v)
+			if err != nil {
+				return nil, err
+			}
+			if kw != nil && kw.Len() > 0 {
+				return percentFormat(s, kw)
+			}
+			return percentFormat(s, tuple(args))
+		},
+		"indent": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
+			a, err := bind("indent", args, kw, []string{"width", "first", "blank"}, int64(4), false, false)
+			if err != nil {
+				return nil, err
+			}
+			ind, ok := a[0].(string)
+			if !ok {
+				n, err := intArg("indent", a[0])
+				if err != nil {
+					return nil, err
+				}
+				ind = strings.Repeat(" ", int(max(n, 0)))
+			}
+			return pyIndent(pyStr(v), ind, truthy(a[1]), truthy(a[2])), nil
+		},
+		"int": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
+			a, err := bind("int", args, kw, []string{"default", "base"}, int64(0), int64(10))
+			if err != nil {
+				return nil, err
+			}
+			base, err := intArg("int", a[1])
+			if err != nil {
+				return nil, err
+			}
+			if i, ok := pyInt(v, int(base)); ok {
+				return i, nil
+			}
+			return a[0], nil
+		},
+		"items": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
+			switch x := v.(type) {
+			case *undefined:
+				return []any{}, nil
+			case *Dict:
+				return dictItems(x), nil
+			}
+			return nil, typeErrorf("Can only get item pairs from a mapping.")
+		},
+		"join": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
+			a, err := bind("join", args, kw, []string{"d", "attribute"}, "", nil)
+			if err != nil {
+				return nil, err
+			}
+			items, err := iterate(v)
+			if err != nil {
+				return nil, err
+			}
+			parts := make([]string, len(items))
+			get := func(x any) (any, error) { return x, nil }
+			if a[1] != nil {
+				get = attrGetter(a[1])
+			}
+			for i, it := range items {
+				x, err := get(it)
+				if err != nil {
+					return nil, err
+				}
+				parts[i] = pyStr(x)
+			}
+			return strings.Join(parts, pyStr(a[0])), nil
+		},
+		"last": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
+			items, err := iterate(v)
+			if err != nil {
+				return nil, err
+			}
+			if len(items) == 0 {
+				return &undefined{kind: "UndefinedError", msg: "No last item, sequence was empty."}, nil
+			}
+			return items[len(items)-1], nil
+		},
+		"length": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
+			return pyLen(v)
+		},
+		"list": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
+			items, err := iterate(v)
+			return append([]any{}, items...), err
+		},
+		"lower": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
+			return strings.ToLower(pyStr(v)), nil
+		},
+		"map": func(r *renderer, v any, args []any, kw *Dict) (any, error) {
+			if !truthy(v) { // jinja maps a false value (such as None) to nothing
+				return []any{}, nil
+			}
+			items, err := iterate(v)
+			if err != nil {
+				return nil, err
+			}
+			var fn func(any) (any, error)
+			if len(args) == 0 && kw != nil {
+				if attr, ok := kw.get("attribute"); ok {
+					get := attrGetter(attr)
+					def, hasDef := kw.get("default")
+					fn = func(x any) (any, error) {
+						y, err := get(x)
+						if _, isU := y.(*undefined); isU && hasDef {
+							return def, err
+						}
+						return y, err
+					}
+				}
+			}
+			if fn == nil {
+				if len(args) == 0 {
+					return nil, &Error{Kind: "FilterArgumentError", Msg: "map requires a filter argument"}
+				}
+				name, _ := args[0].(string)
+				f, ok := filters[name]
+				if !ok {
+					return nil, &Error{Kind: "TemplateRuntimeError", Msg: fmt.Sprintf("no filter named %s", pyRepr(args[0]))}
+				}
+				fargs := args[1:]
+				fn = func(x any) (any, error) { return f(r, x, fargs, kw) }
+			}
+			out := make([]any, len(items))
+			for i, it := range items {
+				if out[i], err = fn(it); err != nil {
+					return nil, err
+				}
+			}
+			return out, nil
+		},
+		"max": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
+			return minMax("max", v, args, kw, true)
+		},
+		"min": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
+			return minMax("min", v, args, kw, false)
+		},
+		"reject": func(r *renderer, v any, args []any, kw *Dict) (any, error) {
+			return selectOrReject(r, v, args, kw, false, false)
+		},
+		"rejectattr": func(r *renderer, v any, args []any, kw *Dict) (any, error) {
+			return selectOrReject(r, v, args, kw, true, false)
+		},
+		"replace": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
+			a, err := bind("replace", args, kw, []string{"old", "new", "count"}, required, required, nil)
+			if err != nil {
+				return nil, err
+			}
+			n := int64(-1)
+			if a[2] != nil {
+				if n, err = intArg("replace", a[2]); err != nil {
+					return nil, err
+				}
+			}
+			return strings.Replace(pyStr(v), pyStr(a[0]), pyStr(a[1]), int(n)), nil
+		},
+		"reverse": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
+			if s, ok := v.(string); ok {
+				rs := []rune(s)
+				for i, j := 0, len(rs)-1; i < j; i, j = i+1, j-1 {
+					rs[i], rs[j] = rs[j], rs[i]
+				}
+				return string(rs), nil
+			}
+			items, err := iterate(v)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]any, len(items))
+			for i, it := range items {
+				out[len(items)-1-i] = it
+			}
+			return out, nil
+		},
+		"round": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
+			a, err := bind("round", args, kw, []string{"precision", "method"}, int64(0), "common")
+			if err != nil {
+				return nil, err
+			}
+			f, _, _, ok := asNumber(v)
+			if !ok {
+				return nil, typeErrorf("type %s doesn't define __round__ method", typeName(v))
+			}
+			p, err := intArg("round", a[0])
+			if err != nil {
+				return nil, err
+			}
+			scale := math.Pow(10, float64(p))
+			switch a[1] {
+			case "common":
+				return math.RoundToEven(f*scale) / scale, nil
+			case "ceil":
+				return math.Ceil(f*scale) / scale, nil
+			case "floor":
+				return math.Floor(f*scale) / scale, nil
+			}
+			return nil, &Error{Kind: "FilterArgumentError", Msg: "method must be common, ceil or floor"}
+		},
+		"safe": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
+			return pyStr(v), nil
+		},
+		"select": func(r *renderer, v any, args []any, kw *Dict) (any, error) {
+			return selectOrReject(r, v, args, kw, false, true)
+		},
+		"selectattr": func(r *renderer, v any, args []any, kw *Dict) (any, error) {
+			return selectOrReject(r, v, args, kw, true, true)
+		},
+		"sort": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
+			a, err := bind("sort", args, kw, []string{"reverse", "case_sensitive", "attribute"}, false, false, nil)
+			if err != nil {
+				return nil, err
+			}
+			items, err := iterate(v)
+			if err != nil {
+				return nil, err
+			}
+			get := func(x any) (any, error) { return x, nil }
+			if a[2] != nil {
+				get = attrGetter(a[2])
+			}
+			caseSensitive := truthy(a[1])
+			return sortValues(items, func(x any) (any, error) {
+				k, err := get(x)
+				if !caseSensitive {
+					k = lowerIfString(k)
+				}
+				return k, err
+			}, truthy(a[0]))
+		},
+		"string": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
+			return pyStr(v), nil
+		},
+		"sum": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
+			a, err := bind("sum", args, kw, []string{"attribute", "start"}, nil, int64(0))
+			if err != nil {
+				return nil, err
+			}
+			items, err := iterate(v)
+			if err != nil {
+				return nil, err
+			}
+			total := a[1]
+			get := func(x any) (any, error) { return x, nil }
+			if a[0] != nil {
+				get = attrGetter(a[0])
+			}
+			for _, it := range items {
+				x, err := get(it)
+				if err != nil {
+					return nil, err
+				}
+				if total, err = binaryOp("+", total, x); err != nil {
+					return nil, err
+				}
+			}
+			return total, nil
+		},
+		"title": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
+			return jinjaTitle(pyStr(v)), nil
+		},
+		"tojson": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
+			a, err := bind("tojson", args, kw, []string{"ensure_ascii", "indent", "separators", "sort_keys"}, false, nil, nil, false)
+			if err != nil {
+				return nil, err
+			}
+			o := jsonOptions{itemSep: ", ", keySep: ": ", sortKeys: truthy(a[3]), asciiOnly: truthy(a[0])}
+			switch ind := a[1].(type) {
+			case nil:
+			case string:
+				o.indent = &ind
+			default:
+				n, err := intArg("tojson", ind)
+				if err != nil {
+					return nil, err
+				}
+				s := strings.Repeat(" ", int(max(n, 0)))
+				o.indent = &s
+			}
+			if o.indent != nil {
+				o.itemSep = ","
+			}
+			if a[2] != nil {
+				seps := asList(a[2])
+				if len(seps) != 2 {
+					return nil, &Error{Kind: "ValueError", Msg: "separators must be a pair of strings"}
+				}
+				o.itemSep, o.keySep = pyStr(seps[0]), pyStr(seps[1])
+			}
+			return toJSON(v, o)
+		},
+		"trim": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
+			a, err := bind("trim", args, kw, []string{"chars"}, nil)
+			if err != nil {
+				return nil, err
+			}
+			chars, err := optStr("trim", a[0])
+			if err != nil {
+				return nil, err
+			}
+			return pyStrip(pyStr(v), chars, true, true), nil
+		},
+		"unique": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
+			a, err := bind("unique", args, kw, []string{"case_sensitive", "attribute"}, false, nil)
+			if err != nil {
+				return nil, err
+			}
+			items, err := iterate(v)
+			if err != nil {
+				return nil, err
+			}
+			get := func(x any) (any, error) { return x, nil }
+			if a[1] != nil {
+				get = attrGetter(a[1])
+			}
+			var seen []any
+			out := []any{}
+			for _, it := range items {
+				k, err := get(it)
+				if err != nil {
+					return nil, err
+				}
+				if !truthy(a[0]) {
+					k = lowerIfString(k)
+				}
+				dup := false
+				for _, s := range seen {
+					dup = dup || pyEqual(s, k)
+				}
+				if !dup {
+					seen = append(seen, k)
+					out = append(out, it)
+				}
+			}
+			return out, nil
+		},
+		"upper": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
+			return strings.ToUpper(pyStr(v)), nil
+		},
+		"wordcount": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
+			n := int64(0)
+			in := false
+			for _, c := range pyStr(v) {
+				w := c == '_' || unicode.IsLetter(c) || unicode.IsDigit(c)
+				if w && !in {
+					n++
+				}
+				in = w
+			}
+			return n, nil
+		},
+	}
+	filters["count"] = filters["length"]
+	filters["d"] = filters["default"]
+	filters["e"] = filters["escape"]
+
+	cmpTest := func(op string) testFunc {
+		return func(_ *renderer, v any, args []any, kw *Dict) (bool, error) {
+			a, err := bind(op, args, kw, []string{"other"}, required)
+			if err != nil {
+				return false, err
+			}
+			return compareOp(op, v, a[0])
+		}
+	}
+	isType := func(f func(any) bool) testFunc {
+		return func(_ *renderer, v any, _ []any, _ *Dict) (bool, error) { return f(v), nil }
+	}
+	tests = map[string]testFunc{
+		"boolean":  isType(func(v any) bool { _, ok := v.(bool); return ok }),
+		"callable": isType(func(v any) bool { _, m := v.(*macro); _, b := v.(*builtinFunc); return m || b }),
+		"defined":  isType(func(v any) bool { _, ok := v.(*undefined); return !ok }),
+		"divisibleby": func(_ *renderer, v any, args []any, kw *Dict) (bool, error) {
+			a, err := bind("divisibleby", args, kw, []string{"num"}, required)
+			if err != nil {
+				return false, err
+			}
+			m, err := binaryOp("%", v, a[0])
+			return err == nil && pyEqual(m, int64(0)), err
+		},
+		"escaped": isType(func(any) bool { return false }),
+		"even": func(_ *renderer, v any, _ []any, _ *Dict) (bool, error) {
+			m, err := binaryOp("%", v, int64(2))
+			return err == nil && pyEqual(m, int64(0)), err
+		},
+		"false": isType(func(v any) bool { return v == false }),
+		"filter": isType(func(v any) bool {
+			s, ok := v.(string)
+			_, found := filters[s]
+			return ok && found
+		}),
+		"float": isType(func(v any) bool { _, ok := v.(float64); return ok }),
+		"in": func(_ *renderer, v any, args []any, kw *Dict) (bool, error) {
+			a, err := bind("in", args, kw, []string{"seq"}, required)
+			if err != nil {
+				return false, err
+			}
+			return contains(a[0], v)
+		},
+		"integer":  isType(func(v any) bool { _, ok := v.(int64); return ok }),
+		"iterable": isType(func(v any) bool { _, err := iterate(v); return err == nil }),
+		"lower": isType(func(v any) bool {
+			s := pyStr(v)
+			return strings.ToLower(s) == s && strings.ToUpper(s) != s
+		}),
+		"mapping": isType(func(v any) bool { _, ok := v.(*Dict); return ok }),
+		"none":    isType(func(v any) bool { return v == nil }),
+		"number":  isType(func(v any) bool { _, _, _, ok := asNumber(v); return ok }),
+		"odd": func(_ *renderer, v any, _ []any, _ *Dict) (bool, error) {
+			m, err := binaryOp("%", v, int64(2))
+			return err == nil && pyEqual(m, int64(1)), err
+		},
+		"sameas": func(_ *renderer, v any, args []any, kw *Dict) (bool, error) {
+			a, err := bind("sameas", args, kw, []string{"other"}, required)
+			if err != nil {
+				return false, err
+			}
+			return sameObject(v, a[0]), nil
+		},
+		"sequence": isType(func(v any) bool {
+			switch v.(type) {
+			case string, []any, tuple, *Dict, *undefined:
+				return true
+			}
+			return false
+		}),
+		"string": isType(func(v any) bool { _, ok := v.(string); return ok }),
+		"test": isType(func(v any) bool {
+			s, ok := v.(string)
+			_, found := tests[s]
+			return ok && found
+		}),
+		"true":      isType(func(v any) bool { return v == true }),
+		"undefined": isType(func(v any) bool { _, ok := v.(*undefined); return ok }),
+		"upper": isType(func(v any) bool {
+			s := pyStr(v)
+			return strings.ToUpper(s) == s && strings.ToLower(s) != s
+		}),
+	}
+	for alias, op := range map[string]string{
+		"eq": "==", "equalto": "==", "==": "==", "ne": "!=", "!=": "!=",
+		"lt": "<", "lessthan": "<", "<": "<", "le": "<=", "<=": "<=",
+		"gt": ">", "greaterthan": ">", ">": ">", "ge": ">=", ">=": ">=",
+	} {
+		tests[alias] = cmpTest(op)
+	}
+
+	globals = map[string]any{
+		"range":           &builtinFunc{name: "range", fn: pyRange},
+		"dict":            &builtinFunc{name: "dict", fn: pyDict},
+		"namespace":       &builtinFunc{name: "namespace", fn: newNamespace},
+		"joiner":          &builtinFunc{name: "joiner", fn: newJoiner},
+		"raise_exception": &builtinFunc{name: "raise_exception", fn: raiseException},
+		"strftime_now":    &builtinFunc{name: "strftime_now", fn: strftimeNow},
+	}
+}
+
+// sameObject approximates Python's "is" for the interpreter's values.
+func sameObject(a, b any) bool {
+	switch x := a.(type) {
+	case nil, bool, string:
+		return a == b
+	case int64, float64:
+		return pyEqual(a, b) && typeName(a) == typeName(b)
+	case []any:
+		y, ok := b.([]any)
+		return ok && len(x) == len(y) && (len(x) == 0 || &x[0] == &y[0])
+	}
+	return a == b
+}
+
+func dictItems(d *Dict) []any {
+	out := make([]any, d.Len())
+	for i, k := range d.keys {
+		out[i] = tuple{k, d.vals[i]}
+	}
+	return out
+}
+
+func pyRange(_ *renderer, args []any, kw *Dict) (any, error) {
+	if kw != nil && kw.Len() > 0 {
+		return nil, typeErrorf("range() takes no keyword arguments")
+	}
+	var bounds []int64
+	for _, a := range args {
+		n, err := intArg("range", a)
+		if err != nil {
+			return nil, err
+		}
+		bounds = append(bounds, n)
+	}
+	start, step := int64(0), int64(1)
+	var stop int64
+	switch len(bounds) {
+	case 1:
+		stop = bounds[0]
+	case 2:
+		start, stop = bounds[0], bounds[1]
+	case 3:
+		start, stop, step = bounds[0], bounds[1], bounds[2]
+	default:
+		return nil, typeErrorf("range expected 1 to 3 arguments, got %d", len(bounds))
+	}
+	if step == 0 {
+		return nil, &Error{Kind: "ValueError", Msg: "range() arg 3 must not be zero"}
+	}
+	var n int64
+	if step > 0 && stop > start {
+		n = (stop - start + step - 1) / step
+	} else if step < 0 && stop < start {
+		n = (start - stop - step - 1) / -step
+	}
+	if n > maxRange {
+		return nil, &Error{Kind: "OverflowError", Msg: fmt.Sprintf("Range too big. The sandbox blocks ranges larger than MAX_RANGE (%d).", maxRange)}
+	}
+	out := make([]any, n)
+	for i := range out {
+		out[i] = start + int64(i)*step
+	}
+	return out, nil
+}
+
+// pyDict is dict(mapping_or_pairs, **kwargs).
+func pyDict(_ *renderer, args []any, kw *Dict) (any, error) {
+	d := NewDict()
+	if len(args) > 1 {
+		return nil, typeErrorf("dict expected at most 1 argument, got %d", len(args))
+	}
+	if len(args) == 1 {
+		if src, ok := args[0].(*Dict); ok {
+			for i, k := range src.keys {
+				d.set(k, src.vals[i])
+			}
+		} else {
+			items, err := iterate(args[0])
+			if err != nil {
+				return nil, err
+			}
+			for _, it := range items {
+				pair := asList(it)
+				if len(pair) != 2 {
+					return nil, &Error{Kind: "ValueError", Msg: "dictionary update sequence element has the wrong length; 2 is required"}
+				}
+				if err := d.set(pair[0], pair[1]); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if kw != nil {
+		for i, k := range kw.keys {
+			d.set(k, kw.vals[i])
+		}
+	}
+	return d, nil
+}
+
+func newNamespace(r *renderer, args []any, kw *Dict) (any, error) {
+	d, err := pyDict(r, args, kw)
+	if err != nil {
+		return nil, err
+	}
+	return &namespace{attrs: d.(*Dict)}, nil
+}
+
+func newJoiner(_ *renderer, args []any, kw *Dict) (any, error) {
+	a, err := bind("joiner", args, kw, []string{"sep"}, ", ")
+	if err != nil {
+		return nil, err
+	}
+	used := false
+	return &builtinFunc{name: "joiner", fn: func(*renderer, []any, *Dict) (any, error) {
+		if !used {
+			used = true
+			return "", nil
+		}
+		return a[0], nil
+	}}, nil
+}
+
+func raiseException(_ *renderer, args []any, kw *Dict) (any, error) {
+	a, err := bind("raise_exception", args, kw, []string{"message"}, required)
+	if err != nil {
+		return nil, err
+	}
+	return nil, &Error{Kind: "TemplateError", Msg: pyStr(a[0])}
+}
+
+func strftimeNow(_ *renderer, args []any, kw *Dict) (any, error) {
+	a, err := bind("strftime_now", args, kw, []string{"format"}, required)
+	if err != nil {
+		return nil, err
+	}
+	f, err := strArg("strftime_now", a[0])
+	if err != nil {
+		return nil, err
+	}
+	return strftime(now(), f), nil
+}
+
+// strftime formats t as C's strftime does for the common directives.
+func strftime(t time.Time, f string) string {
+	var b strings.Builder
+	for i := 0; i < len(f); i++ {
+		if f[i] != '%' || i+1 >= len(f) {
+			b.WriteByte(f[i])
+			continue
+		}
+		i++
+		noPad := false
+		if f[i] == '-' && i+1 < len(f) {
+			noPad = true
+			i++
+		}
+		num := func(v, width int) {
+			if noPad {
+				b.WriteString(strconv.Itoa(v))
+			} else {
+				fmt.Fprintf(&b, "%0*d", width, v)
+			}
+		}
+		switch f[i] {
+		case 'a':
+			b.WriteString(t.Format("Mon"))
+		case 'A':
+			b.WriteString(t.Format("Monday"))
+		case 'b', 'h':
+			b.WriteString(t.Format("Jan"))
+		case 'B':
+			b.WriteString(t.Format("January"))
+		case 'c':
+			b.WriteString(t.Format("Mon Jan _2 15:04:05 2006"))
+		case 'd':
+			num(t.Day(), 2)
+		case 'e':
+			fmt.Fprintf(&b, "%2d", t.Day())
+		case 'H':
+			num(t.Hour(), 2)
+		case 'I':
+			num((t.Hour()+11)%12+1, 2)
+		case 'j':
+			num(t.YearDay(), 3)
+		case 'm':
+			num(int(t.Month()), 2)
+		case 'M':
+			num(t.Minute(), 2)
+		case 'p':
+			b.WriteString(t.Format("PM"))
+		case 'S':
+			num(t.Second(), 2)
+		case 'y':
+			num(t.Year()%100, 2)
+		case 'Y':
+			b.WriteString(strconv.Itoa(t.Year()))
+		case 'w':
+			b.WriteString(strconv.Itoa(int(t.Weekday())))
+		case 'z':
+			b.WriteString(t.Format("-0700"))
+		case 'Z':
+			b.WriteString(t.Format("MST"))
+		case 'F':
+			b.WriteString(t.Format("2006-01-02"))
+		case 'T':
+			b.WriteString(t.Format("15:04:05"))
+		case '%':
+			b.WriteByte('%')
+		default:
+			b.WriteByte('%')
+			b.WriteByte(f[i])
+		}
+	}
+	return b.String()
+}
+
+func htmlEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;").Replace(s)
+}
+
+// pyFloat is Python's float(v) for the interpreter's values.
+func pyFloat(v any) (float64, bool) {
+	if f, _, _, ok := asNumber(v); ok {
+		return f, true
+	}
+	s, ok := v.(string)
+	if !ok {
+		return 0, false
+	}
+	s = strings.ReplaceAll(pyStrip(s, nil, true, true), "_", "")
+	switch strings.ToLower(strings.TrimLeft(s, "+-")) {
+	case "inf", "infinity", "nan":
+		f, err := strconv.ParseFloat(s, 64)
+		return f, err == nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil && !strings.Contains(err.Error(), "range") {
+		return 0, false
+	}
+	return f, true
+}
+
+// pyInt is Jinja's int filter: int(value, base) for strings, else
+// int(value), falling back to int(float(value)).
+func pyInt(v any, base int) (int64, bool) {
+	if _, i, isInt, ok := asNumber(v); ok && isInt {
+		return i, true
+	}
+	if s, ok := v.(string); ok {
+		t := strings.ReplaceAll(pyStrip(s, nil, true, true), "_", "")
+		if i, err := strconv.ParseInt(t, base, 64); err == nil {
+			return i, true
+		}
+	}
+	f, ok := pyFloat(v)
+	if !ok || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, false
+	}
+	return int64(f), true
+}
+
+func pyCapitalize(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if n == 0 {
+		return s
+	}
+	return string(unicode.ToUpper(r)) + strings.ToLower(s[n:])
+}
+
+func pyCenter(s string, width int64) string {
+	n := int64(utf8.RuneCountInString(s))
+	if width <= n {
+		return s
+	}
+	pad := width - n
+	left := pad/2 + (pad & width & 1)
+	return strings.Repeat(" ", int(left)) + s + strings.Repeat(" ", int(pad-left))
+}
+
+// jinjaTitle is Jinja's title filter: each word, split at "-", whitespace
+// and opening brackets, gets an upper-case first letter and lower-case rest.
+func jinjaTitle(s string) string {
+	var b strings.Builder
+	atStart := true
+	for _, c := range s {
+		isSep := c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || pyIsSpace(c)
+		switch {
+		case isSep:
+			b.WriteRune(c)
+			atStart = true
+		case atStart:
+			b.WriteRune(unicode.ToUpper(c))
+			atStart = false
+		default:
+			b.WriteRune(unicode.ToLower(c))
+		}
+	}
+	return b.String()
+}
+
+// pyTitle is Python's str.title(): letters after a cased letter go lower
+// case, others upper case.
+func pyTitle(s string) string {
+	var b strings.Builder
+	prevCased := false
+	for _, c := range s {
+		cased := unicode.IsUpper(c) || unicode.IsLower(c) || unicode.IsTitle(c)
+		if cased {
+			if prevCased {
+				c = unicode.ToLower(c)
+			} else {
+				c = unicode.ToTitle(c)
+			}
+		}
+		prevCased = cased
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// pyIndent is Jinja's indent filter.
+func pyIndent(s, ind string, first, blank bool) string {
+	s += "\n"
+	lines := pySplitlines(s)
+	var rv string
+	if blank {
+		rv = strings.Join(lines, "\n"+ind)
+	} else {
+		rv = lines[0]
+		if len(lines) > 1 {
+			rest := make([]string, len(lines)-1)
+			for i, l := range lines[1:] {
+				if l != "" {
+					l = ind + l
+				}
+				rest[i] = l
+			}
+			rv += "\n" + strings.Join(rest, "\n")
+		}
+	}
+	if first {
+		rv = ind + rv
+	}
+	return rv
+}
+
+// percentFormat is Python's "format % args" for the common conversions.
+func percentFormat(format string, arg any) (any, error) {
+	var args []any
+	mapping, isMap := arg.(*Dict)
+	if t, ok := arg.(tuple); ok {
+		args = t
+	} else if !isMap {
+		args = []any{arg}
+	}
+	next := 0
+	var b strings.Builder
+	for i := 0; i < len(format); i++ {
+		c := format[i]
+		if c != '%' {
+			b.WriteByte(c)
+			continue
+		}
+		j := i + 1
+		var val any
+		haveVal := false
+		if j < len(format) && format[j] == '(' {
+			end := strings.IndexByte(format[j:], ')')
+			if end < 0 || !isMap {
+				return nil, typeErrorf("format requires a mapping")
+			}
+			key := format[j+1 : j+end]
+			v, ok := mapping.get(key)
+			if !ok {
+				return nil, &Error{Kind: "KeyError", Msg: pyRepr(key)}
+			}
+			val, haveVal = v, true
+			j += end + 1
+		}
+		specStart := j
+		for j < len(format) && strings.IndexByte("-+ 0#", format[j]) >= 0 {
+			j++
+		}
+		for j < len(format) && (format[j] >= '0' && format[j] <= '9' || format[j] == '.') {
+			j++
+		}
+		if j >= len(format) {
+			return nil, &Error{Kind: "ValueError", Msg: "incomplete format"}
+		}
+		spec, verb := format[specStart:j], format[j]
+		i = j
+		if verb == '%' {
+			b.WriteByte('%')
+			continue
+		}
+		if !haveVal {
+			if next >= len(args) {
+				return nil, typeErrorf("not enough arguments for format string")
+			}
+			val = args[next]
+			next++
+		}
+		switch verb {
+		case 's':
+			fmt.Fprintf(&b, "%"+spec+"s", pyStr(val))
+		case 'r':
+			fmt.Fprintf(&b, "%"+spec+"s", pyRepr(val))
+		case 'd', 'i', 'x', 'X', 'o':
+			f, iv, isInt, ok := asNumber(val)
+			if !ok {
+				return nil, typeErrorf("%%%c format: a real number is required, not %s", verb, typeName(val))
+			}
+			if !isInt {
+				iv = int64(f)
+			}
+			if verb == 'i' {
+				verb = 'd'
+			}
+			fmt.Fprintf(&b, "%"+spec+string(verb), iv)
+		case 'f', 'F', 'e', 'E', 'g', 'G':
+			f, _, _, ok := asNumber(val)
+			if !ok {
+				return nil, typeErrorf("must be real number, not %s", typeName(val))
+			}
+			if !strings.Contains(spec, ".") && verb != 'g' && verb != 'G' {
+				spec += ".6"
+			}
+			fmt.Fprintf(&b, "%"+spec+string(verb), f)
+		default:
+			return nil, &Error{Kind: "ValueError", Msg: fmt.Sprintf("unsupported format character '%c'", verb)}
+		}
+	}
+	if !isMap && next < len(args) {
+		return nil, typeErrorf("not all arguments converted during string formatting")
+	}
+	return b.String(), nil
+}

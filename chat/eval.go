@@ -1,0 +1,1035 @@
+package chat
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Limits that keep a hostile or broken template from exhausting memory or
+// the stack; the sandbox's own range limit is in builtins.go.
+const (
+	maxDepth     = 400      // nested macro calls and data structures
+	maxStringLen = 64 << 20 // longest string a template may build by repetition
+)
+
+// scope is one level of variables: the globals, a for-loop iteration, a
+// macro call or a with block. Lookups walk to the parents; assignments go
+// to the innermost level, as Jinja's frames do.
+type scope struct {
+	vars   map[string]any
+	parent *scope
+}
+
+func newScope(parent *scope) *scope { return &scope{vars: map[string]any{}, parent: parent} }
+
+func (s *scope) lookup(name string) (any, bool) {
+	for ; s != nil; s = s.parent {
+		if v, ok := s.vars[name]; ok {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// macro is a {% macro %} (or the caller of a {% call %} block) bound to the
+// scope it was defined in.
+type macro struct {
+	def     *macroDef
+	closure *scope
+}
+
+// builtinFunc is a global function or a method bound to its receiver.
+type builtinFunc struct {
+	name string
+	fn   func(r *renderer, args []any, kw *Dict) (any, error)
+}
+
+// loopInfo is the loop variable of a for block.
+type loopInfo struct {
+	items []any
+	i     int
+	last  any // value of the previous loop.changed call
+}
+
+// loopSignal carries break and continue out of a loop body.
+type loopSignal struct{ brk bool }
+
+func (*loopSignal) Error() string { return "loop control outside a loop" }
+
+type renderer struct {
+	depth int
+}
+
+// typeErrorf makes the Error for a Python TypeError.
+func typeErrorf(format string, args ...any) error {
+	return &Error{Kind: "TypeError", Msg: fmt.Sprintf(format, args...)}
+}
+
+// withLine gives err the template line where it arose, unless it has one.
+func withLine(err error, line int) error {
+	var e *Error
+	if errors.As(err, &e) && e.Line == 0 {
+		e.Line = line
+	}
+	return err
+}
+
+func (r *renderer) execBody(body []stmt, s *scope, w *strings.Builder) error {
+	for _, st := range body {
+		if err := r.exec(st, s, w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *renderer) capture(body []stmt, s *scope) (string, error) {
+	var b strings.Builder
+	err := r.execBody(body, s, &b)
+	return b.String(), err
+}
+
+func (r *renderer) exec(st stmt, s *scope, w *strings.Builder) error {
+	switch n := st.(type) {
+	case *textNode:
+		w.WriteString(n.s)
+	case *outputNode:
+		v, err := r.eval(n.x, s)
+		if err != nil {
+			return err
+		}
+		w.WriteString(pyStr(v))
+	case *ifNode:
+		for i, c := range n.conds {
+			v, err := r.eval(c, s)
+			if err != nil {
+				return err
+			}
+			if truthy(v) {
+				return r.execBody(n.bodies[i], s, w)
+			}
+		}
+		return r.execBody(n.els, s, w)
+	case *forNode:
+		return r.execFor(n, s, w)
+	case *setNode:
+		var v any
+		if n.x != nil {
+			var err error
+			if v, err = r.eval(n.x, s); err != nil {
+				return err
+			}
+		} else {
+			out, err := r.capture(n.body, s)
+			if err != nil {
+				return err
+			}
+			if v, err = r.applyFilters(n.filters, out, s); err != nil {
+				return err
+			}
+		}
+		return withLine(r.assign(n.target, v, s), n.line)
+	case *macroNode:
+		s.vars[n.def.name] = &macro{def: n.def, closure: s}
+	case *callBlockNode:
+		caller := &macro{def: n.caller, closure: s}
+		v, err := r.evalCall(n.call, s, caller)
+		if err != nil {
+			return err
+		}
+		w.WriteString(pyStr(v))
+	case *filterBlockNode:
+		out, err := r.capture(n.body, s)
+		if err != nil {
+			return err
+		}
+		v, err := r.applyFilters(n.filters, out, s)
+		if err != nil {
+			return err
+		}
+		w.WriteString(pyStr(v))
+	case *withNode:
+		inner := newScope(s)
+		for i, t := range n.targets {
+			v, err := r.eval(n.values[i], s)
+			if err != nil {
+				return err
+			}
+			if err := r.assign(t, v, inner); err != nil {
+				return withLine(err, t.line)
+			}
+		}
+		return r.execBody(n.body, inner, w)
+	case *loopControl:
+		return &loopSignal{brk: n.brk}
+	}
+	return nil
+}
+
+func (r *renderer) applyFilters(fs []*filter, v any, s *scope) (any, error) {
+	for _, f := range fs {
+		var err error
+		if v, err = r.applyFilter(f, v, s); err != nil {
+			return nil, withLine(err, f.line)
+		}
+	}
+	return v, nil
+}
+
+func (r *renderer) assign(t *target, v any, s *scope) error {
+	switch {
+	case t.attr != "":
+		obj, _ := s.lookup(t.name)
+		ns, ok := obj.(*namespace)
+		if !ok {
+			return &Error{Kind: "TemplateRuntimeError", Msg: "cannot assign attribute on non-namespace object"}
+		}
+		ns.attrs.set(t.attr, v)
+	case t.tuple:
+		items, err := iterate(v)
+		if err != nil {
+			return typeErrorf("cannot unpack non-iterable %s object", typeName(v))
+		}
+		if len(items) < len(t.items) {
+			return &Error{Kind: "ValueError", Msg: fmt.Sprintf("not enough values to unpack (expected %d, got %d)", len(t.items), len(items))}
+		}
+		if len(items) > len(t.items) {
+			return &Error{Kind: "ValueError", Msg: fmt.Sprintf("too many values to unpack (expected %d)", len(t.items))}
+		}
+		for i, sub := range t.items {
+			if err := r.assign(sub, items[i], s); err != nil {
+				return err
+			}
+		}
+	default:
+		s.vars[t.name] = v
+	}
+	return nil
+}
+
+func (r *renderer) execFor(n *forNode, s *scope, w *strings.Builder) error {
+	seq, err := r.eval(n.iter, s)
+	if err != nil {
+		return err
+	}
+	items, err := iterate(seq)
+	if err != nil {
+		return withLine(err, n.line)
+	}
+	if n.cond != nil {
+		var kept []any
+		for _, it := range items {
+			is := newScope(s)
+			if err := r.assign(n.target, it, is); err != nil {
+				return withLine(err, n.line)
+			}
+			ok, err := r.eval(n.cond, is)
+			if err != nil {
+				return err
+			}
+			if truthy(ok) {
+				kept = append(kept, it)
+			}
+		}
+		items = kept
+	}
+	if len(items) == 0 {
+		return r.execBody(n.els, newScope(s), w)
+	}
+	loop := &loopInfo{items: items}
+	for i, it := range items {
+		loop.i = i
+		is := newScope(s)
+		is.vars["loop"] = loop
+		if err := r.assign(n.target, it, is); err != nil {
+			return withLine(err, n.line)
+		}
+		err := r.execBody(n.body, is, w)
+		var sig *loopSignal
+		if errors.As(err, &sig) {
+			if sig.brk {
+				break
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// iterate is Python's iter() over a template value.
+func iterate(v any) ([]any, error) {
+	switch x := v.(type) {
+	case []any:
+		return x, nil
+	case tuple:
+		return x, nil
+	case string:
+		out := make([]any, 0, len(x))
+		for _, c := range x {
+			out = append(out, string(c))
+		}
+		return out, nil
+	case *Dict:
+		return x.Keys(), nil
+	case *undefined:
+		return nil, nil
+	}
+	return nil, typeErrorf("'%s' object is not iterable", typeName(v))
+}
+
+func asList(v any) []any {
+	switch x := v.(type) {
+	case []any:
+		return x
+	case tuple:
+		return x
+	}
+	return nil
+}
+
+func (r *renderer) eval(x expr, s *scope) (any, error) {
+	v, err := r.evalExpr(x, s)
+	if err != nil {
+		return nil, withLine(err, x.lineNo())
+	}
+	return v, nil
+}
+
+func (r *renderer) evalExpr(x expr, s *scope) (any, error) {
+	switch n := x.(type) {
+	case *constExpr:
+		return n.v, nil
+	case *nameExpr:
+		if v, ok := s.lookup(n.name); ok {
+			return v, nil
+		}
+		if f, ok := globals[n.name]; ok {
+			return f, nil
+		}
+		return undefinedName(n.name), nil
+	case *listExpr:
+		items := make([]any, len(n.items))
+		for i, e := range n.items {
+			v, err := r.eval(e, s)
+			if err != nil {
+				return nil, err
+			}
+			items[i] = v
+		}
+		if n.tuple {
+			return tuple(items), nil
+		}
+		return items, nil
+	case *dictExpr:
+		d := NewDict()
+		for i := range n.keys {
+			k, err := r.eval(n.keys[i], s)
+			if err != nil {
+				return nil, err
+			}
+			v, err := r.eval(n.vals[i], s)
+			if err != nil {
+				return nil, err
+			}
+			if err := d.set(k, v); err != nil {
+				return nil, err
+			}
+		}
+		return d, nil
+	case *getattrExpr:
+		obj, err := r.eval(n.obj, s)
+		if err != nil {
+			return nil, err
+		}
+		return getAttr(obj, n.name)
+	case *getitemExpr:
+		obj, err := r.eval(n.obj, s)
+		if err != nil {
+			return nil, err
+		}
+		key, err := r.eval(n.key, s)
+		if err != nil {
+			return nil, err
+		}
+		return getItem(obj, key)
+	case *sliceExpr:
+		return r.evalSlice(n, s)
+	case *callExpr:
+		return r.evalCall(n, s, nil)
+	case *filterExpr:
+		v, err := r.eval(n.obj, s)
+		if err != nil {
+			return nil, err
+		}
+		return r.applyFilter(n.f, v, s)
+	case *testExpr:
+		v, err := r.eval(n.obj, s)
+		if err != nil {
+			return nil, err
+		}
+		args, kw, err := r.evalArgs(n.args, s)
+		if err != nil {
+			return nil, err
+		}
+		ok, err := runTest(r, n.name, v, args, kw)
+		if err != nil {
+			return nil, err
+		}
+		return ok != n.negate, nil
+	case *unaryExpr:
+		v, err := r.eval(n.x, s)
+		if err != nil {
+			return nil, err
+		}
+		return unaryOp(n.op, v)
+	case *binExpr:
+		a, err := r.eval(n.a, s)
+		if err != nil {
+			return nil, err
+		}
+		b, err := r.eval(n.b, s)
+		if err != nil {
+			return nil, err
+		}
+		return binaryOp(n.op, a, b)
+	case *concatExpr:
+		var b strings.Builder
+		for _, p := range n.parts {
+			v, err := r.eval(p, s)
+			if err != nil {
+				return nil, err
+			}
+			b.WriteString(pyStr(v))
+		}
+		return b.String(), nil
+	case *andExpr:
+		a, err := r.eval(n.a, s)
+		if err != nil || !truthy(a) {
+			return a, err
+		}
+		return r.eval(n.b, s)
+	case *orExpr:
+		a, err := r.eval(n.a, s)
+		if err != nil || truthy(a) {
+			return a, err
+		}
+		return r.eval(n.b, s)
+	case *notExpr:
+		v, err := r.eval(n.x, s)
+		if err != nil {
+			return nil, err
+		}
+		return !truthy(v), nil
+	case *compareExpr:
+		a, err := r.eval(n.first, s)
+		if err != nil {
+			return nil, err
+		}
+		for i, op := range n.ops {
+			b, err := r.eval(n.rest[i], s)
+			if err != nil {
+				return nil, err
+			}
+			ok, err := compareOp(op, a, b)
+			if err != nil || !ok {
+				return false, err
+			}
+			a = b
+		}
+		return true, nil
+	case *condExpr:
+		c, err := r.eval(n.cond, s)
+		if err != nil {
+			return nil, err
+		}
+		if truthy(c) {
+			return r.eval(n.yes, s)
+		}
+		if n.no == nil {
+			return &undefined{kind: "UndefinedError", msg: "the inline if-expression evaluated to false and no else section was defined."}, nil
+		}
+		return r.eval(n.no, s)
+	}
+	return nil, fmt.Errorf("chat: unknown expression %T", x)
+}
+
+func (r *renderer) evalArgs(a callArgs, s *scope) ([]any, *Dict, error) {
+	var args []any
+	for _, e := range a.pos {
+		v, err := r.eval(e, s)
+		if err != nil {
+			return nil, nil, err
+		}
+		args = append(args, v)
+	}
+	if a.star != nil {
+		v, err := r.eval(a.star, s)
+		if err != nil {
+			return nil, nil, err
+		}
+		items, err := iterate(v)
+		if err != nil {
+			return nil, nil, err
+		}
+		args = append(args, items...)
+	}
+	var kw *Dict
+	if len(a.kwNames) > 0 || a.doubleStr != nil {
+		kw = NewDict()
+	}
+	for i, name := range a.kwNames {
+		v, err := r.eval(a.kwVals[i], s)
+		if err != nil {
+			return nil, nil, err
+		}
+		kw.set(name, v)
+	}
+	if a.doubleStr != nil {
+		v, err := r.eval(a.doubleStr, s)
+		if err != nil {
+			return nil, nil, err
+		}
+		d, ok := v.(*Dict)
+		if !ok {
+			return nil, nil, typeErrorf("argument after ** must be a mapping, not %s", typeName(v))
+		}
+		for i, k := range d.keys {
+			kw.set(k, d.vals[i])
+		}
+	}
+	return args, kw, nil
+}
+
+func (r *renderer) evalCall(n *callExpr, s *scope, caller *macro) (any, error) {
+	fn, err := r.eval(n.fn, s)
+	if err != nil {
+		return nil, err
+	}
+	args, kw, err := r.evalArgs(n.args, s)
+	if err != nil {
+		return nil, err
+	}
+	v, err := r.call(fn, args, kw, caller)
+	return v, withLine(err, n.line)
+}
+
+func (r *renderer) call(fn any, args []any, kw *Dict, caller *macro) (any, error) {
+	switch f := fn.(type) {
+	case *macro:
+		return r.callMacro(f, args, kw, caller)
+	case *builtinFunc:
+		return f.fn(r, args, kw)
+	case *undefined:
+		return nil, f.err()
+	}
+	return nil, typeErrorf("'%s' object is not callable", typeName(fn))
+}
+
+func (r *renderer) callMacro(m *macro, args []any, kw *Dict, caller *macro) (any, error) {
+	if r.depth >= maxDepth {
+		return nil, &Error{Kind: "RecursionError", Msg: "maximum recursion depth exceeded in macro '" + m.def.name + "'"}
+	}
+	r.depth++
+	defer func() { r.depth-- }()
+	d := m.def
+	s := newScope(m.closure)
+	var varargs []any
+	if len(args) > len(d.params) {
+		varargs = args[len(d.params):]
+		args = args[:len(d.params)]
+	}
+	kwargs := NewDict()
+	bound := map[string]bool{}
+	for i, a := range args {
+		s.vars[d.params[i]] = a
+		bound[d.params[i]] = true
+	}
+	if kw != nil {
+		for i, k := range kw.keys {
+			name, _ := k.(string)
+			isParam := false
+			for _, p := range d.params {
+				isParam = isParam || p == name
+			}
+			if !isParam {
+				kwargs.set(k, kw.vals[i])
+				continue
+			}
+			if bound[name] {
+				return nil, typeErrorf("macro '%s' got multiple values for argument '%s'", d.name, name)
+			}
+			s.vars[name] = kw.vals[i]
+			bound[name] = true
+		}
+	}
+	firstDefault := len(d.params) - len(d.defaults)
+	for i, p := range d.params {
+		if bound[p] {
+			continue
+		}
+		if i >= firstDefault {
+			v, err := r.eval(d.defaults[i-firstDefault], s)
+			if err != nil {
+				return nil, err
+			}
+			s.vars[p] = v
+			continue
+		}
+		s.vars[p] = &undefined{kind: "UndefinedError", msg: fmt.Sprintf("parameter '%s' was not provided", p)}
+	}
+	if varargs == nil {
+		varargs = []any{}
+	}
+	s.vars["varargs"] = tuple(varargs)
+	s.vars["kwargs"] = kwargs
+	if caller != nil {
+		s.vars["caller"] = caller
+	}
+	return r.capture(d.body, s)
+}
+
+func (r *renderer) evalSlice(n *sliceExpr, s *scope) (any, error) {
+	obj, err := r.eval(n.obj, s)
+	if err != nil {
+		return nil, err
+	}
+	var bounds [3]*int64
+	for i, e := range []expr{n.start, n.stop, n.step} {
+		if e == nil {
+			continue
+		}
+		v, err := r.eval(e, s)
+		if err != nil {
+			return nil, err
+		}
+		if v == nil {
+			continue
+		}
+		_, iv, isInt, ok := asNumber(v)
+		if !ok || !isInt {
+			return nil, typeErrorf("slice indices must be integers or None or have an __index__ method")
+		}
+		bounds[i] = &iv
+	}
+	switch x := obj.(type) {
+	case *undefined:
+		return nil, x.err()
+	case string:
+		rs := []rune(x)
+		idx, err := sliceIndices(len(rs), bounds)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]rune, len(idx))
+		for i, j := range idx {
+			out[i] = rs[j]
+		}
+		return string(out), nil
+	case []any, tuple:
+		list := asList(x)
+		idx, err := sliceIndices(len(list), bounds)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]any, len(idx))
+		for i, j := range idx {
+			out[i] = list[j]
+		}
+		if _, ok := x.(tuple); ok {
+			return tuple(out), nil
+		}
+		return out, nil
+	}
+	return undefinedAttr(obj, "slice"), nil
+}
+
+// sliceIndices lists the positions that Python's seq[start:stop:step]
+// selects from a sequence of length n.
+func sliceIndices(n int, b [3]*int64) ([]int, error) {
+	step := int64(1)
+	if b[2] != nil {
+		step = *b[2]
+	}
+	if step == 0 {
+		return nil, &Error{Kind: "ValueError", Msg: "slice step cannot be zero"}
+	}
+	ln := int64(n)
+	clamp := func(p *int64, def int64) int64 {
+		if p == nil {
+			return def
+		}
+		v := *p
+		if v < 0 {
+			v += ln
+			if v < 0 {
+				if step < 0 {
+					return -1
+				}
+				return 0
+			}
+		}
+		if v >= ln {
+			if step < 0 {
+				return ln - 1
+			}
+			return ln
+		}
+		return v
+	}
+	var out []int
+	if step > 0 {
+		for i := clamp(b[0], 0); i < clamp(b[1], ln); i += step {
+			out = append(out, int(i))
+		}
+	} else {
+		for i := clamp(b[0], ln-1); i > clamp(b[1], -1); i += step {
+			out = append(out, int(i))
+		}
+	}
+	return out, nil
+}
+
+// getAttr is Jinja's environment.getattr (obj.name) in the immutable
+// sandbox: a Python attribute (such as a method) first, then an item.
+func getAttr(obj any, name string) (any, error) {
+	switch x := obj.(type) {
+	case *undefined:
+		return nil, x.err()
+	case *namespace:
+		if v, ok := x.attrs.get(name); ok {
+			return v, nil
+		}
+	case *loopInfo:
+		if v, ok := x.attr(name); ok {
+			return v, nil
+		}
+	case *Dict:
+		if m, ok := methodOf(obj, name); ok {
+			return m, nil
+		}
+		if v, ok := x.get(name); ok {
+			return v, nil
+		}
+	default:
+		if m, ok := methodOf(obj, name); ok {
+			return m, nil
+		}
+	}
+	return undefinedAttr(obj, name), nil
+}
+
+// getItem is Jinja's environment.getitem (obj[key]): an item first, then,
+// for string keys, an attribute.
+func getItem(obj, key any) (any, error) {
+	switch x := obj.(type) {
+	case *undefined:
+		return nil, x.err()
+	case *Dict:
+		if v, ok := x.get(key); ok {
+			return v, nil
+		}
+	case []any, tuple, string:
+		if _, i, isInt, ok := asNumber(key); ok && isInt {
+			if s, ok := x.(string); ok {
+				rs := []rune(s)
+				if i < 0 {
+					i += int64(len(rs))
+				}
+				if i >= 0 && i < int64(len(rs)) {
+					return string(rs[i]), nil
+				}
+				break
+			}
+			list := asList(x)
+			if i < 0 {
+				i += int64(len(list))
+			}
+			if i >= 0 && i < int64(len(list)) {
+				return list[i], nil
+			}
+		}
+	}
+	if name, ok := key.(string); ok {
+		return getAttr(obj, name)
+	}
+	return undefinedAttr(obj, key), nil
+}
+
+func (l *loopInfo) attr(name string) (any, bool) {
+	n := int64(len(l.items))
+	i := int64(l.i)
+	switch name {
+	case "index":
+		return i + 1, true
+	case "index0":
+		return i, true
+	case "revindex":
+		return n - i, true
+	case "revindex0":
+		return n - i - 1, true
+	case "first":
+		return i == 0, true
+	case "last":
+		return i == n-1, true
+	case "length":
+		return n, true
+	case "depth":
+		return int64(1), true
+	case "depth0":
+		return int64(0), true
+	case "previtem":
+		if i == 0 {
+			return &undefined{kind: "UndefinedError", msg: "there is no previous item"}, true
+		}
+		return l.items[i-1], true
+	case "nextitem":
+		if i == n-1 {
+			return &undefined{kind: "UndefinedError", msg: "there is no next item"}, true
+		}
+		return l.items[i+1], true
+	case "cycle":
+		return &builtinFunc{name: "cycle", fn: func(_ *renderer, args []any, _ *Dict) (any, error) {
+			if len(args) == 0 {
+				return nil, typeErrorf("no items for cycling given")
+			}
+			return args[l.i%len(args)], nil
+		}}, true
+	case "changed":
+		return &builtinFunc{name: "changed", fn: func(_ *renderer, args []any, _ *Dict) (any, error) {
+			v := tuple(args)
+			if l.last != nil && pyEqual(l.last, v) {
+				return false, nil
+			}
+			l.last = v
+			return true, nil
+		}}, true
+	}
+	return nil, false
+}
+
+func compareOp(op string, a, b any) (bool, error) {
+	switch op {
+	case "==":
+		return pyEqual(a, b), nil
+	case "!=":
+		return !pyEqual(a, b), nil
+	case "in", "not in":
+		ok, err := contains(b, a)
+		return ok == (op == "in"), err
+	}
+	c, err := pyCompare(op, a, b)
+	if err != nil {
+		return false, err
+	}
+	switch op {
+	case "<":
+		return c < 0, nil
+	case ">":
+		return c > 0, nil
+	case "<=":
+		return c <= 0, nil
+	}
+	return c >= 0, nil
+}
+
+// contains is Python's "item in container".
+func contains(container, item any) (bool, error) {
+	switch c := container.(type) {
+	case string:
+		s, ok := item.(string)
+		if !ok {
+			if u, isU := item.(*undefined); isU {
+				return false, u.err()
+			}
+			return false, typeErrorf("'in <string>' requires string as left operand, not %s", typeName(item))
+		}
+		return strings.Contains(c, s), nil
+	case []any, tuple:
+		for _, e := range asList(c) {
+			if pyEqual(e, item) {
+				return true, nil
+			}
+		}
+		return false, nil
+	case *Dict:
+		if _, ok := hashKey(item); !ok {
+			return false, typeErrorf("unhashable type: '%s'", typeName(item))
+		}
+		_, ok := c.get(item)
+		return ok, nil
+	case *undefined:
+		return false, nil
+	}
+	return false, typeErrorf("argument of type '%s' is not iterable", typeName(container))
+}
+
+func unaryOp(op string, v any) (any, error) {
+	if u, ok := v.(*undefined); ok {
+		return nil, u.err()
+	}
+	f, i, isInt, ok := asNumber(v)
+	if !ok {
+		return nil, typeErrorf("bad operand type for unary %s: '%s'", op, typeName(v))
+	}
+	switch {
+	case op == "+" && isInt:
+		return i, nil
+	case op == "+":
+		return f, nil
+	case isInt:
+		return -i, nil
+	}
+	return -f, nil
+}
+
+func binaryOp(op string, a, b any) (any, error) {
+	if u, ok := a.(*undefined); ok {
+		return nil, u.err()
+	}
+	if u, ok := b.(*undefined); ok {
+		return nil, u.err()
+	}
+	fa, ia, aInt, aNum := asNumber(a)
+	fb, ib, bInt, bNum := asNumber(b)
+	unsupported := func() error {
+		return typeErrorf("unsupported operand type(s) for %s: '%s' and '%s'", op, typeName(a), typeName(b))
+	}
+	if aNum && bNum {
+		return numericOp(op, fa, fb, ia, ib, aInt && bInt)
+	}
+	switch op {
+	case "+":
+		switch x := a.(type) {
+		case string:
+			if y, ok := b.(string); ok {
+				return x + y, nil
+			}
+			return nil, typeErrorf("can only concatenate str (not \"%s\") to str", typeName(b))
+		case []any:
+			if y, ok := b.([]any); ok {
+				return append(append([]any{}, x...), y...), nil
+			}
+			return nil, typeErrorf("can only concatenate list (not \"%s\") to list", typeName(b))
+		case tuple:
+			if y, ok := b.(tuple); ok {
+				return append(append(tuple{}, x...), y...), nil
+			}
+			return nil, typeErrorf("can only concatenate tuple (not \"%s\") to tuple", typeName(b))
+		}
+	case "*":
+		seq, n := a, ib
+		if aNum && aInt {
+			seq, n = b, ia
+		} else if !bNum || !bInt {
+			return nil, typeErrorf("can't multiply sequence by non-int of type '%s'", typeName(b))
+		}
+		n = max(n, 0)
+		switch x := seq.(type) {
+		case string:
+			if int64(len(x))*n > maxStringLen {
+				return nil, &Error{Kind: "MemoryError", Msg: "repeated string too long"}
+			}
+			return strings.Repeat(x, int(n)), nil
+		case []any, tuple:
+			list := asList(x)
+			if int64(len(list))*n > maxStringLen {
+				return nil, &Error{Kind: "MemoryError", Msg: "repeated list too long"}
+			}
+			out := make([]any, 0, len(list)*int(n))
+			for range n {
+				out = append(out, list...)
+			}
+			if _, ok := x.(tuple); ok {
+				return tuple(out), nil
+			}
+			return out, nil
+		}
+	case "%":
+		if s, ok := a.(string); ok {
+			return percentFormat(s, b)
+		}
+	}
+	return nil, unsupported()
+}
+
+func numericOp(op string, fa, fb float64, ia, ib int64, ints bool) (any, error) {
+	zero := func(msg string) error { return &Error{Kind: "ZeroDivisionError", Msg: msg} }
+	switch op {
+	case "+":
+		if ints {
+			return ia + ib, nil
+		}
+		return fa + fb, nil
+	case "-":
+		if ints {
+			return ia - ib, nil
+		}
+		return fa - fb, nil
+	case "*":
+		if ints {
+			return ia * ib, nil
+		}
+		return fa * fb, nil
+	case "/":
+		if fb == 0 {
+			return nil, zero("division by zero")
+		}
+		return fa / fb, nil
+	case "//":
+		if ints {
+			if ib == 0 {
+				return nil, zero("integer division or modulo by zero")
+			}
+			q := ia / ib
+			if (ia%ib != 0) && ((ia < 0) != (ib < 0)) {
+				q--
+			}
+			return q, nil
+		}
+		if fb == 0 {
+			return nil, zero("float floor division by zero")
+		}
+		return math.Floor(fa / fb), nil
+	case "%":
+		if ints {
+			if ib == 0 {
+				return nil, zero("integer modulo by zero")
+			}
+			m := ia % ib
+			if m != 0 && (m < 0) != (ib < 0) {
+				m += ib
+			}
+			return m, nil
+		}
+		if fb == 0 {
+			return nil, zero("float modulo")
+		}
+		m := math.Mod(fa, fb)
+		if m != 0 && (m < 0) != (fb < 0) {
+			m += fb
+		}
+		return m, nil
+	case "**":
+		if ints && ib >= 0 {
+			result := int64(1)
+			base := ia
+			for e := ib; e > 0; e >>= 1 {
+				if e&1 == 1 {
+					result *= base
+				}
+				base *= base
+			}
+			return result, nil
+		}
+		if fa == 0 && fb < 0 {
+			return nil, zero("0.0 cannot be raised to a negative power")
+		}
+		return math.Pow(fa, fb), nil
+	}
+	return nil, typeErrorf("unsupported operator %s", op)
+}
