@@ -1,0 +1,232 @@
+package data
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// HistogramBins is the number of equal-width bins over [0, 1] in the
+// reported edit-distance histograms.
+const HistogramBins = 20
+
+// maxSkipExamples is how many skipped rows a Report lists by location.
+const maxSkipExamples = 20
+
+// Report is the statistics of one pairs run or pairs file.
+type Report struct {
+	Command string   `json:"command"`
+	Inputs  []string `json:"inputs"`
+	Output  string   `json:"output,omitempty"`
+	// EvalOutput is the evaluation split's file, when there is one.
+	EvalOutput string `json:"eval_output,omitempty"`
+	// Examples is the number of input rows read (questions, solutions,
+	// or pairs for stats).
+	Examples int `json:"examples"`
+	// Pairs and EvalPairs count the pairs written to each split.
+	Pairs     int `json:"pairs"`
+	EvalPairs int `json:"eval_pairs"`
+	// Duplicates counts exact duplicate pairs left out.
+	Duplicates int `json:"duplicates"`
+	// Skipped counts the rows that gave no pair, by reason.
+	Skipped map[string]int `json:"skipped"`
+	// SkippedRows lists the first skipped rows as "file:line: reason".
+	SkippedRows []string `json:"skipped_rows,omitempty"`
+	// CharEditDistance is the distribution of character Levenshtein
+	// distance between chosen and rejected over the longer length.
+	CharEditDistance Summary `json:"char_edit_distance"`
+	// TokenEditDistance is the same over token ids, when a tokenizer was
+	// given.
+	TokenEditDistance *Summary `json:"token_edit_distance,omitempty"`
+	Seconds           float64  `json:"seconds"`
+	RowsPerSecond     float64  `json:"rows_per_second"`
+}
+
+// StatsBuilder accumulates a Report.
+type StatsBuilder struct {
+	Report
+	chars, tokens Distribution
+	enc           Encoder
+}
+
+// NewStatsBuilder starts a report; enc may be nil (no token-level
+// distance).
+func NewStatsBuilder(command string, inputs []string, enc Encoder) *StatsBuilder {
+	return &StatsBuilder{Report: Report{Command: command, Inputs: inputs, Skipped: map[string]int{}}, enc: enc}
+}
+
+// AddPair records the edit distances of a pair that was kept.
+func (s *StatsBuilder) AddPair(p Pair) {
+	c, r := Text(p.Chosen), Text(p.Rejected)
+	s.chars.Add(NormalizedEditDistance(c, r))
+	if s.enc != nil {
+		s.tokens.Add(NormalizedTokenEditDistance(s.enc.Encode(c, false), s.enc.Encode(r, false)))
+	}
+}
+
+// Skip records a row that gave no pair.
+func (s *StatsBuilder) Skip(source string, line int, reason string) {
+	s.Skipped[reason]++
+	if len(s.SkippedRows) < maxSkipExamples {
+		s.SkippedRows = append(s.SkippedRows, fmt.Sprintf("%s:%d: %s", source, line, reason))
+	}
+}
+
+// SkipError records a bad row; its reason is the error with the location
+// taken off, so that equal problems are counted together.
+func (s *StatsBuilder) SkipError(err *RowError) {
+	reason := err.Err.Error()
+	if err.Field != "" {
+		reason = fmt.Sprintf("field %q: %s", err.Field, reason)
+	}
+	s.Skipped[reason]++
+	if len(s.SkippedRows) < maxSkipExamples {
+		s.SkippedRows = append(s.SkippedRows, err.Error())
+	}
+}
+
+// Finish fills in the distributions and the timing.
+func (s *StatsBuilder) Finish(seconds float64) Report {
+	r := s.Report
+	r.CharEditDistance = s.chars.Summarize(HistogramBins)
+	if s.enc != nil {
+		t := s.tokens.Summarize(HistogramBins)
+		r.TokenEditDistance = &t
+	}
+	r.Seconds = seconds
+	if seconds > 0 {
+		r.RowsPerSecond = float64(r.Examples) / seconds
+	}
+	return r
+}
+
+// WriteJSON writes the report to path through a temporary file and a
+// rename.
+func (r Report) WriteJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return WriteFileAtomic(path, append(b, '\n'))
+}
+
+// WriteFileAtomic writes data to a temporary file beside path and renames
+// it into place.
+func WriteFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	_, werr := f.Write(data)
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// WriteText prints the report for people.
+func (r Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d examples read", r.Command, r.Examples)
+	if r.Output != "" {
+		fmt.Fprintf(&b, ", %d pairs written to %s", r.Pairs, r.Output)
+	}
+	if r.EvalOutput != "" {
+		fmt.Fprintf(&b, ", %d to %s", r.EvalPairs, r.EvalOutput)
+	}
+	if r.Seconds > 0 {
+		fmt.Fprintf(&b, " in %.2fs (%.0f rows/s)", r.Seconds, r.RowsPerSecond)
+	}
+	b.WriteString("\n")
+	if r.Duplicates > 0 {
+		fmt.Fprintf(&b, "duplicates removed: %d\n", r.Duplicates)
+	}
+	if len(r.Skipped) > 0 {
+		total := 0
+		reasons := make([]string, 0, len(r.Skipped))
+		for k, n := range r.Skipped {
+			reasons = append(reasons, k)
+			total += n
+		}
+		sort.Slice(reasons, func(i, j int) bool {
+			return r.Skipped[reasons[i]] > r.Skipped[reasons[j]] ||
+				(r.Skipped[reasons[i]] == r.Skipped[reasons[j]] && reasons[i] < reasons[j])
+		})
+		fmt.Fprintf(&b, "skipped: %d\n", total)
+		for _, k := range reasons {
+			fmt.Fprintf(&b, "  %7d  %s\n", r.Skipped[k], k)
+		}
+	}
+	writeSummary(&b, "character", r.CharEditDistance)
+	if r.TokenEditDistance != nil {
+		writeSummary(&b, "token", *r.TokenEditDistance)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeSummary(b *strings.Builder, kind string, s Summary) {
+	fmt.Fprintf(b, "normalised %s edit distance, chosen vs rejected (%d pairs):\n", kind, s.Count)
+	if s.Count == 0 {
+		return
+	}
+	fmt.Fprintf(b, "  mean %.4f  median %.4f  p10 %.4f  p90 %.4f  min %.4f  max %.4f\n",
+		s.Mean, s.Median, s.P10, s.P90, s.Min, s.Max)
+	most := 0
+	for _, h := range s.Histogram {
+		most = max(most, h.Count)
+	}
+	for _, h := range s.Histogram {
+		bar := 0
+		if most > 0 {
+			bar = (h.Count*40 + most - 1) / most
+		}
+		fmt.Fprintf(b, "  [%.2f, %.2f) %8d %s\n", h.Lo, h.Hi, h.Count, strings.Repeat("#", bar))
+	}
+}
+
+// FileStats computes the statistics of an existing pairs file (JSONL or
+// parquet with prompt, chosen and rejected, mapped through fields). With
+// skipBad, unreadable rows are counted as skipped; otherwise the first one
+// is returned as the error.
+func FileStats(path string, fields FieldMap, enc Encoder, skipBad bool) (Report, error) {
+	s := NewStatsBuilder("pairs stats", []string{path}, enc)
+	rr, err := OpenRows(path, ReadOptions{})
+	if err != nil {
+		return Report{}, err
+	}
+	defer rr.Close()
+	for {
+		row, err := rr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err == nil {
+			var p Pair
+			if p, err = PairFromRow(row, fields); err == nil {
+				s.Examples++
+				s.Pairs++
+				s.AddPair(p)
+				continue
+			}
+		}
+		var re *RowError
+		if !skipBad || !errors.As(err, &re) {
+			return Report{}, err
+		}
+		s.Examples++
+		s.SkipError(re)
+	}
+	return s.Finish(0), nil
+}
