@@ -242,3 +242,54 @@ func writeJSONString(b *strings.Builder, s string, asciiOnly bool) {
 	}
 	b.WriteByte('"')
 }
+
+// DecodeMessages decodes a JSON list of chat messages (objects with at
+// least a string "role"). Values inside each message keep JSON key order
+// (see DecodeJSON). Errors give the line and column, or the message index.
+func DecodeMessages(data []byte) ([]Message, error) {
+	v, err := DecodeJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("want a JSON list of messages, got %s", jsonTypeName(v))
+	}
+	msgs := make([]Message, len(list))
+	for i, e := range list {
+		d, ok := e.(*Dict)
+		if !ok {
+			return nil, fmt.Errorf("messages[%d]: want an object, got %s", i, jsonTypeName(e))
+		}
+		role, ok := d.get("role")
+		if !ok {
+			return nil, fmt.Errorf("messages[%d]: missing field role", i)
+		}
+		if _, ok := role.(string); !ok {
+			return nil, fmt.Errorf("messages[%d]: field role: want a string, got %s", i, jsonTypeName(role))
+		}
+		m := make(Message, d.Len())
+		for j, k := range d.keys {
+			m[k.(string)] = d.vals[j]
+		}
+		msgs[i] = m
+	}
+	return msgs, nil
+}
+
+// jsonTypeName names a decoded JSON value's type for error messages.
+func jsonTypeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case int64, float64:
+		return "a number"
+	case string:
+		return "a string"
+	case []any:
+		return "a list"
+	}
+	return "an object"
+}
