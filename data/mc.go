@@ -2,6 +2,9 @@ package data
 
 import (
 	"fmt"
+	"hash/fnv"
+	"io"
+	"math/rand/v2"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -479,4 +482,54 @@ func commonWordPrefix(a, b string) int {
 		n--
 	}
 	return n
+}
+
+// FewShotPool draws few-shot examples for multiple-choice items.
+type FewShotPool struct {
+	items []MCItem
+	// inOrder takes the first examples of the item's subject in file
+	// order (MMLU) instead of a seeded sample.
+	inOrder bool
+}
+
+// NewFewShotPool returns a pool over items. For TaskMMLU examples are the
+// first k of the item's subject (same Description) in order, as the
+// harness takes the first k dev questions; for the other tasks they are a
+// sample without replacement, seeded by seed and the item's ID, that never
+// includes the item itself (the harness's exact sample needs CPython's
+// generator and is not reproduced).
+func NewFewShotPool(task Task, items []MCItem) *FewShotPool {
+	return &FewShotPool{items: items, inOrder: task == TaskMMLU}
+}
+
+// Prefix returns the context that precedes the item's query with k examples:
+// the description and the examples, each followed by "\n\n".
+func (p *FewShotPool) Prefix(it MCItem, k int, seed int64) string {
+	var shots []string
+	if p != nil && k > 0 {
+		same := func(o MCItem) bool { return o.ID == it.ID && o.Source == it.Source || o.FewShotText() == it.FewShotText() }
+		if p.inOrder {
+			for _, o := range p.items {
+				if len(shots) == k {
+					break
+				}
+				if o.Description == it.Description && !same(o) {
+					shots = append(shots, o.FewShotText())
+				}
+			}
+		} else {
+			h := fnv.New64a()
+			io.WriteString(h, it.ID)
+			rng := rand.New(rand.NewPCG(uint64(seed), h.Sum64()))
+			for _, i := range rng.Perm(len(p.items)) {
+				if len(shots) == k {
+					break
+				}
+				if !same(p.items[i]) {
+					shots = append(shots, p.items[i].FewShotText())
+				}
+			}
+		}
+	}
+	return FewShotContext(it.Description, shots, "")
 }
