@@ -89,6 +89,9 @@ type bpe struct {
 	endSuffix    string
 	byteIDs      [256]int // <0xXX> tokens for byte fallback, -1 when absent
 	cache        *wordCache
+	// byteInput: words arrive as raw bytes and are mapped to GPT-2
+	// characters here, on a cache miss (see byteLevel.deferred).
+	byteInput bool
 }
 
 func (m *bpe) encodeWord(word string, out []int) []int {
@@ -96,7 +99,11 @@ func (m *bpe) encodeWord(word string, out []int) []int {
 		return append(out, ids...)
 	}
 	n := len(out)
-	out = m.encodeUncached(word, out)
+	if m.byteInput {
+		out = m.encodeUncached(byteEncode(word), out)
+	} else {
+		out = m.encodeUncached(word, out)
+	}
 	m.cache.put(word, out[n:])
 	return out
 }

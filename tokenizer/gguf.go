@@ -442,12 +442,14 @@ func ggufTokenizer(kv map[string]any) (*Tokenizer, error) {
 	t.model = m
 	var seq preSequence
 	for _, p := range pats {
-		if _, err := compileRegex(p); err != nil {
+		m, err := newMatcher(p)
+		if err != nil {
 			return nil, fmt.Errorf("pre-tokenizer %s: %w", pre, err)
 		}
-		seq = append(seq, &splitter{match: newGPT2Matcher(p), behavior: behIsolated})
+		seq = append(seq, &splitter{match: m, behavior: behIsolated})
 	}
-	t.pre = preSequence{seq, &byteLevel{}}
+	t.pre = preSequence{seq, &byteLevel{deferred: true}}
+	m.byteInput = true
 	t.dec = byteLevelDecoder{}
 	return t, nil
 }

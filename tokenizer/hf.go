@@ -217,6 +217,7 @@ func parseHF(b []byte) (*Tokenizer, error) {
 	if t.pre, err = hfPreTokenizer(f.PreTokenizer, "pre_tokenizer"); err != nil {
 		return nil, err
 	}
+	model.byteInput = deferByteLevel(t.pre)
 	if t.dec, err = hfDecoder(f.Decoder, "decoder"); err != nil {
 		return nil, err
 	}
@@ -382,7 +383,7 @@ func hfPreTokenizer(raw json.RawMessage, field string) (preTokenizer, error) {
 	case "ByteLevel":
 		p := &byteLevel{addPrefixSpace: c.AddPrefixSpace == nil || *c.AddPrefixSpace}
 		if c.UseRegex == nil || *c.UseRegex {
-			p.split = &splitter{match: newGPT2Matcher(gpt2Pattern), behavior: behIsolated}
+			p.split = &splitter{match: fastPatterns[gpt2Pattern], behavior: behIsolated}
 		}
 		return p, nil
 	case "Split":
@@ -401,10 +402,11 @@ func hfPreTokenizer(raw json.RawMessage, field string) (preTokenizer, error) {
 		default:
 			return nil, fmt.Errorf("field %s.pattern: want String or Regex", field)
 		}
-		if _, err := compileRegex(pat); err != nil {
+		m, err := newMatcher(pat)
+		if err != nil {
 			return nil, fmt.Errorf("field %s.pattern: %w", field, err)
 		}
-		return &splitter{match: newGPT2Matcher(pat), behavior: b, invert: c.Invert}, nil
+		return &splitter{match: m, behavior: b, invert: c.Invert}, nil
 	case "Metaspace":
 		p := &metaspace{replacement: c.Replacement, scheme: c.PrependScheme, split: c.Split == nil || *c.Split}
 		if utf8.RuneCountInString(p.replacement) != 1 {

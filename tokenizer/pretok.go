@@ -166,17 +166,38 @@ func (m runeMatcher) spans(s string) []span { return runeSpans(s, m.f) }
 type byteLevel struct {
 	addPrefixSpace bool
 	split          *splitter // nil when use_regex is false
+	// deferred leaves the byte mapping to the model (which then caches by
+	// raw word and maps only on a cache miss); set when this is the last
+	// pre-tokenization step.
+	deferred bool
 }
 
 func (p *byteLevel) preTokenize(s string, atStart bool, emit func(string, bool)) {
 	if p.addPrefixSpace && !strings.HasPrefix(s, " ") {
 		s = " " + s
 	}
+	enc := byteEncode
+	if p.deferred {
+		enc = func(w string) string { return w }
+	}
 	if p.split == nil {
-		emit(byteEncode(s), atStart)
+		emit(enc(s), atStart)
 		return
 	}
-	p.split.preTokenize(s, atStart, func(w string, st bool) { emit(byteEncode(w), st) })
+	p.split.preTokenize(s, atStart, func(w string, st bool) { emit(enc(w), st) })
+}
+
+// deferByteLevel marks a final ByteLevel step of pre as deferred and
+// reports whether it did.
+func deferByteLevel(pre preTokenizer) bool {
+	switch p := pre.(type) {
+	case *byteLevel:
+		p.deferred = true
+		return true
+	case preSequence:
+		return len(p) > 0 && deferByteLevel(p[len(p)-1])
+	}
+	return false
 }
 
 // metaspace replaces spaces with a visible marker (▁) and optionally
