@@ -1,6 +1,9 @@
 package kernels
 
-import "sync"
+import (
+	"math/bits"
+	"sync"
+)
 
 // Blocking of the pure-Go path, in elements. A packed mc×kc block of A
 // (144·256·4 B = 144 KiB) stays in L2 while one kc×nr sliver of B
@@ -34,82 +37,110 @@ func gemm(par, transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 		workers = Threads()
 	}
 	if k == 0 || alpha == 0 {
-		scale := func(lo, hi int) { scaleRows(beta, c, ldc, lo, hi, 0, n) }
 		if workers > 1 {
-			Parallel(m, scale)
+			Parallel(m, func(lo, hi int) { scaleRows(beta, c, ldc, lo, hi, 0, n) })
 		} else {
-			scale(0, m)
+			scaleRows(beta, c, ldc, 0, m, 0, n)
 		}
 		return
 	}
+	g := &gemmJob{transA: transA, transB: transB, m: m, alpha: alpha, beta: beta,
+		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
 	mr, nr := micro.mr, micro.nr
 
 	// Split C into rowBlocks × colGroups work items: row blocks of at most
 	// mcBlock rows, as many as a multiple of the workers when C is tall
 	// enough, else one column group of B slivers per worker.
-	rowBlocks, colGroups := ceilDiv(m, mcBlock), 1
+	g.rowBlocks, g.colGroups = ceilDiv(m, mcBlock), 1
 	if workers > 1 {
 		if m >= 4*mr*workers {
-			rowBlocks = roundUp(rowBlocks, workers)
+			g.rowBlocks = roundUp(g.rowBlocks, workers)
 		} else {
-			colGroups = workers
+			g.colGroups = workers
 		}
 	}
-	mc := roundUp(ceilDiv(m, rowBlocks), mr)
-	rowBlocks = ceilDiv(m, mc)
+	g.mc = roundUp(ceilDiv(m, g.rowBlocks), mr)
+	g.rowBlocks = ceilDiv(m, g.mc)
+	items := g.rowBlocks * g.colGroups
 
 	bufB := getBuf(kcBlock * roundUp(min(n, ncBlock), nr))
 	defer putBuf(bufB)
-	bp := *bufB
-	for jc := 0; jc < n; jc += ncBlock {
-		nc := min(ncBlock, n-jc)
-		slivers := ceilDiv(nc, nr)
-		for pc := 0; pc < k; pc += kcBlock {
-			kc := min(kcBlock, k-pc)
-			pack := func(lo, hi int) {
-				for s := lo; s < hi; s++ {
-					packB(bp[s*kc*nr:(s+1)*kc*nr], b, ldb, transB, pc, kc, jc+s*nr, min(nr, nc-s*nr))
-				}
-			}
-			compute := func(lo, hi int) {
-				bufA := getBuf(mc * kc)
-				defer putBuf(bufA)
-				ap := *bufA
-				packed := -1
-				for it := lo; it < hi; it++ {
-					r, g := it/colGroups, it%colGroups
-					s0, s1 := g*slivers/colGroups, (g+1)*slivers/colGroups
-					if s0 == s1 {
-						continue
-					}
-					i0 := r * mc
-					rows := min(mc, m-i0)
-					if pc == 0 {
-						scaleRows(beta, c, ldc, i0, i0+rows, jc+s0*nr, jc+min(s1*nr, nc))
-					}
-					if packed != r {
-						packA(ap, a, lda, transA, alpha, i0, rows, pc, kc)
-						packed = r
-					}
-					macroKernel(kc, ap, rows, bp, s0, s1, nc, c, ldc, i0, jc)
-				}
-			}
+	g.bp = *bufB
+	for g.jc = 0; g.jc < n; g.jc += ncBlock {
+		g.nc = min(ncBlock, n-g.jc)
+		slivers := ceilDiv(g.nc, nr)
+		for g.pc = 0; g.pc < k; g.pc += kcBlock {
+			g.kc = min(kcBlock, k-g.pc)
 			if workers > 1 {
-				Parallel(slivers, pack)
-				Parallel(rowBlocks*colGroups, compute)
+				Parallel(slivers, g.pack)
+				Parallel(items, g.compute)
 			} else {
-				pack(0, slivers)
-				compute(0, rowBlocks*colGroups)
+				g.pack(0, slivers)
+				g.compute(0, items)
 			}
 		}
 	}
 }
 
+// gemmJob holds one pure-Go product and the panel of B being worked on.
+type gemmJob struct {
+	transA, transB bool
+	m              int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
+
+	mc                   int // rows per row block, a multiple of mr
+	rowBlocks, colGroups int // work items are rowBlocks × colGroups
+
+	bp     []float32 // packed panel op(B)[pc:pc+kc, jc:jc+nc]
+	jc, nc int
+	pc, kc int
+}
+
+// pack packs B slivers lo..hi-1 of the current panel into bp.
+func (g *gemmJob) pack(lo, hi int) {
+	nr := micro.nr
+	for s := lo; s < hi; s++ {
+		packB(g.bp[s*g.kc*nr:(s+1)*g.kc*nr], g.b, g.ldb, g.transB, g.pc, g.kc, g.jc+s*nr, min(nr, g.nc-s*nr))
+	}
+}
+
+// compute runs work items lo..hi-1 on the current panel: item it covers row
+// block it/colGroups and column group it%colGroups of C. On the first panel
+// of k it applies beta to that part of C first.
+func (g *gemmJob) compute(lo, hi int) {
+	nr := micro.nr
+	slivers := ceilDiv(g.nc, nr)
+	buf := getBuf(g.mc*g.kc + maxTile)
+	defer putBuf(buf)
+	ap, edge := (*buf)[:g.mc*g.kc], (*buf)[g.mc*g.kc:]
+	packed := -1
+	for it := lo; it < hi; it++ {
+		r, cg := it/g.colGroups, it%g.colGroups
+		s0, s1 := cg*slivers/g.colGroups, (cg+1)*slivers/g.colGroups
+		if s0 == s1 {
+			continue
+		}
+		i0 := r * g.mc
+		rows := min(g.mc, g.m-i0)
+		if g.pc == 0 {
+			scaleRows(g.beta, g.c, g.ldc, i0, i0+rows, g.jc+s0*nr, g.jc+min(s1*nr, g.nc))
+		}
+		if packed != r {
+			packA(ap, g.a, g.lda, g.transA, g.alpha, i0, rows, g.pc, g.kc)
+			packed = r
+		}
+		macroKernel(g.kc, ap, rows, g.bp, s0, s1, g.nc, g.c, g.ldc, i0, g.jc, edge)
+	}
+}
+
 // macroKernel adds the product of the packed rows×kc block ap and the packed
 // B slivers s0..s1-1 (of a panel nc columns wide) to C at row i0, column j0.
-func macroKernel(kc int, ap []float32, rows int, bp []float32, s0, s1, nc int, c []float32, ldc, i0, j0 int) {
+// Partial tiles at the edges of C go through the scratch tile edge.
+func macroKernel(kc int, ap []float32, rows int, bp []float32, s0, s1, nc int, c []float32, ldc, i0, j0 int, edge []float32) {
 	mr, nr := micro.mr, micro.nr
-	var edge [maxTile]float32
+	edge = edge[:mr*nr]
 	for s := s0; s < s1; s++ {
 		bs := bp[s*kc*nr : (s+1)*kc*nr]
 		cols := min(nr, nc-s*nr)
@@ -117,8 +148,8 @@ func macroKernel(kc int, ap []float32, rows int, bp []float32, s0, s1, nc int, c
 			as := ap[ir*kc : (ir+mr)*kc]
 			off := (i0+ir)*ldc + j0 + s*nr
 			if h := min(mr, rows-ir); h < mr || cols < nr {
-				clear(edge[:mr*nr])
-				micro.fn(kc, as, bs, edge[:mr*nr], nr)
+				clear(edge)
+				micro.fn(kc, as, bs, edge, nr)
 				for i := range h {
 					row := c[off+i*ldc : off+i*ldc+cols]
 					e := edge[i*nr : i*nr+cols]
@@ -151,6 +182,10 @@ func packA(ap, a []float32, lda int, transA bool, alpha float32, i0, rows, p0, k
 			}
 			continue
 		}
+		if mr == 6 && h == 6 {
+			packA6(dst, a, lda, alpha, i0+ir, p0, kc)
+			continue
+		}
 		for i := range h {
 			src := a[(i0+ir+i)*lda+p0 : (i0+ir+i)*lda+p0+kc]
 			for p, v := range src {
@@ -177,6 +212,10 @@ func packB(bs, b []float32, ldb int, transB bool, p0, kc, j0, cols int) {
 		}
 		return
 	}
+	if nr == 16 && cols == 16 {
+		packBT16(bs, b, ldb, p0, kc, j0)
+		return
+	}
 	if cols < nr {
 		clear(bs[:kc*nr])
 	}
@@ -188,24 +227,57 @@ func packB(bs, b []float32, ldb int, transB bool, p0, kc, j0, cols int) {
 	}
 }
 
-// bufPool recycles packing buffers between calls.
-var bufPool sync.Pool
+// bufPools recycle packing buffers between calls, one pool per power-of-two
+// capacity so that calls of different sizes do not evict each other's.
+var bufPools [64]sync.Pool
 
-// getBuf returns a pooled buffer of length n; its contents are arbitrary.
+// getBuf returns a pooled buffer of length n ≥ 1; its contents are arbitrary.
 func getBuf(n int) *[]float32 {
-	if p, ok := bufPool.Get().(*[]float32); ok && cap(*p) >= n {
+	class := bits.Len(uint(n - 1))
+	if p, ok := bufPools[class].Get().(*[]float32); ok {
 		*p = (*p)[:n]
 		return p
 	}
-	s := make([]float32, n)
+	s := make([]float32, n, 1<<class)
 	return &s
 }
 
-// putBuf returns a buffer from getBuf to the pool.
-func putBuf(p *[]float32) { bufPool.Put(p) }
+// putBuf returns a buffer from getBuf to its pool.
+func putBuf(p *[]float32) {
+	bufPools[bits.Len(uint(cap(*p)-1))].Put(p)
+}
 
 // ceilDiv returns ⌈x/y⌉ for x ≥ 0, y > 0.
 func ceilDiv(x, y int) int { return (x + y - 1) / y }
 
 // roundUp returns the smallest multiple of y that is ≥ x.
 func roundUp(x, y int) int { return ceilDiv(x, y) * y }
+
+// packBT16 is packB for transB and a full 16-column sliver: it reads the 16
+// rows of B side by side so that every store is sequential.
+func packBT16(bs, b []float32, ldb, p0, kc, j0 int) {
+	row := func(j int) []float32 { return b[(j0+j)*ldb+p0:][:kc] }
+	r0, r1, r2, r3, r4, r5, r6, r7 := row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7)
+	r8, r9, r10, r11, r12, r13, r14, r15 := row(8), row(9), row(10), row(11), row(12), row(13), row(14), row(15)
+	bs = bs[:16*kc]
+	for p := range kc {
+		d := (*[16]float32)(bs[16*p:])
+		d[0], d[1], d[2], d[3] = r0[p], r1[p], r2[p], r3[p]
+		d[4], d[5], d[6], d[7] = r4[p], r5[p], r6[p], r7[p]
+		d[8], d[9], d[10], d[11] = r8[p], r9[p], r10[p], r11[p]
+		d[12], d[13], d[14], d[15] = r12[p], r13[p], r14[p], r15[p]
+	}
+}
+
+// packA6 is packA for a row-major A and a full 6-row sliver: it reads the 6
+// rows side by side so that every store is sequential.
+func packA6(dst, a []float32, lda int, alpha float32, i0, p0, kc int) {
+	row := func(i int) []float32 { return a[(i0+i)*lda+p0:][:kc] }
+	r0, r1, r2, r3, r4, r5 := row(0), row(1), row(2), row(3), row(4), row(5)
+	dst = dst[:6*kc]
+	for p := range kc {
+		d := (*[6]float32)(dst[6*p:])
+		d[0], d[1], d[2] = alpha*r0[p], alpha*r1[p], alpha*r2[p]
+		d[3], d[4], d[5] = alpha*r3[p], alpha*r4[p], alpha*r5[p]
+	}
+}
