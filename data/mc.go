@@ -507,7 +507,9 @@ func NewFewShotPool(task Task, items []MCItem) *FewShotPool {
 func (p *FewShotPool) Prefix(it MCItem, k int, seed int64) string {
 	var shots []string
 	if p != nil && k > 0 {
-		same := func(o MCItem) bool { return o.ID == it.ID && o.Source == it.Source || o.FewShotText() == it.FewShotText() }
+		same := func(o MCItem) bool {
+			return o.ID == it.ID && o.Source == it.Source || o.FewShotText() == it.FewShotText()
+		}
 		if p.inOrder {
 			for _, o := range p.items {
 				if len(shots) == k {

@@ -183,11 +183,15 @@ func writeSummary(b *strings.Builder, kind string, s Summary) {
 	}
 	fmt.Fprintf(b, "  mean %.4f  median %.4f  p10 %.4f  p90 %.4f  min %.4f  max %.4f\n",
 		s.Mean, s.Median, s.P10, s.P90, s.Min, s.Max)
-	most := 0
-	for _, h := range s.Histogram {
+	// Print the bins from the first to the last non-empty one.
+	first, last, most := len(s.Histogram), -1, 0
+	for i, h := range s.Histogram {
+		if h.Count > 0 {
+			first, last = min(first, i), i
+		}
 		most = max(most, h.Count)
 	}
-	for _, h := range s.Histogram {
+	for _, h := range s.Histogram[first : last+1] {
 		bar := 0
 		if most > 0 {
 			bar = (h.Count*40 + most - 1) / most
