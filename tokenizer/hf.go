@@ -116,6 +116,9 @@ func jsonErrorLine(b []byte, err error) error {
 	if off < 0 || off > int64(len(b)) {
 		return err
 	}
+	if off > 0 {
+		off-- // the offset counts the offending byte
+	}
 	line := bytes.Count(b[:off], []byte{'\n'}) + 1
 	col := int(off) - bytes.LastIndexByte(b[:off], '\n')
 	return fmt.Errorf("line %d, column %d: %w", line, col, err)
@@ -129,15 +132,21 @@ func parseHF(b []byte) (*Tokenizer, error) {
 	if len(f.Model) == 0 || string(f.Model) == "null" {
 		return nil, errors.New("field model: missing")
 	}
+	var kind struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(f.Model, &kind); err != nil {
+		return nil, fmt.Errorf("field model: %w", err)
+	}
+	if kind.Type != "" && kind.Type != "BPE" {
+		return nil, fmt.Errorf("field model.type: model type %s is not supported (only BPE is)", kind.Type)
+	}
 	var m hfBPE
 	if err := json.Unmarshal(f.Model, &m); err != nil {
 		return nil, fmt.Errorf("field model: %w", err)
 	}
 	if m.Type == "" && m.Merges == nil {
 		return nil, errors.New("field model.type: missing")
-	}
-	if m.Type != "" && m.Type != "BPE" {
-		return nil, fmt.Errorf("field model.type: model type %s is not supported (only BPE is)", m.Type)
 	}
 	t := &Tokenizer{bos: -1, eos: -1, pad: -1}
 	maxID := -1
