@@ -17,15 +17,26 @@ import (
 	"github.com/smaug-dev/smaug/tensor"
 )
 
-// Linear is a projection with Hugging Face's [out, in] weight and an
-// optional bias.
+// Linear is a projection with Hugging Face's [out, in] weight, an optional
+// bias and an optional LoRA adapter (see AttachLoRA).
 type Linear struct {
 	W, B *tensor.Tensor
+	// LoRA is nil for a plain projection.
+	LoRA *LoRA
 }
 
-// Forward applies the projection to x [rows, in].
+// Forward applies the projection to x [rows, in]: W·x + b, plus, with an
+// enabled adapter, scaling·B·A·dropout(x) as PEFT's lora.Linear computes it
+// (dropout only with a tape).
 func (l *Linear) Forward(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
-	return tensor.Linear(tp, x, l.W, l.B)
+	y := tensor.Linear(tp, x, l.W, l.B)
+	a := l.LoRA
+	if a == nil || a.shared.disabled {
+		return y
+	}
+	h := tensor.Dropout(tp, x, a.Dropout, a.shared.rng)
+	d := tensor.Linear(tp, tensor.Linear(tp, h, a.A, nil), a.B, nil)
+	return tensor.Add(tp, y, tensor.Scale(tp, d, a.Scaling))
 }
 
 // Layer is one decoder block: pre-norm attention and pre-norm SwiGLU MLP,
