@@ -342,6 +342,9 @@ func init() {
 			if n <= 0 {
 				return nil, &Error{Kind: "ValueError", Msg: "batch size must be positive"}
 			}
+			if n > maxStringLen {
+				return nil, tooLong()
+			}
 			items, err := iterate(v)
 			if err != nil {
 				return nil, err
@@ -368,7 +371,7 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			return pyCenter(pyStr(v), w), nil
+			return pyCenter(pyStr(v), w)
 		},
 		"default": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
 			a, err := bind("default", args, kw, []string{"default_value", "boolean"}, "", false)
@@ -454,9 +457,16 @@ func init() {
 				if err != nil {
 					return nil, err
 				}
+				if n > maxStringLen {
+					return nil, tooLong()
+				}
 				ind = strings.Repeat(" ", int(max(n, 0)))
 			}
-			return pyIndent(pyStr(v), ind, truthy(a[1]), truthy(a[2])), nil
+			text := pyStr(v)
+			if int64(strings.Count(text, "\n")+1)*int64(len(ind)) > maxStringLen {
+				return nil, tooLong()
+			}
+			return pyIndent(text, ind, truthy(a[1]), truthy(a[2])), nil
 		},
 		"int": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
 			a, err := bind("int", args, kw, []string{"default", "base"}, int64(0), int64(10))
@@ -709,6 +719,9 @@ func init() {
 				n, err := intArg("tojson", ind)
 				if err != nil {
 					return nil, err
+				}
+				if n > 1<<10 {
+					return nil, &Error{Kind: "ValueError", Msg: "tojson indent too large"}
 				}
 				s := strings.Repeat(" ", int(max(n, 0)))
 				o.indent = &s
@@ -1161,14 +1174,17 @@ func pyCapitalize(s string) string {
 	return string(unicode.ToUpper(r)) + strings.ToLower(s[n:])
 }
 
-func pyCenter(s string, width int64) string {
+func pyCenter(s string, width int64) (string, error) {
 	n := int64(utf8.RuneCountInString(s))
 	if width <= n {
-		return s
+		return s, nil
+	}
+	if width > maxStringLen {
+		return "", tooLong()
 	}
 	pad := width - n
 	left := pad/2 + (pad & width & 1)
-	return strings.Repeat(" ", int(left)) + s + strings.Repeat(" ", int(pad-left))
+	return strings.Repeat(" ", int(left)) + s + strings.Repeat(" ", int(pad-left)), nil
 }
 
 // jinjaTitle is Jinja's title filter: each word, split at "-", whitespace

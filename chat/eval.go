@@ -11,7 +11,8 @@ import (
 // the stack; the sandbox's own range limit is in builtins.go.
 const (
 	maxDepth     = 400      // nested macro calls and data structures
-	maxStringLen = 64 << 20 // longest string a template may build by repetition
+	maxStringLen = 64 << 20 // longest string or output a template may build
+	maxSteps     = 10000000 // loop iterations and macro calls in one render
 )
 
 // scope is one level of variables: the globals, a for-loop iteration, a
@@ -60,6 +61,21 @@ func (*loopSignal) Error() string { return "loop control outside a loop" }
 
 type renderer struct {
 	depth int
+	steps int
+}
+
+// step counts one loop iteration or macro call against maxSteps.
+func (r *renderer) step() error {
+	r.steps++
+	if r.steps > maxSteps {
+		return &Error{Kind: "RuntimeError", Msg: fmt.Sprintf("template exceeded %d loop iterations and macro calls", maxSteps)}
+	}
+	return nil
+}
+
+// tooLong is the error for a string or output beyond maxStringLen.
+func tooLong() error {
+	return &Error{Kind: "MemoryError", Msg: fmt.Sprintf("template built a string longer than %d bytes", maxStringLen)}
 }
 
 // typeErrorf makes the Error for a Python TypeError.
@@ -80,6 +96,9 @@ func (r *renderer) execBody(body []stmt, s *scope, w *strings.Builder) error {
 	for _, st := range body {
 		if err := r.exec(st, s, w); err != nil {
 			return err
+		}
+		if w.Len() > maxStringLen {
+			return tooLong()
 		}
 	}
 	return nil
@@ -240,6 +259,9 @@ func (r *renderer) execFor(n *forNode, s *scope, w *strings.Builder) error {
 	}
 	loop := &loopInfo{items: items}
 	for i, it := range items {
+		if err := r.step(); err != nil {
+			return withLine(err, n.line)
+		}
 		loop.i = i
 		is := newScope(s)
 		is.vars["loop"] = loop
@@ -405,6 +427,9 @@ func (r *renderer) evalExpr(x expr, s *scope) (any, error) {
 				return nil, err
 			}
 			b.WriteString(pyStr(v))
+			if b.Len() > maxStringLen {
+				return nil, tooLong()
+			}
 		}
 		return b.String(), nil
 	case *andExpr:
@@ -533,6 +558,9 @@ func (r *renderer) call(fn any, args []any, kw *Dict, caller *macro) (any, error
 func (r *renderer) callMacro(m *macro, args []any, kw *Dict, caller *macro) (any, error) {
 	if r.depth >= maxDepth {
 		return nil, &Error{Kind: "RecursionError", Msg: "maximum recursion depth exceeded in macro '" + m.def.name + "'"}
+	}
+	if err := r.step(); err != nil {
+		return nil, err
 	}
 	r.depth++
 	defer func() { r.depth-- }()
@@ -681,14 +709,21 @@ func sliceIndices(n int, b [3]*int64) ([]int, error) {
 		}
 		return v
 	}
+	// The loops stop before i+step could overflow.
 	var out []int
 	if step > 0 {
-		for i := clamp(b[0], 0); i < clamp(b[1], ln); i += step {
+		for i, stop := clamp(b[0], 0), clamp(b[1], ln); i < stop; i += step {
 			out = append(out, int(i))
+			if step >= stop-i {
+				break
+			}
 		}
 	} else {
-		for i := clamp(b[0], ln-1); i > clamp(b[1], -1); i += step {
+		for i, stop := clamp(b[0], ln-1), clamp(b[1], -1); i > stop; i += step {
 			out = append(out, int(i))
+			if step <= stop-i {
+				break
+			}
 		}
 	}
 	return out, nil
@@ -907,11 +942,17 @@ func binaryOp(op string, a, b any) (any, error) {
 		switch x := a.(type) {
 		case string:
 			if y, ok := b.(string); ok {
+				if len(x)+len(y) > maxStringLen {
+					return nil, tooLong()
+				}
 				return x + y, nil
 			}
 			return nil, typeErrorf("can only concatenate str (not \"%s\") to str", typeName(b))
 		case []any:
 			if y, ok := b.([]any); ok {
+				if len(x)+len(y) > maxStringLen {
+					return nil, tooLong()
+				}
 				return append(append([]any{}, x...), y...), nil
 			}
 			return nil, typeErrorf("can only concatenate list (not \"%s\") to list", typeName(b))
@@ -931,14 +972,14 @@ func binaryOp(op string, a, b any) (any, error) {
 		n = max(n, 0)
 		switch x := seq.(type) {
 		case string:
-			if int64(len(x))*n > maxStringLen {
-				return nil, &Error{Kind: "MemoryError", Msg: "repeated string too long"}
+			if n > 0 && int64(len(x)) > maxStringLen/n {
+				return nil, tooLong()
 			}
 			return strings.Repeat(x, int(n)), nil
 		case []any, tuple:
 			list := asList(x)
-			if int64(len(list))*n > maxStringLen {
-				return nil, &Error{Kind: "MemoryError", Msg: "repeated list too long"}
+			if n > 0 && int64(len(list)) > maxStringLen/n {
+				return nil, tooLong()
 			}
 			out := make([]any, 0, len(list)*int(n))
 			for range n {

@@ -20,13 +20,11 @@ func DecodeJSON(data []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	v, err := decodeValue(dec)
-	if err == nil {
-		if _, terr := dec.Token(); terr != io.EOF {
-			err = errors.New("unexpected data after the JSON value")
-			if terr != nil && !errors.Is(terr, io.EOF) {
-				err = terr
-			}
-		}
+	if err == nil && len(bytes.TrimSpace(data[dec.InputOffset():])) > 0 {
+		rest := data[dec.InputOffset():]
+		off := dec.InputOffset() + int64(len(rest)-len(bytes.TrimLeft(rest, " \t\r\n")))
+		line, col := lineCol(data, off)
+		return nil, fmt.Errorf("line %d, column %d: unexpected data after the JSON value", line, col)
 	}
 	if err != nil {
 		off := dec.InputOffset()
