@@ -238,14 +238,12 @@ var (
 	ggufIgnoreMerges = map[string]bool{"llama3": true, "llama-v3": true, "llama-bpe": true, "falcon3": true}
 )
 
-// GGUF token types (llama.cpp's llama_token_type).
+// GGUF token types used here (llama.cpp's llama_token_type); 2 unknown,
+// 5 unused and 6 byte need no special handling.
 const (
 	ggufTokNormal      = 1
-	ggufTokUnknown     = 2
 	ggufTokControl     = 3
 	ggufTokUserDefined = 4
-	ggufTokUnused      = 5
-	ggufTokByte        = 6
 )
 
 // LoadGGUF reads the tokenizer.ggml.* vocabulary of a GGUF file: a "llama"

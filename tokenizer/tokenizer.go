@@ -351,17 +351,3 @@ func (t *Tokenizer) EOS() int { return t.eos }
 
 // Pad returns the padding id, or -1 if there is none.
 func (t *Tokenizer) Pad() int { return t.pad }
-
-// setVocabSize grows the id tables to hold id.
-func (t *Tokenizer) setToken(id int, text string, special bool) {
-	for len(t.tokens) <= id {
-		t.tokens = append(t.tokens, "")
-		t.special = append(t.special, false)
-	}
-	t.tokens[id] = text
-	t.special[id] = special
-	if t.vocab == nil {
-		t.vocab = map[string]int{}
-	}
-	t.vocab[text] = id
-}
