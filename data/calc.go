@@ -158,8 +158,10 @@ func freeTextCalculations(text string) []Calculation {
 	var calcs []Calculation
 	var run []token
 	flush := func() {
-		calcs = append(calcs, runCalculations(run)...)
-		run = run[:0]
+		if len(run) > 0 {
+			calcs = append(calcs, runCalculations(run)...)
+			run = run[:0]
+		}
 	}
 	prevValue := func() bool {
 		return len(run) > 0 && (run[len(run)-1].kind == tNum || run[len(run)-1].kind == tRParen)
@@ -223,6 +225,11 @@ func freeTextCalculations(text string) []Calculation {
 			run = append(run, token{kind: tRParen})
 			i++
 		default:
+			if c != 'x' && c != 'X' && c != '\\' && c != 0xc3 { // 0xc3 starts × and ÷
+				flush()
+				i++
+				continue
+			}
 			if op, n := wordOperator(text, i); n > 0 && prevValue() && nextStartsOperand(text, i+n) {
 				run = append(run, token{kind: tOp, op: op})
 				i += n

@@ -60,12 +60,19 @@ func NewStatsBuilder(command string, inputs []string, enc Encoder) *StatsBuilder
 	return &StatsBuilder{Report: Report{Command: command, Inputs: inputs, Skipped: map[string]int{}}, enc: enc}
 }
 
-// AddPair records the edit distances of a pair that was kept.
-func (s *StatsBuilder) AddPair(p Pair) {
-	c, r := Text(p.Chosen), Text(p.Rejected)
-	s.chars.Add(NormalizedEditDistance(c, r))
+// CharDistance is the normalised character edit distance between a
+// pair's chosen and rejected texts.
+func CharDistance(p Pair) float64 {
+	return NormalizedEditDistance(Text(p.Chosen), Text(p.Rejected))
+}
+
+// AddPair records the edit distances of a pair that was kept. charDist is
+// CharDistance(p), which callers may compute in parallel; the token-level
+// distance is computed here, one pair at a time.
+func (s *StatsBuilder) AddPair(p Pair, charDist float64) {
+	s.chars.Add(charDist)
 	if s.enc != nil {
-		s.tokens.Add(NormalizedTokenEditDistance(s.enc.Encode(c, false), s.enc.Encode(r, false)))
+		s.tokens.Add(NormalizedTokenEditDistance(s.enc.Encode(Text(p.Chosen), false), s.enc.Encode(Text(p.Rejected), false)))
 	}
 }
 
@@ -221,7 +228,7 @@ func FileStats(path string, fields FieldMap, enc Encoder, skipBad bool) (Report,
 			if p, err = PairFromRow(row, fields); err == nil {
 				s.Examples++
 				s.Pairs++
-				s.AddPair(p)
+				s.AddPair(p, CharDistance(p))
 				continue
 			}
 		}

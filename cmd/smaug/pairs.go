@@ -131,8 +131,8 @@ func loadEncoder(path string) (data.Encoder, error) {
 // rowBuilder turns one input row into pairs, or a reason for none.
 type rowBuilder func(row data.Row) (pairs []data.Pair, reason string, err error)
 
-// runBuild streams every input row through build and writes the pairs,
-// the report and its JSON.
+// runBuild streams every input row through build (in parallel, output in
+// input order) and writes the pairs, the report and its JSON.
 func runBuild(cmd *cobra.Command, name string, f *buildFlags, build rowBuilder) error {
 	start := time.Now()
 	inputs, err := expandInputs(f.inputs)
@@ -178,32 +178,45 @@ func runBuild(cmd *cobra.Command, name string, f *buildFlags, build rowBuilder) 
 	if !f.keepDups {
 		dedup = data.NewDeduper()
 	}
-	stdin := cmd.InOrStdin()
-	for _, in := range inputs {
-		if f.limit > 0 && stats.Examples >= f.limit {
-			break
+	err = buildParallel(inputs, data.ReadOptions{Stdin: cmd.InOrStdin()}, f.limit, build, func(it *buildItem) error {
+		stats.Examples++
+		if it.err != nil {
+			var re *data.RowError
+			if !errors.As(it.err, &re) {
+				return it.err
+			}
+			if !f.skipBad {
+				return fmt.Errorf("%w (use --skip-bad-rows to skip such rows)", it.err)
+			}
+			stats.SkipError(re)
+			return nil
 		}
-		rr, err := data.OpenRows(in, data.ReadOptions{Stdin: stdin})
-		if err != nil {
-			return abort(err)
+		if len(it.pairs) == 0 {
+			stats.Skip(it.row.Source, it.row.Line, it.reason)
+			return nil
 		}
-		err = buildFile(rr, f, stats, build, func(p data.Pair) error {
+		for i, p := range it.pairs {
 			if dedup != nil && dedup.Seen(p) {
 				stats.Duplicates++
-				return nil
+				continue
 			}
-			stats.AddPair(p)
+			stats.AddPair(p, it.dists[i])
 			if eval != nil && data.InEvalSplit(data.Text(p.Prompt), f.evalFraction, f.seed) {
 				stats.EvalPairs++
-				return eval.Write(p)
+				if err := eval.Write(p); err != nil {
+					return err
+				}
+				continue
 			}
 			stats.Pairs++
-			return out.Write(p)
-		})
-		rr.Close()
-		if err != nil {
-			return abort(err)
+			if err := out.Write(p); err != nil {
+				return err
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return abort(err)
 	}
 	if err := out.Close(); err != nil {
 		return abort(err)
@@ -217,44 +230,6 @@ func runBuild(cmd *cobra.Command, name string, f *buildFlags, build rowBuilder) 
 	}
 	report := stats.Finish(time.Since(start).Seconds())
 	return writeReport(cmd, report, f.output, f.statsPath)
-}
-
-// buildFile reads one file's rows into build and hands each pair to emit.
-func buildFile(rr data.RowReader, f *buildFlags, stats *data.StatsBuilder, build rowBuilder, emit func(data.Pair) error) error {
-	for f.limit <= 0 || stats.Examples < f.limit {
-		row, err := rr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		var pairs []data.Pair
-		var reason string
-		if err == nil {
-			pairs, reason, err = build(row)
-		}
-		if err != nil {
-			var re *data.RowError
-			if !f.skipBad || !errors.As(err, &re) {
-				if errors.As(err, &re) {
-					return fmt.Errorf("%w (use --skip-bad-rows to skip such rows)", err)
-				}
-				return err
-			}
-			stats.Examples++
-			stats.SkipError(re)
-			continue
-		}
-		stats.Examples++
-		if len(pairs) == 0 {
-			stats.Skip(row.Source, row.Line, reason)
-			continue
-		}
-		for _, p := range pairs {
-			if err := emit(p); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 // writeReport prints the report (to stderr when the pairs go to stdout)
