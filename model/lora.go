@@ -126,13 +126,7 @@ func (m *Model) adapted(c LoRAConfig) ([]module, error) {
 	all := m.modules()
 	var out []module
 	for _, t := range c.targets() {
-		found := false
-		for _, mod := range all {
-			if matches(mod.name, t) {
-				found = true
-			}
-		}
-		if !found {
+		if !slices.ContainsFunc(all, func(mod module) bool { return matches(mod.name, t) }) {
 			return nil, fmt.Errorf("target_modules: %q matches no projection of this model (adaptable: %s, or %q)", t, strings.Join(projections, ", "), AllLinear)
 		}
 	}
