@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"fmt"
 	"hash/maphash"
+	"strings"
 	"sync"
 	"unicode/utf8"
 )
@@ -92,9 +93,53 @@ type bpe struct {
 	// byteInput: words arrive as raw bytes and are mapped to GPT-2
 	// characters here, on a cache miss (see byteLevel.deferred).
 	byteInput bool
+	// metaSplit: no token has "▁" after a non-"▁" character, so no merge
+	// crosses the start of a "▁" run and a long word can be encoded (and
+	// cached) run by run with the same result.
+	metaSplit bool
+}
+
+// canMetaSplit reports whether no vocabulary token contains "▁" right
+// after a character other than "▁" (true of SentencePiece vocabularies).
+func canMetaSplit(vocab map[string]int) bool {
+	if _, ok := vocab["▁"]; !ok {
+		return false
+	}
+	for tok := range vocab {
+		for i := strings.Index(tok, "▁"); i >= 0 && i < len(tok); {
+			if i > 0 && !strings.HasSuffix(tok[:i], "▁") {
+				return false
+			}
+			j := strings.Index(tok[i+len("▁"):], "▁")
+			if j < 0 {
+				break
+			}
+			i += len("▁") + j
+		}
+	}
+	return true
 }
 
 func (m *bpe) encodeWord(word string, out []int) []int {
+	if m.metaSplit && len(word) > cacheMaxWord {
+		start := 0
+		for i := strings.Index(word, "▁"); i >= 0; {
+			if i > start && !strings.HasSuffix(word[:i], "▁") {
+				out = m.encodeCached(word[start:i], out)
+				start = i
+			}
+			j := strings.Index(word[i+len("▁"):], "▁")
+			if j < 0 {
+				break
+			}
+			i += len("▁") + j
+		}
+		return m.encodeCached(word[start:], out)
+	}
+	return m.encodeCached(word, out)
+}
+
+func (m *bpe) encodeCached(word string, out []int) []int {
 	if ids, ok := m.cache.get(word); ok {
 		return append(out, ids...)
 	}

@@ -227,6 +227,7 @@ func parseHF(b []byte) (*Tokenizer, error) {
 		return nil, err
 	}
 	model.byteInput = deferByteLevel(t.pre)
+	model.metaSplit = !model.ignoreMerges && canMetaSplit(m.Vocab)
 	if t.dec, err = hfDecoder(f.Decoder, "decoder"); err != nil {
 		return nil, err
 	}

@@ -242,3 +242,21 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+// TestMetaSplitIsExact checks that encoding long Llama-2 words run by run
+// (the metaSplit shortcut) gives the same ids as merging the whole word.
+func TestMetaSplitIsExact(t *testing.T) {
+	tk := loadCached(t, sharedtest.Path(t, "fixtures/tokenizers/llama2_hf"))
+	m, ok := tk.model.(*bpe)
+	if !ok || !m.metaSplit {
+		t.Fatal("llama2_hf should use the metaSplit shortcut")
+	}
+	f, _ := loadEncodings(t)
+	text := strings.Join(f.Strings, " ") + strings.Repeat(" The quick brown fox jumps over the lazy dog. ", 20)
+	whole := *m
+	whole.metaSplit, whole.cache = false, nil
+	word := "▁" + strings.ReplaceAll(text, " ", "▁")
+	if got, want := m.encodeWord(word, nil), whole.encodeWord(word, nil); !equalInts(got, want) {
+		t.Fatalf("split encoding differs:\n got %v\nwant %v", got, want)
+	}
+}
