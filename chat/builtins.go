@@ -125,6 +125,8 @@ func pyLen(v any) (int64, error) {
 		return 0, nil
 	case *namespace:
 		return int64(x.attrs.Len()), nil
+	case *view:
+		return int64(len(x.items)), nil
 	}
 	return 0, typeErrorf("object of type '%s' has no len()", typeName(v))
 }
@@ -203,7 +205,7 @@ func sortValues(items []any, key func(any) (any, error), reverse bool) ([]any, e
 // None) instead of failing to iterate it.
 func selectOrReject(r *renderer, v any, args []any, kw *Dict, byAttr, want bool) (any, error) {
 	if !truthy(v) {
-		return []any{}, nil
+		return generator(nil), nil
 	}
 	items, err := iterate(v)
 	if err != nil {
@@ -241,10 +243,7 @@ func selectOrReject(r *renderer, v any, args []any, kw *Dict, byAttr, want bool)
 			out = append(out, it)
 		}
 	}
-	if out == nil {
-		out = []any{}
-	}
-	return out, nil
+	return generator(out), nil
 }
 
 // minMax implements the min and max filters.
@@ -349,7 +348,7 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			out := []any{}
+			var out []any
 			for i := 0; i < len(items); i += int(n) {
 				row := append([]any{}, items[i:min(i+int(n), len(items))]...)
 				for a[1] != nil && len(row) < int(n) {
@@ -357,7 +356,7 @@ func init() {
 				}
 				out = append(out, row)
 			}
-			return out, nil
+			return generator(out), nil
 		},
 		"capitalize": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
 			return pyCapitalize(pyStr(v)), nil
@@ -417,6 +416,10 @@ func init() {
 			return htmlEscape(pyStr(v)), nil
 		},
 		"first": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
+			if it, ok := v.(*iterator); ok && it.pos < len(it.items) {
+				it.pos++
+				return it.items[it.pos-1], nil
+			}
 			items, err := iterate(v)
 			if err != nil {
 				return nil, err
@@ -485,9 +488,9 @@ func init() {
 		"items": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
 			switch x := v.(type) {
 			case *undefined:
-				return []any{}, nil
+				return generator(nil), nil
 			case *Dict:
-				return dictItems(x), nil
+				return generator(dictItems(x)), nil
 			}
 			return nil, typeErrorf("Can only get item pairs from a mapping.")
 		},
@@ -515,6 +518,9 @@ func init() {
 			return strings.Join(parts, pyStr(a[0])), nil
 		},
 		"last": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
+			if _, ok := v.(*iterator); ok {
+				return nil, typeErrorf("'%s' object is not reversible", typeName(v))
+			}
 			items, err := iterate(v)
 			if err != nil {
 				return nil, err
@@ -536,7 +542,7 @@ func init() {
 		},
 		"map": func(r *renderer, v any, args []any, kw *Dict) (any, error) {
 			if !truthy(v) { // jinja maps a false value (such as None) to nothing
-				return []any{}, nil
+				return generator(nil), nil
 			}
 			items, err := iterate(v)
 			if err != nil {
@@ -574,7 +580,7 @@ func init() {
 					return nil, err
 				}
 			}
-			return out, nil
+			return generator(out), nil
 		},
 		"max": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
 			return minMax("max", v, args, kw, true)
@@ -616,6 +622,20 @@ func init() {
 			out := make([]any, len(items))
 			for i, it := range items {
 				out[len(items)-1-i] = it
+			}
+			// Python's reversed() gives an iterator for sequences; a
+			// generator is not reversible, so jinja lists it instead.
+			switch x := v.(type) {
+			case []any:
+				return &iterator{items: out, typ: "list_reverseiterator"}, nil
+			case tuple:
+				return &iterator{items: out, typ: "reversed"}, nil
+			case *Dict:
+				return &iterator{items: out, typ: "dict_reversekeyiterator"}, nil
+			case *view:
+				typ := map[string]string{"dict_items": "dict_reverseitemiterator", "dict_keys": "dict_reversekeyiterator",
+					"dict_values": "dict_reversevalueiterator", "range": "range_iterator"}[x.typ]
+				return &iterator{items: out, typ: typ}, nil
 			}
 			return out, nil
 		},
@@ -781,7 +801,7 @@ func init() {
 					out = append(out, it)
 				}
 			}
-			return out, nil
+			return generator(out), nil
 		},
 		"upper": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
 			return strings.ToUpper(pyStr(v)), nil
@@ -846,8 +866,14 @@ func init() {
 			}
 			return contains(a[0], v)
 		},
-		"integer":  isType(func(v any) bool { _, ok := v.(int64); return ok }),
-		"iterable": isType(func(v any) bool { _, err := iterate(v); return err == nil }),
+		"integer": isType(func(v any) bool { _, ok := v.(int64); return ok }),
+		"iterable": isType(func(v any) bool {
+			switch v.(type) {
+			case string, []any, tuple, *Dict, *iterator, *view, *undefined:
+				return true
+			}
+			return false
+		}),
 		"lower": isType(func(v any) bool {
 			s := pyStr(v)
 			return strings.ToLower(s) == s && strings.ToUpper(s) != s
@@ -867,9 +893,11 @@ func init() {
 			return sameObject(v, a[0]), nil
 		},
 		"sequence": isType(func(v any) bool {
-			switch v.(type) {
+			switch x := v.(type) {
 			case string, []any, tuple, *Dict, *undefined:
 				return true
+			case *view:
+				return x.typ == "range"
 			}
 			return false
 		}),
@@ -966,7 +994,11 @@ func pyRange(_ *renderer, args []any, kw *Dict) (any, error) {
 	for i := range out {
 		out[i] = start + int64(i)*step
 	}
-	return out, nil
+	repr := fmt.Sprintf("range(%d, %d)", start, stop)
+	if step != 1 {
+		repr = fmt.Sprintf("range(%d, %d, %d)", start, stop, step)
+	}
+	return &view{items: out, typ: "range", repr: repr}, nil
 }
 
 // pyDict is dict(mapping_or_pairs, **kwargs).

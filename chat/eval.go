@@ -298,6 +298,10 @@ func iterate(v any) ([]any, error) {
 		return out, nil
 	case *Dict:
 		return x.Keys(), nil
+	case *iterator:
+		return x.drain(), nil
+	case *view:
+		return x.items, nil
 	case *undefined:
 		return nil, nil
 	}
@@ -768,6 +772,15 @@ func getItem(obj, key any) (any, error) {
 		if v, ok := x.get(key); ok {
 			return v, nil
 		}
+	case *view:
+		if _, i, isInt, ok := asNumber(key); ok && isInt && x.typ == "range" {
+			if i < 0 {
+				i += int64(len(x.items))
+			}
+			if i >= 0 && i < int64(len(x.items)) {
+				return x.items[i], nil
+			}
+		}
 	case []any, tuple, string:
 		if _, i, isInt, ok := asNumber(key); ok && isInt {
 			if s, ok := x.(string); ok {
@@ -897,6 +910,17 @@ func contains(container, item any) (bool, error) {
 		}
 		_, ok := c.get(item)
 		return ok, nil
+	case *iterator, *view:
+		items, _ := iterate(c)
+		for i, e := range items {
+			if pyEqual(e, item) {
+				if it, ok := c.(*iterator); ok { // "in" consumes a generator up to the match
+					it.pos = len(it.items) - len(items) + i + 1
+				}
+				return true, nil
+			}
+		}
+		return false, nil
 	case *undefined:
 		return false, nil
 	}

@@ -71,6 +71,17 @@ func TestJinjaSemantics(t *testing.T) {
 		{name: `unpack error`, tmpl: `{% for a, b in [1] %}{% endfor %}`, err: `TypeError: cannot unpack non-iterable int object`},
 		{name: `not enough values`, tmpl: `{% for a, b in [[1]] %}{% endfor %}`, err: `ValueError: not enough values to unpack (expected 2, got 1)`},
 		{name: `namespace assignment`, tmpl: `{% set x = 1 %}{% set x.y = 2 %}`, err: `TemplateRuntimeError: cannot assign attribute on non-namespace object`},
+		{name: `generator consumed once`, tmpl: `{% set g = [1,2,3] | select %}{{ g | list }}{{ g | list }}`, want: `[1, 2, 3][]`},
+		{name: `generator is truthy`, tmpl: `{% if [] | select %}T{% endif %}{% if [] | list %}F{% endif %}`, want: `T`},
+		{name: `generator has no len`, tmpl: `{{ [] | select | length }}`, err: `TypeError: object of type 'generator' has no len()`},
+		{name: `generator not JSON`, tmpl: `{{ tools | map(attribute='function') | tojson }}`, vars: `{"tools": [{"function": {"name": "f"}}]}`, err: `TypeError: Object of type generator is not JSON serializable`},
+		{name: `dict views`, tmpl: `{{ d.items() }}|{{ d.keys() }}|{{ d.values() }}|{{ d.items() | length }}|{{ 'a' in d.keys() }}|{{ d.keys()[0] is defined }}`, vars: `{"d": {"a": 1, "b": 2}}`, want: `dict_items([('a', 1), ('b', 2)])|dict_keys(['a', 'b'])|dict_values([1, 2])|2|True|False`},
+		{name: `dict view not JSON`, tmpl: `{{ d.items() | tojson }}`, vars: `{"d": {"a": 1}}`, err: `TypeError: Object of type dict_items is not JSON serializable`},
+		{name: `range object`, tmpl: `{{ range(3) }}|{{ range(1, 9, 2) }}|{{ range(3)[1] }}|{{ range(3) is sequence }}|{{ range(3) | reverse | list }}|{{ 5 in range(6) }}`, want: `range(0, 3)|range(1, 9, 2)|1|True|[2, 1, 0]|True`},
+		{name: `reverse iterators`, tmpl: `{{ d | reverse | list }}{{ d.items() | reverse | list }}{{ [1, 2] | select | first }}`, vars: `{"d": {"a": 1, "b": 2}}`, want: `['b', 'a'][('b', 2), ('a', 1)]1`},
+		{name: `generator not reversible`, tmpl: `{{ [1, 2] | select | last }}`, err: `TypeError: 'generator' object is not reversible`},
+		{name: `in consumes generator`, tmpl: `{% set g = [1, 2, 3] | select %}{{ 2 in g }}{{ g | list }}`, want: `True[3]`},
+		{name: `nested braces in print`, tmpl: `{{ {'a': {'b': '}}'}} }}`, want: `{'a': {'b': '}}'}}`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -374,19 +374,19 @@ func init() {
 			if _, err := bind("items", args, kw, nil); err != nil {
 				return nil, err
 			}
-			return dictItems(recv.(*Dict)), nil
+			return &view{items: dictItems(recv.(*Dict)), typ: "dict_items"}, nil
 		},
 		"keys": func(_ *renderer, recv any, args []any, kw *Dict) (any, error) {
 			if _, err := bind("keys", args, kw, nil); err != nil {
 				return nil, err
 			}
-			return recv.(*Dict).Keys(), nil
+			return &view{items: recv.(*Dict).Keys(), typ: "dict_keys"}, nil
 		},
 		"values": func(_ *renderer, recv any, args []any, kw *Dict) (any, error) {
 			if _, err := bind("values", args, kw, nil); err != nil {
 				return nil, err
 			}
-			return append([]any{}, recv.(*Dict).vals...), nil
+			return &view{items: append([]any{}, recv.(*Dict).vals...), typ: "dict_values"}, nil
 		},
 		"get": func(_ *renderer, recv any, args []any, kw *Dict) (any, error) {
 			a, err := bind("get", args, kw, []string{"key", "default"}, required, nil)

@@ -33,6 +33,32 @@ import (
 // tuple is a Python tuple: an immutable list that prints with parentheses.
 type tuple []any
 
+// iterator is a one-pass Python iterator, such as the generator that the
+// select or map filters return: always true, without len(), not JSON
+// serialisable, and empty once iterated. typ is its Python type name.
+type iterator struct {
+	items []any
+	pos   int
+	typ   string
+}
+
+func generator(items []any) *iterator { return &iterator{items: items, typ: "generator"} }
+
+// drain returns the items not yet consumed and consumes them.
+func (it *iterator) drain() []any {
+	rest := it.items[it.pos:]
+	it.pos = len(it.items)
+	return rest
+}
+
+// view is a re-iterable Python object that is not a list: dict_items,
+// dict_keys, dict_values (not subscriptable) or range (subscriptable).
+type view struct {
+	items []any
+	typ   string
+	repr  string // range only: "range(0, 3)"
+}
+
 // Dict is an insertion-ordered mapping, the interpreter's form of a Python
 // dict. DecodeJSON produces it for JSON objects so that templates see keys in
 // file order (as Python's json.loads does); Go maps passed to Render are
@@ -143,7 +169,7 @@ type namespace struct{ attrs *Dict }
 
 // typeName is Python's type(v).__name__.
 func typeName(v any) string {
-	switch v.(type) {
+	switch x := v.(type) {
 	case nil:
 		return "NoneType"
 	case bool:
@@ -170,6 +196,10 @@ func typeName(v any) string {
 		return "Macro"
 	case *builtinFunc:
 		return "builtin_function_or_method"
+	case *iterator:
+		return x.typ
+	case *view:
+		return x.typ
 	}
 	return fmt.Sprintf("%T", v)
 }
@@ -284,6 +314,8 @@ func truthy(v any) bool {
 		return len(x) > 0
 	case *Dict:
 		return x.Len() > 0
+	case *view:
+		return len(x.items) > 0
 	case *undefined:
 		return false
 	}
@@ -364,6 +396,16 @@ func writeRepr(b *strings.Builder, v any) {
 		b.WriteByte('>')
 	case *macro:
 		fmt.Fprintf(b, "<Macro '%s'>", x.def.name)
+	case *iterator:
+		fmt.Fprintf(b, "<%s object>", x.typ)
+	case *view:
+		if x.repr != "" {
+			b.WriteString(x.repr)
+			return
+		}
+		b.WriteString(x.typ + "(")
+		writeRepr(b, x.items)
+		b.WriteByte(')')
 	default:
 		fmt.Fprintf(b, "<%s object>", typeName(v))
 	}
