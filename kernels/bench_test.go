@@ -32,3 +32,28 @@ func BenchmarkSgemm(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSgemmSerial reports GFLOP/s of SgemmSerial on the small shapes
+// that per-head attention gives it inside Parallel workers: scores Q·Kᵀ
+// (transB) for 8 and 64 queries and 128 keys, and P·V, with head size 64.
+func BenchmarkSgemmSerial(b *testing.B) {
+	shapes := []struct {
+		transB  bool
+		m, n, k int
+	}{{true, 8, 128, 64}, {true, 64, 128, 64}, {false, 64, 64, 128}}
+	for _, s := range shapes {
+		rng := rand.New(rand.NewPCG(7, 8))
+		ldb := s.n
+		y := matrix(rng, s.k, s.n, s.n)
+		if s.transB {
+			ldb, y = s.k, matrix(rng, s.n, s.k, s.k)
+		}
+		x, z := matrix(rng, s.m, s.k, s.k), make([]float32, s.m*s.n)
+		b.Run(fmt.Sprintf("transB=%v/%dx%dx%d", s.transB, s.m, s.n, s.k), func(b *testing.B) {
+			for b.Loop() {
+				SgemmSerial(false, s.transB, s.m, s.n, s.k, 1, x, s.k, y, ldb, 0, z, s.n)
+			}
+			b.ReportMetric(2*float64(s.m)*float64(s.n)*float64(s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

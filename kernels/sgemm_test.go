@@ -194,7 +194,7 @@ func TestSgemmBlocking(t *testing.T) {
 		{7, 4100, 9},    // two nc panels, few rows: column groups
 		{1, 300, 260},   // a single row (matrix-vector)
 		{300, 1, 40},    // a single column
-		{290, 290, 257}, // many row blocks, one k step past a panel
+		{150, 150, 257}, // two row blocks, one k step past a panel
 	}
 	for _, be := range backends() {
 		t.Run(be.name, func(t *testing.T) {
