@@ -1,0 +1,253 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/smaug-dev/smaug/chat"
+	"github.com/smaug-dev/smaug/tokenizer"
+	"github.com/smaug-dev/smaug/train"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+func init() {
+	rootCmd.AddCommand(newTrainCmd("pref"))
+	rootCmd.AddCommand(newTrainCmd("sft"))
+}
+
+func newTrainCmd(mode string) *cobra.Command {
+	cfg := train.Defaults(mode)
+	var configFile string
+	cmd := &cobra.Command{Args: cobra.NoArgs}
+	if mode == "pref" {
+		cmd.Use = "train"
+		cmd.Short = "Preference fine-tuning with DPOP and the DPO family (full or LoRA)"
+		cmd.Long = `Fine-tune a Llama-family model on prompt/chosen/rejected pairs.
+
+The default loss is DPO-Positive (DPOP, Pal et al. 2024, Eq. 3):
+
+    −log σ(β [ (ρ_w − ρ_l) − λ·max(0, −ρ_w) ]),  ρ = log π_θ(y|x) − log π_ref(y|x)
+
+with the paper's β = 0.3 and λ = 50. The penalty keeps the chosen completion's
+log-prob from falling below the reference, DPO's failure mode on pairs that
+differ in a few tokens. Other losses (TRL names): dpo, ipo, hinge, robust,
+cdpo, exo_pair, nca_pair, bco_pair, sppo_hard, apo_zero, apo_down, sft,
+simpo, orpo; combine them with --loss dpo,sft --loss-weights 1,0.2.
+
+Data (JSONL or parquet): prompt/chosen/rejected as strings or message lists
+(rendered with the model's chat template), or prompt_ids/chosen_ids/
+rejected_ids. The reference log-probs (of --ref-model, or of the starting
+weights, or with LoRA of the base with the adapter off) are computed once
+and cached in the output folder.
+
+The output folder receives config.yaml, metrics.jsonl (TRL metric names),
+PNG plots, checkpoint-N/ folders (--save-steps), and the final model (or
+PEFT adapter with --lora-r). --resume continues a killed run exactly.
+Every flag can also be given in a YAML file (--config), keyed by flag name.`
+		cmd.Example = `  smaug train --model ./base --data pairs.jsonl --output runs/dpop --max-steps 200
+  smaug train --model ./base --data pairs.parquet --output runs/lora --lora-r 16 --lora-alpha 32 --lora-targets q_proj,v_proj
+  smaug train --config run.yaml --resume runs/dpop`
+	} else {
+		cmd.Use = "sft"
+		cmd.Short = "Supervised fine-tuning on prompt/completion or text rows"
+		cmd.Long = `Fine-tune a Llama-family model (or a fresh one from --init-config) to
+maximise the likelihood of completions: the loss is the mean negative
+log-likelihood over completion tokens (prompt tokens are not trained on).
+
+Data (JSONL or parquet): prompt/completion (strings or message lists),
+text, messages, or prompt_ids/completion_ids. The run folder is laid out as
+for smaug train.`
+		cmd.Example = `  smaug sft --model ./base --data sft.jsonl --output runs/sft --epochs 3
+  smaug sft --init-config tiny/config.json --tokenizer tiny/tokenizer.json --data text.jsonl --output runs/scratch --lr 1e-3`
+	}
+	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "YAML file of settings keyed by flag name (flags given on the command line win)")
+	f.StringVar(&cfg.Model, "model", cfg.Model, "Hugging Face model folder to start from")
+	if mode == "sft" {
+		f.StringVar(&cfg.InitConfig, "init-config", "", "start from random weights of this config.json instead of --model")
+	} else {
+		f.StringVar(&cfg.RefModel, "ref-model", "", "reference model folder (default: the starting weights; with LoRA the base with the adapter off)")
+		f.StringVar(&cfg.Loss, "loss", cfg.Loss, "loss or comma-separated losses: dpop, dpo, ipo, hinge, robust, cdpo, exo_pair, nca_pair, bco_pair, sppo_hard, apo_zero, apo_down, sft, simpo, orpo")
+		f.StringVar(&cfg.LossWeights, "loss-weights", "", "comma-separated weights of the losses (default 1 each)")
+		f.Float64Var(&cfg.Beta, "beta", cfg.Beta, "β, the temperature of the preference losses")
+		f.Float64Var(&cfg.DPOPLambda, "dpop-lambda", cfg.DPOPLambda, "λ of DPOP; set it with another loss to add the DPOP penalty to that loss")
+		f.Float64Var(&cfg.LabelSmoothing, "label-smoothing", 0, "ε for robust, cdpo and exo_pair")
+		f.Float64Var(&cfg.SimPOGamma, "simpo-gamma", cfg.SimPOGamma, "γ, SimPO's target margin")
+		f.Float64Var(&cfg.ORPOAlpha, "orpo-alpha", cfg.ORPOAlpha, "α, ORPO's odds-ratio weight")
+		f.BoolVar(&cfg.PrecomputeRef, "precompute-ref", true, "compute reference log-probs once and cache them (no reference weights in memory while training)")
+	}
+	f.StringVar(&cfg.Tokenizer, "tokenizer", "", "tokenizer (tokenizer.json, .model, .gguf or folder; default: the model folder) for text data")
+	f.StringVar(&cfg.Data, "data", "", "training data: JSONL or parquet (required)")
+	f.StringVar(&cfg.EvalData, "eval-data", "", "evaluation data in the same layout; its metrics are logged with the eval_ prefix")
+	f.StringVar(&cfg.Output, "output", "", "run folder (required)")
+	f.StringVar(&cfg.Resume, "resume", "", "continue from a checkpoint folder, or the latest checkpoint of a run folder")
+	f.Float64Var(&cfg.LR, "lr", cfg.LR, "peak learning rate")
+	f.StringVar(&cfg.LRSchedule, "lr-schedule", cfg.LRSchedule, "constant, linear or cosine (each after --warmup-steps of linear warm-up)")
+	f.IntVar(&cfg.WarmupSteps, "warmup-steps", 0, "steps of linear learning-rate warm-up")
+	f.Float64Var(&cfg.WeightDecay, "weight-decay", 0, "AdamW decoupled weight decay (not on biases and norm weights unless --decay-all-params)")
+	f.BoolVar(&cfg.DecayAllParams, "decay-all-params", false, "apply weight decay to biases and norm weights too")
+	f.Float64Var(&cfg.AdamBeta1, "adam-beta1", cfg.AdamBeta1, "AdamW β1")
+	f.Float64Var(&cfg.AdamBeta2, "adam-beta2", cfg.AdamBeta2, "AdamW β2")
+	f.Float64Var(&cfg.AdamEps, "adam-eps", cfg.AdamEps, "AdamW ε")
+	f.Float64Var(&cfg.MaxGradNorm, "max-grad-norm", cfg.MaxGradNorm, "clip the global gradient norm to this (0: no clipping)")
+	f.IntVar(&cfg.BatchSize, "batch-size", cfg.BatchSize, "examples per micro-batch")
+	f.IntVar(&cfg.GradAccum, "grad-accum", 1, "micro-batches per optimiser step")
+	f.IntVar(&cfg.MaxSteps, "max-steps", 0, "optimiser steps (0: --epochs passes over the data)")
+	f.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "passes over the data when --max-steps is 0")
+	f.Uint64Var(&cfg.Seed, "seed", 0, "seed of the data order, LoRA initialisation and dropout")
+	f.IntVar(&cfg.MaxLength, "max-length", cfg.MaxLength, "longest prompt+completion in tokens (completions are cut from the right)")
+	f.IntVar(&cfg.MaxPromptLength, "max-prompt-length", cfg.MaxPromptLength, "longest prompt in tokens (prompts keep their end)")
+	f.BoolVar(&cfg.GroupByLength, "group-by-length", false, "batch examples of similar length together (less padding)")
+	f.BoolVar(&cfg.SkipBadRows, "skip-bad-rows", false, "skip (and count) rows with missing or malformed fields instead of stopping")
+	f.IntVar(&cfg.LoRAR, "lora-r", 0, "LoRA rank (0: full fine-tuning)")
+	f.Float64Var(&cfg.LoRAAlpha, "lora-alpha", cfg.LoRAAlpha, "LoRA α (scaling α/r)")
+	f.Float64Var(&cfg.LoRADropout, "lora-dropout", 0, "LoRA dropout")
+	f.StringVar(&cfg.LoRATargets, "lora-targets", cfg.LoRATargets, "modules to adapt (PEFT names: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj or all-linear)")
+	f.BoolVar(&cfg.RSLoRA, "rslora", false, "rank-stabilised LoRA scaling α/√r")
+	f.IntVar(&cfg.SaveSteps, "save-steps", 0, "write a checkpoint every N steps and at the end (0: only the final model)")
+	f.IntVar(&cfg.EvalSteps, "eval-steps", 0, "evaluate on --eval-data every N steps (0: at the end only)")
+	f.StringVar(&cfg.SaveDType, "save-dtype", cfg.SaveDType, "dtype of the saved model: F32, BF16 or F16")
+	f.BoolVar(&cfg.NoProgress, "no-progress", false, "no progress bar")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if configFile != "" {
+			if err := applyConfigFile(cmd.Flags(), configFile); err != nil {
+				return err
+			}
+		}
+		cmd.Flags().Visit(func(fl *pflag.Flag) { cfg.Explicit = append(cfg.Explicit, fl.Name) })
+		return runTrain(cfg)
+	}
+	return cmd
+}
+
+// applyConfigFile sets every flag named in the YAML file that was not given
+// on the command line.
+func applyConfigFile(fs *pflag.FlagSet, path string) error {
+	entries, err := train.LoadConfigFile(path)
+	if err != nil {
+		return fmt.Errorf("--config: %w", err)
+	}
+	keys := make([]string, 0, len(entries))
+	for k := range entries {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k == "mode" || k == "config" {
+			continue
+		}
+		fl := fs.Lookup(k)
+		if fl == nil {
+			return fmt.Errorf("--config %s: unknown setting %q (settings are the flag names, e.g. lr, batch-size)", path, k)
+		}
+		if fl.Changed {
+			continue
+		}
+		if err := fs.Set(k, entries[k]); err != nil {
+			return fmt.Errorf("--config %s: %s: %w", path, k, err)
+		}
+	}
+	return nil
+}
+
+func runTrain(cfg train.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	lo := train.LoadOptions{Mode: cfg.Mode, MaxLength: cfg.MaxLength, MaxPromptLength: cfg.MaxPromptLength, SkipBadRows: cfg.SkipBadRows}
+	if err := textSupport(&lo, cfg); err != nil {
+		return err
+	}
+	exs, stats, err := train.LoadExamples(cfg.Data, lo)
+	if err != nil {
+		return err
+	}
+	var evalExs []train.Example
+	if cfg.EvalData != "" {
+		if evalExs, _, err = train.LoadExamples(cfg.EvalData, lo); err != nil {
+			return err
+		}
+	}
+	logf("data: %d examples from %s (%d rows, %d skipped, %d prompts and %d completions truncated)",
+		len(exs), cfg.Data, stats.Rows, stats.Skipped, stats.TruncatedPrompt, stats.TruncatedCompletion)
+	for _, r := range stats.SkipReasons {
+		logf("  skipped: %s", r)
+	}
+	opts := train.Options{Train: exs, Eval: evalExs, LoadStats: stats, Log: os.Stderr}
+	if !cfg.NoProgress {
+		opts.NewBar = func(n int, desc string) func(int) {
+			b := newBar(n, desc)
+			return func(k int) { b.Add(k) }
+		}
+	}
+	t, err := train.New(cfg, opts)
+	if err != nil {
+		return err
+	}
+	pb := newBar(t.TotalSteps(), "train")
+	if cfg.NoProgress {
+		pb = newBar(-1, "")
+	}
+	pb.Set(t.Step())
+	t.SetProgress(func(step int, m map[string]float64) {
+		desc := fmt.Sprintf("loss %.4f", m["loss"])
+		if v, ok := m["rewards/margins"]; ok {
+			desc += fmt.Sprintf(" margin %.3f", v)
+		}
+		desc += fmt.Sprintf(" %.0f tok/s", m["tokens_per_s"])
+		pb.Describe(desc)
+		pb.Set(step)
+	})
+	if err := t.Run(); err != nil {
+		return err
+	}
+	pb.Finish()
+	fmt.Println(t.Summary())
+	return nil
+}
+
+// textSupport loads the tokenizer and chat template needed for text rows,
+// when the data may have them. Token-id data needs neither.
+func textSupport(lo *train.LoadOptions, cfg train.Config) error {
+	src := cfg.Tokenizer
+	if src == "" {
+		src = cfg.Model
+	}
+	if src == "" {
+		return nil
+	}
+	tok, err := tokenizer.Load(src)
+	if err != nil {
+		if cfg.Tokenizer != "" {
+			return fmt.Errorf("--tokenizer: %w", err)
+		}
+		return nil // token-id data still works; text rows will say what is missing
+	}
+	lo.Encoder = tok
+	dir := src
+	if st, err := os.Stat(src); err == nil && !st.IsDir() {
+		dir = filepath.Dir(src)
+	}
+	tc, err := chat.LoadTokenizerConfig(dir)
+	if err != nil || tc.ChatTemplate == "" {
+		return nil
+	}
+	tmpl, err := chat.Parse(tc.ChatTemplate)
+	if err != nil {
+		return fmt.Errorf("chat template of %s: %w", tc.Path, err)
+	}
+	lo.BOSText = tc.BOSToken
+	lo.Chat = func(msgs []map[string]any, gen bool) (string, error) {
+		m := make([]chat.Message, len(msgs))
+		for i := range msgs {
+			m[i] = msgs[i]
+		}
+		return tmpl.Render(m, chat.Options{AddGenerationPrompt: gen, BOSToken: tc.BOSToken, EOSToken: tc.EOSToken})
+	}
+	return nil
+}
+
+func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }

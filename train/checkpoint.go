@@ -1,0 +1,186 @@
+package train
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/smaug-dev/smaug/hf"
+	"github.com/smaug-dev/smaug/optim"
+)
+
+// SaveCheckpoint writes checkpoint-<step>/ in the run folder: the weights
+// (a Hugging Face checkpoint, or the PEFT adapter with LoRA), the optimiser
+// moments (optimizer.safetensors), the trainer state (trainer_state.json:
+// step, data position, running means, RNG) and the config. It is written
+// under a temporary name and renamed, so a kill leaves either the whole
+// checkpoint or none.
+func (t *Trainer) SaveCheckpoint() error {
+	name := fmt.Sprintf("checkpoint-%d", t.state.Step)
+	final := filepath.Join(t.Cfg.Output, name)
+	tmp := filepath.Join(t.Cfg.Output, "."+name+".tmp")
+	os.RemoveAll(tmp)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return err
+	}
+	if err := t.saveWeights(tmp, "F32"); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", name, err)
+	}
+	step, m, v := t.opt.State()
+	var ts []hf.WriteTensor
+	for _, p := range t.params {
+		if mm, ok := m[p.Name]; ok {
+			ts = append(ts, hf.WriteTensor{Name: "exp_avg." + p.Name, Shape: []int{len(mm)}, Data: mm})
+			ts = append(ts, hf.WriteTensor{Name: "exp_avg_sq." + p.Name, Shape: []int{len(v[p.Name])}, Data: v[p.Name]})
+		}
+	}
+	if err := hf.WriteSafetensors(filepath.Join(tmp, "optimizer.safetensors"), ts, map[string]string{"format": "pt", "step": strconv.Itoa(step)}); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", name, err)
+	}
+	st := t.state
+	var err error
+	if t.lora {
+		if st.DropoutRNG, err = t.Policy.DropoutState(); err != nil {
+			return err
+		}
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(tmp, "trainer_state.json"), b); err != nil {
+		return err
+	}
+	if err := t.Cfg.Save(tmp); err != nil {
+		return err
+	}
+	os.RemoveAll(final)
+	if err := os.Rename(tmp, final); err != nil {
+		return err
+	}
+	fmt.Fprintf(t.log, "saved %s\n", final)
+	return nil
+}
+
+// saveWeights writes the policy (or its adapter) into dir.
+func (t *Trainer) saveWeights(dir, dtype string) error {
+	if t.lora {
+		return t.Policy.SaveAdapter(dir, t.Cfg.Model)
+	}
+	return t.Policy.Save(dir, dtype, 5<<30)
+}
+
+// FindCheckpoint resolves --resume: a checkpoint folder itself, or a run
+// folder, whose highest-numbered checkpoint-N is taken.
+func FindCheckpoint(path string) (string, error) {
+	if _, err := os.Stat(filepath.Join(path, "trainer_state.json")); err == nil {
+		return path, nil
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return "", fmt.Errorf("--resume: %w", err)
+	}
+	var steps []int
+	for _, e := range entries {
+		if n, ok := strings.CutPrefix(e.Name(), "checkpoint-"); ok && e.IsDir() {
+			if s, err := strconv.Atoi(n); err == nil {
+				steps = append(steps, s)
+			}
+		}
+	}
+	if len(steps) == 0 {
+		return "", fmt.Errorf("--resume %s: no checkpoint-N folder with trainer_state.json in it", path)
+	}
+	sort.Ints(steps)
+	return filepath.Join(path, fmt.Sprintf("checkpoint-%d", steps[len(steps)-1])), nil
+}
+
+// loadCheckpointState restores the optimiser and trainer state (the
+// weights were loaded with the policy).
+func (t *Trainer) loadCheckpointState(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "trainer_state.json"))
+	if err != nil {
+		return fmt.Errorf("--resume: %w", err)
+	}
+	if err := json.Unmarshal(b, &t.state); err != nil {
+		return fmt.Errorf("--resume %s/trainer_state.json: %w", dir, err)
+	}
+	if t.lora && t.state.DropoutRNG != nil {
+		if err := t.Policy.SetDropoutState(t.state.DropoutRNG); err != nil {
+			return fmt.Errorf("--resume: %w", err)
+		}
+	}
+	path := filepath.Join(dir, "optimizer.safetensors")
+	f, err := hf.OpenSafetensors(path)
+	if err != nil {
+		return fmt.Errorf("--resume: %w", err)
+	}
+	defer f.Close()
+	step, err := strconv.Atoi(f.Metadata()["step"])
+	if err != nil {
+		return fmt.Errorf("--resume %s: no optimiser step in the metadata", path)
+	}
+	m, v := map[string][]float32{}, map[string][]float32{}
+	for _, p := range t.params {
+		for _, kv := range []struct {
+			prefix string
+			dst    map[string][]float32
+		}{{"exp_avg.", m}, {"exp_avg_sq.", v}} {
+			ten, ok := f.Tensor(kv.prefix + p.Name)
+			if !ok {
+				if step == 0 {
+					continue
+				}
+				return fmt.Errorf("--resume %s: missing %s%s", path, kv.prefix, p.Name)
+			}
+			d, err := ten.Float32()
+			if err != nil {
+				return fmt.Errorf("--resume %s: %w", path, err)
+			}
+			kv.dst[p.Name] = d
+		}
+	}
+	return t.opt.Load(step, m, v)
+}
+
+// saveFinal writes the trained model (or adapter) into the run folder, with
+// the tokenizer files of the starting model copied beside it.
+func (t *Trainer) saveFinal() error {
+	if err := t.saveWeights(t.Cfg.Output, t.Cfg.SaveDType); err != nil {
+		return fmt.Errorf("save %s: %w", t.Cfg.Output, err)
+	}
+	if t.Cfg.Model != "" {
+		if err := CopyTokenizerFiles(t.Cfg.Model, t.Cfg.Output); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(t.log, "saved the trained %s to %s\n", map[bool]string{true: "adapter", false: "model"}[t.lora], t.Cfg.Output)
+	return nil
+}
+
+// tokenizerFiles are copied next to a trained model so it loads as a whole.
+var tokenizerFiles = []string{"tokenizer.json", "tokenizer.model", "tokenizer_config.json",
+	"special_tokens_map.json", "chat_template.jinja", "generation_config.json"}
+
+// CopyTokenizerFiles copies the tokenizer files present in src into dst.
+func CopyTokenizerFiles(src, dst string) error {
+	for _, n := range tokenizerFiles {
+		b, err := os.ReadFile(filepath.Join(src, n))
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := writeFileAtomic(filepath.Join(dst, n), b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var _ = optim.NoDecay
