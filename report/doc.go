@@ -11,9 +11,15 @@
 // keys carry the prefix "eval_" (eval_loss, eval_rewards/chosen, ...). Any
 // row may hold any subset of them.
 //
-// Non-finite values (NaN, ±Inf) are read faithfully but never drawn: each
-// plot skips such points, so a diverged step leaves a gap in the data rather
-// than an axis stretched to infinity or a failed plot.
+// Non-finite values (NaN, ±Inf) are read faithfully but never drawn: line
+// plots skip such points and break the line there, and bar plots leave the
+// bar out, so a diverged step shows as a gap rather than as an axis
+// stretched to infinity or a failed plot.
+//
+// HTML turns a small Markdown subset (headings, paragraphs, pipe tables,
+// code blocks, lists) into a single self-contained report.html with the
+// plots embedded as data URIs; the converter is a few hundred lines here
+// rather than a dependency, since reports only need that subset.
 //
 // Every file is written to a temporary name in its destination folder and
 // renamed into place, so a reader never sees a half-written PNG or report.

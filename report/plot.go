@@ -71,7 +71,8 @@ type panel struct {
 // axis labels, grid and legend, and writes an 800×500 PNG to path. Series
 // with few points also get markers. Points with a NaN or ±Inf coordinate
 // are skipped (the line breaks there); a series with no finite point keeps
-// its legend entry, marked "(no data)". It is an error when no series has a
+// its legend entry, marked "(no data)". A series with an empty name gets no
+// legend entry. It is an error when no series has a
 // finite point or when a series' X and Y differ in length.
 func LinePlot(path, title, xlabel, ylabel string, series []Series) error {
 	return writePanels(path, []panel{{title: title, xlabel: xlabel, ylabel: ylabel, series: series}})
@@ -145,7 +146,7 @@ func linePlot(pn panel) (*plot.Plot, error) {
 			thumbs = append(thumbs, sc)
 		}
 		name := s.Name
-		if n == 0 {
+		if n == 0 && name != "" {
 			name += " (no data)"
 		}
 		if name != "" {

@@ -46,9 +46,9 @@ var runFigures = []figure{
 			{"train", "dpop/active_fraction"}, {"eval", "eval_dpop/active_fraction"}}},
 	}},
 	{"optim.png", []figPanel{
-		{"Learning rate", "learning rate", []curve{{"learning_rate", "learning_rate"}}},
-		{"Gradient norm (before clipping)", "grad norm", []curve{{"grad_norm", "grad_norm"}}},
-		{"Throughput", "tokens / s", []curve{{"tokens_per_s", "tokens_per_s"}}},
+		{"Learning rate", "learning rate", []curve{{"", "learning_rate"}}},
+		{"Gradient norm (before clipping)", "grad norm", []curve{{"", "grad_norm"}}},
+		{"Throughput", "tokens / s", []curve{{"", "tokens_per_s"}}},
 	}},
 }
 
