@@ -19,10 +19,11 @@ const maxLine = 16 << 20
 // training or evaluation row keyed by TRL metric names. Blank lines are
 // skipped.
 //
-// A value may be a JSON number, null (the key is treated as absent), or a
-// non-finite number spelled as Python's json module writes it (bare NaN,
-// Infinity, -Infinity) or as a string ("NaN", "Infinity", "-Infinity",
-// "inf", "-inf"); non-finite values are returned as they are. Fields that are
+// A value may be a JSON number; null, which reads as NaN (the trainer
+// writes null for a NaN or infinite metric, as JSON has no such numbers);
+// or a non-finite number spelled as Python's json module writes it (bare
+// NaN, Infinity, -Infinity) or as a string ("NaN", "Infinity", "-Infinity",
+// "inf", "-inf"). Non-finite values are returned as they are. Fields that are
 // not metrics (keys other than the TRL names and "eval_"-prefixed ones) with
 // non-numeric values, such as a timestamp string, are ignored; a metric with
 // a non-numeric value is an error. Errors name the file, the line and, where
@@ -80,13 +81,13 @@ func parseRow(text []byte) (map[string]float64, error) {
 	return row, nil
 }
 
-// parseValue reads one metric value; ok is false for null (and for values
-// that are not numbers, when err is also set).
+// parseValue reads one metric value; null reads as NaN, and ok is false
+// (with err set) for values that are not numbers.
 func parseValue(val json.RawMessage) (v float64, ok bool, err error) {
 	s := string(val)
 	switch {
 	case s == "null":
-		return 0, false, nil
+		return math.NaN(), true, nil
 	case strings.HasPrefix(s, `"`):
 		var str string
 		if err := json.Unmarshal(val, &str); err != nil {

@@ -51,7 +51,7 @@ func TestReadMetrics(t *testing.T) {
 			}},
 		{"no trailing newline", `{"step": 3}`, []map[string]float64{{"step": 3}}},
 		{"empty file", "", nil},
-		{"null is absent", `{"step": 1, "grad_norm": null}`, []map[string]float64{{"step": 1}}},
+		{"null is NaN", `{"step": 1, "grad_norm": null}`, []map[string]float64{{"step": 1, "grad_norm": nan}}},
 		{"python non-finite tokens",
 			`{"step": 1, "loss": NaN, "grad_norm": Infinity, "rewards/margins": -Infinity, "note": "NaN Infinity"}`,
 			[]map[string]float64{{"step": 1, "loss": nan, "grad_norm": inf, "rewards/margins": math.Inf(-1)}}},

@@ -12,7 +12,8 @@ import (
 
 // writeRun writes a synthetic run folder: steps 1..n of training rows, with
 // DPOP metrics when dpop is set, an eval row every 5 steps when eval is set,
-// and a last row re-logging step 3 as diverged (NaN loss), and returns the
+// and a last row re-logging step 3 as diverged (loss null, as the trainer
+// writes NaN), and returns the
 // folder.
 func writeRun(t *testing.T, n int, dpop, eval bool) string {
 	t.Helper()
@@ -35,7 +36,7 @@ func writeRun(t *testing.T, n int, dpop, eval bool) string {
 		}
 	}
 	// Step 3 re-logged after a resume, diverged this time: its last row wins.
-	b.WriteString(`{"step": 3, "loss": NaN, "grad_norm": Infinity}` + "\n")
+	b.WriteString(`{"step": 3, "loss": null, "grad_norm": Infinity}` + "\n")
 	if err := os.WriteFile(filepath.Join(dir, MetricsFile), []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
