@@ -13,8 +13,7 @@ import (
 // writeRun writes a synthetic run folder: steps 1..n of training rows, with
 // DPOP metrics when dpop is set, an eval row every 5 steps when eval is set,
 // and a last row re-logging step 3 as diverged (loss null, as the trainer
-// writes NaN), and returns the
-// folder.
+// writes NaN), and returns the folder.
 func writeRun(t *testing.T, n int, dpop, eval bool) string {
 	t.Helper()
 	dir := t.TempDir()
