@@ -56,7 +56,14 @@ func (m *Model) Hidden(tp *tensor.Tape, seqs [][]int) (*tensor.Tensor, int, erro
 	ids, pos, lengths, t := padded(seqs)
 	x := tensor.Embedding(tp, m.Embed, ids)
 	for i := range m.Layers {
-		x = m.block(tp, &m.Layers[i], x, pos, len(seqs), lengths, nil)
+		l := &m.Layers[i]
+		if tp != nil && m.GradientCheckpointing {
+			x = tensor.Checkpoint(tp, x, func(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
+				return m.block(tp, l, x, pos, len(seqs), lengths, nil)
+			}, m.dropoutReplay)
+			continue
+		}
+		x = m.block(tp, l, x, pos, len(seqs), lengths, nil)
 	}
 	return tensor.RMSNorm(tp, x, m.Norm, m.Config.RMSNormEps), t, nil
 }

@@ -291,3 +291,26 @@ func (m *Model) MergeLoRA() {
 		mod.lin.LoRA = nil
 	}
 }
+
+// dropoutReplay snapshots the dropout generator before a checkpointed
+// layer's forward; the returned function, called before the layer is
+// recomputed, rewinds the generator so the recomputation draws the same
+// masks, and returns a function that puts the generator back where it was.
+// Without an adapter (or without dropout) there is nothing to replay.
+func (m *Model) dropoutReplay() func() func() {
+	s := m.state()
+	if s == nil || s.config.Dropout == 0 {
+		return nil
+	}
+	snap, err := s.src.MarshalBinary()
+	if err != nil {
+		panic(err) // a PCG always marshals
+	}
+	return func() func() {
+		now, _ := s.src.MarshalBinary()
+		if err := s.src.UnmarshalBinary(snap); err != nil {
+			panic(err)
+		}
+		return func() { s.src.UnmarshalBinary(now) }
+	}
+}

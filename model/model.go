@@ -56,6 +56,10 @@ type Model struct {
 	LMHead *tensor.Tensor // lm_head.weight, the same tensor as Embed when tied
 	Rope   *tensor.RopeTable
 
+	// GradientCheckpointing recomputes each layer's activations during the
+	// backward instead of keeping them (less memory, one more forward).
+	GradientCheckpointing bool
+
 	names  []string // parameter names in Hugging Face order
 	params map[string]*tensor.Tensor
 }

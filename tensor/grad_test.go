@@ -226,3 +226,53 @@ func TestTapeReuse(t *testing.T) {
 		tp.Reset()
 	}
 }
+
+// TestCheckpointSameGradients: a checkpointed block gives the same output
+// and the same gradients (to x and to the parameters inside) as the plain
+// one.
+func TestCheckpointSameGradients(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	x0 := randTensor(r, 1, 6, 8)
+	w := NewParam(randTensor(r, 0.5, 8, 8).Data, 8, 8)
+	nw := NewParam(randTensor(r, 1, 8).Data, 8)
+	block := func(tp *Tape, x *Tensor) *Tensor {
+		h := RMSNorm(tp, x, nw, 1e-5)
+		return Add(tp, x, SwiGLU(tp, Linear(tp, h, w, nil), h))
+	}
+	run := func(ckpt bool) (out, gx, gw, gn []float32) {
+		w.ZeroGrad()
+		nw.ZeroGrad()
+		x := &Tensor{Shape: x0.Shape, Data: x0.Data, RequiresGrad: true}
+		tp := NewTape()
+		var y *Tensor
+		if ckpt {
+			y = Checkpoint(tp, x, block, nil)
+			y = Checkpoint(tp, y, block, nil)
+		} else {
+			y = block(tp, block(tp, x))
+		}
+		seed := make([]float32, y.Len())
+		for i := range seed {
+			seed[i] = float32(i%5) - 2
+		}
+		tp.Backward(y, seed)
+		return append([]float32(nil), y.Data...), append([]float32(nil), x.Grad...), append([]float32(nil), w.Grad...), append([]float32(nil), nw.Grad...)
+	}
+	a := [][]float32{}
+	b := [][]float32{}
+	{
+		o, x, w, n := run(false)
+		a = append(a, o, x, w, n)
+	}
+	{
+		o, x, w, n := run(true)
+		b = append(b, o, x, w, n)
+	}
+	for k, name := range []string{"output", "x grad", "weight grad", "norm grad"} {
+		for i := range a[k] {
+			if a[k][i] != b[k][i] {
+				t.Fatalf("%s[%d]: checkpointed %v, plain %v", name, i, b[k][i], a[k][i])
+			}
+		}
+	}
+}

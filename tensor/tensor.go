@@ -101,6 +101,7 @@ type Tape struct {
 	slabs    [][]float32
 	slab     int // index of the slab being filled
 	off      int // next free offset in slabs[slab]
+	scratch  *Tape // for Checkpoint's recomputation
 }
 
 // NewTape returns an empty tape.

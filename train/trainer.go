@@ -193,6 +193,7 @@ func (t *Trainer) loadPolicy(resume string) error {
 	if err != nil {
 		return err
 	}
+	t.Policy.GradientCheckpointing = c.GradientCheckpointing
 	if c.LoRAR > 0 {
 		t.lora = true
 		if resume != "" {

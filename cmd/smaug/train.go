@@ -102,6 +102,7 @@ for smaug train.`
 	f.IntVar(&cfg.MaxPromptLength, "max-prompt-length", cfg.MaxPromptLength, "longest prompt in tokens (prompts keep their end)")
 	f.BoolVar(&cfg.GroupByLength, "group-by-length", false, "batch examples of similar length together (less padding)")
 	f.BoolVar(&cfg.SkipBadRows, "skip-bad-rows", false, "skip (and count) rows with missing or malformed fields instead of stopping")
+	f.BoolVar(&cfg.GradientCheckpointing, "gradient-checkpointing", false, "recompute each layer's activations in the backward (less memory, about a third more time)")
 	f.IntVar(&cfg.LoRAR, "lora-r", 0, "LoRA rank (0: full fine-tuning)")
 	f.Float64Var(&cfg.LoRAAlpha, "lora-alpha", cfg.LoRAAlpha, "LoRA α (scaling α/r)")
 	f.Float64Var(&cfg.LoRADropout, "lora-dropout", 0, "LoRA dropout")
