@@ -99,8 +99,8 @@ func numel(shape []int) int {
 type Tape struct {
 	backward []func()
 	slabs    [][]float32
-	slab     int // index of the slab being filled
-	off      int // next free offset in slabs[slab]
+	slab     int   // index of the slab being filled
+	off      int   // next free offset in slabs[slab]
 	scratch  *Tape // for Checkpoint's recomputation
 }
 
