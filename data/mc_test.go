@@ -53,7 +53,8 @@ func TestARCPartialPairs(t *testing.T) {
 	}
 	t.Logf("%d questions, %d pairs", len(items), total)
 	if len(items) != 1150 || total != 3*1150 {
-		t.Errorf("%d questions and %d pairs, want 1150 and 3450 (all are 4-choice)", len(items), total)
+		// 1,144 four-choice, 3 three-choice and 3 five-choice questions.
+		t.Errorf("%d questions and %d pairs, want 1150 and 1144*3 + 3*2 + 3*4 = 3450", len(items), total)
 	}
 
 	dev := sharedtest.Path(t, "data/arc_challenge_partial/ARC-Challenge-Dev.jsonl")
