@@ -95,7 +95,7 @@ func intArg(fname string, v any) (int64, error) {
 }
 
 func strArg(fname string, v any) (string, error) {
-	if s, ok := v.(string); ok {
+	if s, ok := asString(v); ok {
 		return s, nil
 	}
 	return "", typeErrorf("%s() argument must be str, not %s", fname, typeName(v))
@@ -115,6 +115,8 @@ func pyLen(v any) (int64, error) {
 	switch x := v.(type) {
 	case string:
 		return int64(utf8.RuneCountInString(x)), nil
+	case markup:
+		return int64(utf8.RuneCountInString(string(x))), nil
 	case []any:
 		return int64(len(x)), nil
 	case tuple:
@@ -359,7 +361,7 @@ func init() {
 			return generator(out), nil
 		},
 		"capitalize": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
-			return pyCapitalize(pyStr(v)), nil
+			return keepMarkup(v, pyCapitalize(pyStr(v))), nil
 		},
 		"center": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
 			a, err := bind("center", args, kw, []string{"width"}, int64(80))
@@ -370,7 +372,8 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			return pyCenter(pyStr(v), w)
+			s, err := pyCenter(pyStr(v), w)
+			return keepMarkup(v, s), err
 		},
 		"default": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
 			a, err := bind("default", args, kw, []string{"default_value", "boolean"}, "", false)
@@ -413,7 +416,10 @@ func init() {
 			}, truthy(a[2]))
 		},
 		"escape": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
-			return htmlEscape(pyStr(v)), nil
+			if m, ok := v.(markup); ok {
+				return m, nil
+			}
+			return markup(htmlEscape(pyStr(v))), nil
 		},
 		"first": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
 			if it, ok := v.(*iterator); ok && it.pos < len(it.items) {
@@ -444,10 +450,16 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
+			var arg any = tuple(args)
 			if kw != nil && kw.Len() > 0 {
-				return percentFormat(s, kw)
+				arg = kw
 			}
-			return percentFormat(s, tuple(args))
+			_, isM := v.(markup)
+			out, err := percentFormatEscaped(s, arg, isM)
+			if err != nil {
+				return nil, err
+			}
+			return keepMarkup(v, out.(string)), nil
 		},
 		"indent": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
 			a, err := bind("indent", args, kw, []string{"width", "first", "blank"}, int64(4), false, false)
@@ -469,7 +481,7 @@ func init() {
 			if int64(strings.Count(text, "\n")+1)*int64(len(ind)) > maxStringLen {
 				return nil, tooLong()
 			}
-			return pyIndent(text, ind, truthy(a[1]), truthy(a[2])), nil
+			return keepMarkup(v, pyIndent(text, ind, truthy(a[1]), truthy(a[2]))), nil
 		},
 		"int": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
 			a, err := bind("int", args, kw, []string{"default", "base"}, int64(0), int64(10))
@@ -538,7 +550,7 @@ func init() {
 			return append([]any{}, items...), err
 		},
 		"lower": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
-			return strings.ToLower(pyStr(v)), nil
+			return keepMarkup(v, strings.ToLower(pyStr(v))), nil
 		},
 		"map": func(r *renderer, v any, args []any, kw *Dict) (any, error) {
 			if !truthy(v) { // jinja maps a false value (such as None) to nothing
@@ -608,12 +620,12 @@ func init() {
 			return strings.Replace(pyStr(v), pyStr(a[0]), pyStr(a[1]), int(n)), nil
 		},
 		"reverse": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
-			if s, ok := v.(string); ok {
+			if s, ok := asString(v); ok {
 				rs := []rune(s)
 				for i, j := 0, len(rs)-1; i < j; i, j = i+1, j-1 {
 					rs[i], rs[j] = rs[j], rs[i]
 				}
-				return string(rs), nil
+				return keepMarkup(v, string(rs)), nil
 			}
 			items, err := iterate(v)
 			if err != nil {
@@ -664,7 +676,7 @@ func init() {
 			return nil, &Error{Kind: "FilterArgumentError", Msg: "method must be common, ceil or floor"}
 		},
 		"safe": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
-			return pyStr(v), nil
+			return markup(pyStr(v)), nil
 		},
 		"select": func(r *renderer, v any, args []any, kw *Dict) (any, error) {
 			return selectOrReject(r, v, args, kw, false, true)
@@ -695,7 +707,7 @@ func init() {
 			}, truthy(a[0]))
 		},
 		"string": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
-			return pyStr(v), nil
+			return keepMarkup(v, pyStr(v)), nil
 		},
 		"sum": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
 			a, err := bind("sum", args, kw, []string{"attribute", "start"}, nil, int64(0))
@@ -767,7 +779,7 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			return pyStrip(pyStr(v), chars, true, true), nil
+			return keepMarkup(v, pyStrip(pyStr(v), chars, true, true)), nil
 		},
 		"unique": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
 			a, err := bind("unique", args, kw, []string{"case_sensitive", "attribute"}, false, nil)
@@ -804,7 +816,7 @@ func init() {
 			return generator(out), nil
 		},
 		"upper": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
-			return strings.ToUpper(pyStr(v)), nil
+			return keepMarkup(v, strings.ToUpper(pyStr(v))), nil
 		},
 		"wordcount": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
 			n := int64(0)
@@ -869,7 +881,7 @@ func init() {
 		"integer": isType(func(v any) bool { _, ok := v.(int64); return ok }),
 		"iterable": isType(func(v any) bool {
 			switch v.(type) {
-			case string, []any, tuple, *Dict, *iterator, *view, *undefined:
+			case string, markup, []any, tuple, *Dict, *iterator, *view, *undefined:
 				return true
 			}
 			return false
@@ -894,14 +906,14 @@ func init() {
 		},
 		"sequence": isType(func(v any) bool {
 			switch x := v.(type) {
-			case string, []any, tuple, *Dict, *undefined:
+			case string, markup, []any, tuple, *Dict, *undefined:
 				return true
 			case *view:
 				return x.typ == "range"
 			}
 			return false
 		}),
-		"string": isType(func(v any) bool { _, ok := v.(string); return ok }),
+		"string": isType(func(v any) bool { _, ok := asString(v); return ok }),
 		"test": isType(func(v any) bool {
 			s, ok := v.(string)
 			_, found := tests[s]
@@ -1153,6 +1165,15 @@ func strftime(t time.Time, f string) string {
 	return b.String()
 }
 
+// keepMarkup returns s as Markup when the filter's input was Markup, as
+// jinja's filters that call methods of their soft_str(value) do.
+func keepMarkup(in any, s string) any {
+	if _, ok := in.(markup); ok {
+		return markup(s)
+	}
+	return s
+}
+
 func htmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;").Replace(s)
 }
@@ -1288,6 +1309,18 @@ func pyIndent(s, ind string, first, blank bool) string {
 
 // percentFormat is Python's "format % args" for the common conversions.
 func percentFormat(format string, arg any) (any, error) {
+	return percentFormatEscaped(format, arg, false)
+}
+
+// percentFormatEscaped is percentFormat; with escape set, %s and %r values
+// are HTML-escaped, as Markup's % operator does.
+func percentFormatEscaped(format string, arg any, escape bool) (any, error) {
+	esc := func(s string) string {
+		if escape {
+			return htmlEscape(s)
+		}
+		return s
+	}
 	var args []any
 	mapping, isMap := arg.(*Dict)
 	if t, ok := arg.(tuple); ok {
@@ -1344,9 +1377,13 @@ func percentFormat(format string, arg any) (any, error) {
 		}
 		switch verb {
 		case 's':
-			fmt.Fprintf(&b, "%"+spec+"s", pyStr(val))
+			s := pyStr(val)
+			if _, isM := val.(markup); !isM {
+				s = esc(s)
+			}
+			fmt.Fprintf(&b, "%"+spec+"s", s)
 		case 'r':
-			fmt.Fprintf(&b, "%"+spec+"s", pyRepr(val))
+			fmt.Fprintf(&b, "%"+spec+"s", esc(pyRepr(val)))
 		case 'd', 'i', 'x', 'X', 'o':
 			f, iv, isInt, ok := asNumber(val)
 			if !ok {

@@ -290,9 +290,10 @@ func iterate(v any) ([]any, error) {
 		return x, nil
 	case tuple:
 		return x, nil
-	case string:
-		out := make([]any, 0, len(x))
-		for _, c := range x {
+	case string, markup:
+		s, _ := asString(x)
+		out := make([]any, 0, len(s))
+		for _, c := range s {
 			out = append(out, string(c))
 		}
 		return out, nil
@@ -561,7 +562,7 @@ func (r *renderer) call(fn any, args []any, kw *Dict, caller *macro) (any, error
 
 func (r *renderer) callMacro(m *macro, args []any, kw *Dict, caller *macro) (any, error) {
 	if r.depth >= maxDepth {
-		return nil, &Error{Kind: "RecursionError", Msg: "maximum recursion depth exceeded in macro '" + m.def.name + "'"}
+		return nil, &Error{Kind: "RecursionError", Msg: "maximum recursion depth exceeded while calling a Python object"}
 	}
 	if err := r.step(); err != nil {
 		return nil, err
@@ -651,8 +652,9 @@ func (r *renderer) evalSlice(n *sliceExpr, s *scope) (any, error) {
 	switch x := obj.(type) {
 	case *undefined:
 		return nil, x.err()
-	case string:
-		rs := []rune(x)
+	case string, markup:
+		s, _ := asString(x)
+		rs := []rune(s)
 		idx, err := sliceIndices(len(rs), bounds)
 		if err != nil {
 			return nil, err
@@ -660,6 +662,9 @@ func (r *renderer) evalSlice(n *sliceExpr, s *scope) (any, error) {
 		out := make([]rune, len(idx))
 		for i, j := range idx {
 			out[i] = rs[j]
+		}
+		if _, ok := x.(markup); ok {
+			return markup(out), nil
 		}
 		return string(out), nil
 	case []any, tuple:
@@ -781,14 +786,17 @@ func getItem(obj, key any) (any, error) {
 				return x.items[i], nil
 			}
 		}
-	case []any, tuple, string:
+	case []any, tuple, string, markup:
 		if _, i, isInt, ok := asNumber(key); ok && isInt {
-			if s, ok := x.(string); ok {
+			if s, ok := asString(x); ok {
 				rs := []rune(s)
 				if i < 0 {
 					i += int64(len(rs))
 				}
 				if i >= 0 && i < int64(len(rs)) {
+					if _, ok := x.(markup); ok {
+						return markup(rs[i]), nil
+					}
 					return string(rs[i]), nil
 				}
 				break
@@ -888,15 +896,16 @@ func compareOp(op string, a, b any) (bool, error) {
 // contains is Python's "item in container".
 func contains(container, item any) (bool, error) {
 	switch c := container.(type) {
-	case string:
-		s, ok := item.(string)
+	case string, markup:
+		cs, _ := asString(c)
+		s, ok := asString(item)
 		if !ok {
 			if u, isU := item.(*undefined); isU {
 				return false, u.err()
 			}
 			return false, typeErrorf("'in <string>' requires string as left operand, not %s", typeName(item))
 		}
-		return strings.Contains(c, s), nil
+		return strings.Contains(cs, s), nil
 	case []any, tuple:
 		for _, e := range asList(c) {
 			if pyEqual(e, item) {
@@ -960,6 +969,9 @@ func binaryOp(op string, a, b any) (any, error) {
 	}
 	if aNum && bNum {
 		return numericOp(op, fa, fb, ia, ib, aInt && bInt)
+	}
+	if v, ok, err := markupOp(op, a, b); ok || err != nil {
+		return v, err
 	}
 	switch op {
 	case "+":
@@ -1097,4 +1109,54 @@ func numericOp(op string, fa, fb float64, ia, ib int64, ints bool) (any, error) 
 		return math.Pow(fa, fb), nil
 	}
 	return nil, typeErrorf("unsupported operator %s", op)
+}
+
+// markupOp applies markupsafe's operators when a Markup is involved: a
+// plain string joined to Markup by + is HTML-escaped, Markup * n and
+// Markup % args stay Markup (the arguments escaped). ok is false when
+// neither operand is Markup.
+func markupOp(op string, a, b any) (v any, ok bool, err error) {
+	ma, aIsM := a.(markup)
+	mb, bIsM := b.(markup)
+	if !aIsM && !bIsM {
+		return nil, false, nil
+	}
+	switch op {
+	case "+":
+		x, xok := asString(a)
+		y, yok := asString(b)
+		if !xok || !yok {
+			return nil, true, typeErrorf("unsupported operand type(s) for +: '%s' and '%s'", typeName(a), typeName(b))
+		}
+		if !aIsM {
+			x = htmlEscape(x)
+		}
+		if !bIsM {
+			y = htmlEscape(y)
+		}
+		if len(x)+len(y) > maxStringLen {
+			return nil, true, tooLong()
+		}
+		return markup(x + y), true, nil
+	case "*":
+		if aIsM {
+			v, err = binaryOp("*", string(ma), b)
+		} else {
+			v, err = binaryOp("*", a, string(mb))
+		}
+		if s, isStr := v.(string); isStr {
+			v = markup(s)
+		}
+		return v, true, err
+	case "%":
+		if !aIsM {
+			return nil, false, nil
+		}
+		v, err := percentFormatEscaped(string(ma), b, true)
+		if s, isStr := v.(string); isStr {
+			v = markup(s)
+		}
+		return v, true, err
+	}
+	return nil, false, nil
 }

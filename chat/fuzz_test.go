@@ -3,6 +3,7 @@ package chat
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -81,6 +82,25 @@ func TestRandomTemplatesDoNotPanic(t *testing.T) {
 		}()
 	}
 	t.Logf("%d random templates rendered without a panic", n)
+}
+
+// TestDeepNesting checks that absurd nesting is a syntax error, not a
+// stack overflow.
+func TestDeepNesting(t *testing.T) {
+	n := 100000
+	for name, src := range map[string]string{
+		"parentheses": "{{ " + strings.Repeat("(", n) + "1" + strings.Repeat(")", n) + " }}",
+		"not":         "{{ " + strings.Repeat("not ", n) + "1 }}",
+		"unary minus": "{{ " + strings.Repeat("-", n) + "1 }}",
+		"lists":       "{{ " + strings.Repeat("[", n) + strings.Repeat("]", n) + " }}",
+		"if blocks":   strings.Repeat("{% if 1 %}", n) + strings.Repeat("{% endif %}", n),
+	} {
+		_, err := Parse(src)
+		var e *Error
+		if !errors.As(err, &e) || !strings.Contains(e.Msg, "nested too deeply") {
+			t.Errorf("%s: got %v, want a nesting error", name, err)
+		}
+	}
 }
 
 func mutate(rng *rand.Rand, s string) string {

@@ -82,6 +82,12 @@ func TestJinjaSemantics(t *testing.T) {
 		{name: `generator not reversible`, tmpl: `{{ [1, 2] | select | last }}`, err: `TypeError: 'generator' object is not reversible`},
 		{name: `in consumes generator`, tmpl: `{% set g = [1, 2, 3] | select %}{{ 2 in g }}{{ g | list }}`, want: `True[3]`},
 		{name: `nested braces in print`, tmpl: `{{ {'a': {'b': '}}'}} }}`, want: `{'a': {'b': '}}'}}`},
+		{name: `markup filters`, tmpl: `{{ ("<"|safe + "<") }}|{{ "<"|e }}|{{ ("<"|e)|e }}|{{ "<a>"|safe|upper + "<" }}|{{ ("x"|safe ~ "<") + "<" }}|{{ ("a"|safe) is string }}|{{ ("%s"|safe)|format("<") }}|{{ "<"|safe|trim + "<" }}|{{ ("<"|safe|replace("<",">")) + "<" }}|{{ "<"|safe|title + "<" }}|{{ ["<"|safe]|join + "<" }}|{{ "<"|safe|string + "<" }}|{{ ("a"|safe)|tojson }}|{{ ("<"|safe) * 2 + "<" }}`, want: `<&lt;|&lt;|&lt;|<A>&lt;|x<<|True|&lt;|<&lt;|><|<<|<<|<&lt;|"a"|<<&lt;`},
+		{name: `markup plus int`, tmpl: `{{ "<"|safe + 1 }}`, err: `TypeError: unsupported operand type(s) for +: 'Markup' and 'int'`},
+		{name: `markup through filters`, tmpl: `{% macro m() %}<{% endmacro %}{{ m() + "<" }}|{{ "<"|safe|indent(2) + "<" }}|{{ "<"|safe|center(3) + "<" }}|{{ "<"|safe|capitalize + "<" }}|{{ "<"|safe|lower + "<" }}`, want: `<<|<&lt;| < &lt;|<&lt;|<&lt;`},
+		{name: `markup methods`, tmpl: `{% set m = '<b>"'|safe %}{{ m + '"x"' }}|{{ '"y"' + m }}|{{ m * 2 }}|{{ ('%s|%d'|safe) % ('<', 3) }}|{{ m.strip('<') + '<' }}|{{ m.upper() + '<' }}|{{ m.split('b')[0] + '<' }}|{{ (','|safe).join(['<', '<'|safe]) }}|{{ m[0] + '<' }}|{{ m.replace('b', '<i>') }}|{{ m.startswith('<') }}|{{ m[1:] + '<' }}`, want: `<b>"&#34;x&#34;|&#34;y&#34;<b>"|<b>"<b>"|&lt;|3|b>"&lt;|<B>"&lt;|<&lt;|&lt;,<|<&lt;|<&lt;i&gt;>"|True|b>"&lt;`},
+		{name: `markup tool description (functionary)`, tmpl: `{{ "Use '"|safe + t["name"] + "'\n"|safe + t | tojson }}`, vars: `{"t": {"name": "f<x>", "d": "a \"q\""}}`, want: "Use 'f&lt;x&gt;'\n{&#34;name&#34;: &#34;f&lt;x&gt;&#34;, &#34;d&#34;: &#34;a \\&#34;q\\&#34;&#34;}"},
+		{name: `self-referencing namespace`, tmpl: `{% set ns = namespace(a=1) %}{% set ns.x = ns %}{{ ns }}|{% set ns.x = {"n": ns} %}{{ ns }}`, want: `<Namespace {'a': 1, 'x': <Namespace {...}>}>|<Namespace {'a': 1, 'x': {'n': <Namespace {...}>}}>`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

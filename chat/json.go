@@ -140,6 +140,8 @@ func writeJSON(b *strings.Builder, v any, o jsonOptions, depth int) error {
 		b.WriteString(formatFloat(x, true))
 	case string:
 		writeJSONString(b, x, o.asciiOnly)
+	case markup:
+		writeJSONString(b, string(x), o.asciiOnly)
 	case []any, tuple:
 		list := asList(x)
 		if len(list) == 0 {
@@ -173,6 +175,8 @@ func writeJSON(b *strings.Builder, v any, o jsonOptions, depth int) error {
 			switch kk := k.(type) {
 			case string:
 				ks = kk
+			case markup:
+				ks = string(kk)
 			case nil:
 				ks = "null"
 			case bool:

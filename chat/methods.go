@@ -28,7 +28,9 @@ var (
 // raises SecurityError for a mutating method.
 func methodOf(recv any, name string) (any, bool) {
 	var table map[string]method
-	switch recv.(type) {
+	switch x := recv.(type) {
+	case markup:
+		return markupMethod(x, name)
 	case string:
 		table = strMethods
 	case *Dict:
@@ -49,6 +51,70 @@ func methodOf(recv any, name string) (any, bool) {
 		}
 	}
 	return nil, false
+}
+
+// markupResults are the str methods whose results markupsafe turns back
+// into Markup.
+var markupResults = map[string]bool{
+	"capitalize": true, "title": true, "lower": true, "upper": true, "replace": true,
+	"lstrip": true, "rstrip": true, "strip": true, "removeprefix": true, "removesuffix": true,
+}
+
+// markupMethod binds a str method to a Markup receiver with markupsafe's
+// behaviour: text results stay Markup, split results are lists of Markup,
+// join and replace escape the strings they insert.
+func markupMethod(recv markup, name string) (any, bool) {
+	m, ok := strMethods[name]
+	if !ok {
+		return nil, false
+	}
+	return &builtinFunc{name: name, fn: func(r *renderer, args []any, kw *Dict) (any, error) {
+		switch name {
+		case "join":
+			a, err := bind("join", args, kw, []string{"iterable"}, required)
+			if err != nil {
+				return nil, err
+			}
+			items, err := iterate(a[0])
+			if err != nil {
+				return nil, err
+			}
+			escaped := make([]any, len(items))
+			for i, it := range items {
+				if _, isM := it.(markup); isM {
+					escaped[i] = pyStr(it)
+				} else if s, isS := it.(string); isS {
+					escaped[i] = htmlEscape(s)
+				} else {
+					escaped[i] = it
+				}
+			}
+			args, kw = []any{escaped}, nil
+		case "replace":
+			if len(args) >= 2 {
+				if s, isS := args[1].(string); isS {
+					args = append([]any{args[0], htmlEscape(s)}, args[2:]...)
+				}
+			}
+		}
+		v, err := m(r, string(recv), args, kw)
+		if err != nil {
+			return nil, err
+		}
+		switch x := v.(type) {
+		case string:
+			if markupResults[name] || name == "join" {
+				return markup(x), nil
+			}
+		case []any:
+			if name == "split" || name == "rsplit" || name == "splitlines" {
+				for i, e := range x {
+					x[i] = markup(e.(string))
+				}
+			}
+		}
+		return v, nil
+	}}, true
 }
 
 // strMethod adapts a method of a string receiver.

@@ -186,6 +186,16 @@ type parser struct {
 	toks      []token
 	pos       int
 	loopDepth int
+	depth     int // nesting of statements and expressions, bounded by maxDepth
+}
+
+// enter counts one level of nesting; the caller defers p.depth--.
+func (p *parser) enter() error {
+	p.depth++
+	if p.depth > maxDepth {
+		return syntaxErr(p.cur().line, "template nested too deeply")
+	}
+	return nil
 }
 
 // parse turns a template source into its statement list.
@@ -310,6 +320,10 @@ func (p *parser) parseBody(ends []string) ([]stmt, string, error) {
 }
 
 func (p *parser) parseStatement() (stmt, error) {
+	defer func() { p.depth-- }()
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
 	t := p.next()
 	switch t.val {
 	case "if":
@@ -756,6 +770,10 @@ func (p *parser) parseAnd() (expr, error) {
 }
 
 func (p *parser) parseNot() (expr, error) {
+	defer func() { p.depth-- }()
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
 	if p.isName("not") {
 		line := p.next().line
 		x, err := p.parseNot()
@@ -858,6 +876,10 @@ func (p *parser) parsePow() (expr, error) {
 }
 
 func (p *parser) parseUnary(withFilter bool) (expr, error) {
+	defer func() { p.depth-- }()
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
 	t := p.cur()
 	var x expr
 	var err error

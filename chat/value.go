@@ -33,6 +33,22 @@ import (
 // tuple is a Python tuple: an immutable list that prints with parentheses.
 type tuple []any
 
+// markup is markupsafe.Markup, which the safe and escape filters return: a
+// string that HTML-escapes plain strings added to it ("<"|safe + '"' is
+// `<&#34;`), as it does in transformers' rendering.
+type markup string
+
+// asString returns the text of a str or Markup value.
+func asString(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case markup:
+		return string(x), true
+	}
+	return "", false
+}
+
 // iterator is a one-pass Python iterator, such as the generator that the
 // select or map filters return: always true, without len(), not JSON
 // serialisable, and empty once iterated. typ is its Python type name.
@@ -91,6 +107,8 @@ func hashKey(k any) (any, bool) {
 	switch v := k.(type) {
 	case nil, string, int64:
 		return v, true
+	case markup:
+		return string(v), true
 	case bool:
 		if v {
 			return int64(1), true
@@ -180,6 +198,8 @@ func typeName(v any) string {
 		return "float"
 	case string:
 		return "str"
+	case markup:
+		return "Markup"
 	case []any:
 		return "list"
 	case tuple:
@@ -308,6 +328,8 @@ func truthy(v any) bool {
 		return x != 0
 	case string:
 		return x != ""
+	case markup:
+		return x != ""
 	case []any:
 		return len(x) > 0
 	case tuple:
@@ -327,6 +349,8 @@ func pyStr(v any) string {
 	switch x := v.(type) {
 	case string:
 		return x
+	case markup:
+		return string(x)
 	case *undefined:
 		return ""
 	}
@@ -340,7 +364,17 @@ func pyRepr(v any) string {
 	return b.String()
 }
 
-func writeRepr(b *strings.Builder, v any) {
+// writeRepr writes repr(v). A dict that contains itself (possible through
+// a namespace attribute) prints as {...}, as Python's repr does.
+func writeRepr(b *strings.Builder, v any) { (&reprWriter{b: b, open: map[*Dict]bool{}}).write(v) }
+
+type reprWriter struct {
+	b    *strings.Builder
+	open map[*Dict]bool
+}
+
+func (w *reprWriter) write(v any) {
+	b := w.b
 	switch x := v.(type) {
 	case nil:
 		b.WriteString("None")
@@ -356,13 +390,17 @@ func writeRepr(b *strings.Builder, v any) {
 		b.WriteString(formatFloat(x, false))
 	case string:
 		writeStrRepr(b, x)
+	case markup:
+		b.WriteString("Markup(")
+		writeStrRepr(b, string(x))
+		b.WriteByte(')')
 	case []any:
 		b.WriteByte('[')
 		for i, e := range x {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			writeRepr(b, e)
+			w.write(e)
 		}
 		b.WriteByte(']')
 	case tuple:
@@ -371,28 +409,34 @@ func writeRepr(b *strings.Builder, v any) {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			writeRepr(b, e)
+			w.write(e)
 		}
 		if len(x) == 1 {
 			b.WriteByte(',')
 		}
 		b.WriteByte(')')
 	case *Dict:
+		if w.open[x] {
+			b.WriteString("{...}")
+			return
+		}
+		w.open[x] = true
+		defer delete(w.open, x)
 		b.WriteByte('{')
 		for i, k := range x.keys {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			writeRepr(b, k)
+			w.write(k)
 			b.WriteString(": ")
-			writeRepr(b, x.vals[i])
+			w.write(x.vals[i])
 		}
 		b.WriteByte('}')
 	case *undefined:
 		b.WriteString("Undefined")
 	case *namespace:
 		b.WriteString("<Namespace ")
-		writeRepr(b, x.attrs)
+		w.write(x.attrs)
 		b.WriteByte('>')
 	case *macro:
 		fmt.Fprintf(b, "<Macro '%s'>", x.def.name)
@@ -404,7 +448,7 @@ func writeRepr(b *strings.Builder, v any) {
 			return
 		}
 		b.WriteString(x.typ + "(")
-		writeRepr(b, x.items)
+		w.write(x.items)
 		b.WriteByte(')')
 	default:
 		fmt.Fprintf(b, "<%s object>", typeName(v))
@@ -528,12 +572,13 @@ func pyEqual(a, b any) bool {
 		}
 		return fa == fb
 	}
+	if x, ok := asString(a); ok {
+		y, ok := asString(b)
+		return ok && x == y
+	}
 	switch x := a.(type) {
 	case nil:
 		return b == nil
-	case string:
-		y, ok := b.(string)
-		return ok && x == y
 	case []any:
 		y, ok := b.([]any)
 		return ok && seqEqual(x, y)
@@ -588,11 +633,12 @@ func pyCompare(op string, a, b any) (int, error) {
 			return cmpOrdered(fa, fb), nil
 		}
 	}
-	switch x := a.(type) {
-	case string:
-		if y, ok := b.(string); ok {
+	if x, ok := asString(a); ok {
+		if y, ok := asString(b); ok {
 			return strings.Compare(x, y), nil
 		}
+	}
+	switch x := a.(type) {
 	case []any:
 		if y, ok := b.([]any); ok {
 			return seqCompare(op, x, y)
