@@ -7,7 +7,8 @@ import (
 )
 
 // BenchmarkSgemm reports GFLOP/s of Sgemm (no transposes, alpha=1, beta=0)
-// on BLAS and on the pure-Go path for square sizes and one LLM-shaped
+// on BLAS, on the pure-Go path with this CPU's micro-kernel and with the
+// portable Go micro-kernel, for square sizes and one LLM-shaped
 // product (2048 tokens × 576 hidden, contracted over 1536).
 func BenchmarkSgemm(b *testing.B) {
 	shapes := [][3]int{{64, 64, 64}, {256, 256, 256}, {512, 512, 512}, {1024, 1024, 1024}, {2048, 576, 1536}}
@@ -16,11 +17,14 @@ func BenchmarkSgemm(b *testing.B) {
 		rng := rand.New(rand.NewPCG(7, 8))
 		x, y, z := matrix(rng, m, k, k), matrix(rng, k, n, n), make([]float32, m*n)
 		for _, be := range []struct {
-			name string
-			blas bool
-		}{{"blas", true}, {"go", false}} {
+			name  string
+			blas  bool
+			micro microKernel
+		}{{"blas", true, micro}, {"go", false, micro}, {"go-portable", false, goKernel}} {
 			b.Run(fmt.Sprintf("%s/%dx%dx%d", be.name, m, n, k), func(b *testing.B) {
-				defer UseBLAS(true)
+				saved := micro
+				micro = be.micro
+				defer func() { micro = saved; UseBLAS(true) }()
 				if UseBLAS(be.blas) != be.blas {
 					b.Skipf("no BLAS library could be loaded; backend is %s", Backend())
 				}

@@ -314,3 +314,28 @@ func TestSgemmBadArgs(t *testing.T) {
 		}
 	}
 }
+
+// TestSgemmConcurrent runs products of different sizes from several
+// goroutines at once (sharing the packing-buffer pools) on every backend.
+func TestSgemmConcurrent(t *testing.T) {
+	shapes := [][3]int{{65, 130, 17}, {130, 17, 300}, {3, 65, 130}, {100, 100, 100}}
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			be.run(t, func() {
+				done := make(chan struct{})
+				for i, s := range shapes {
+					go func() {
+						defer func() { done <- struct{}{} }()
+						rng := rand.New(rand.NewPCG(9, uint64(i)))
+						for rep := range 3 {
+							check(t, be.gemm, gemmCase{rep%2 == 1, i%2 == 1, s[0], s[1], s[2], 1, 0.5, i}, rng)
+						}
+					}()
+				}
+				for range shapes {
+					<-done
+				}
+			})
+		})
+	}
+}
