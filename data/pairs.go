@@ -124,8 +124,12 @@ type PairFile struct {
 	n         int
 }
 
-// parquetBatch is the number of pairs buffered per parquet write.
-const parquetBatch = 1024
+// parquetBatch is the number of pairs buffered per parquet write, and
+// parquetRowGroup the number of rows per parquet row group.
+const (
+	parquetBatch    = 1024
+	parquetRowGroup = 4096
+)
 
 type pairRecord struct {
 	Prompt   string `parquet:"prompt"`
@@ -172,6 +176,11 @@ func CreatePairFile(path string, format Format, stdout io.Writer) (*PairFile, er
 		if err != nil {
 			return nil, fmt.Errorf("create %s: %w", path, err)
 		}
+		if err := f.Chmod(0o644); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil, fmt.Errorf("create %s: %w", path, err)
+		}
 		w.f, w.tmp, out = f, f.Name(), f
 	}
 	w.bw = bufio.NewWriterSize(out, 1<<16)
@@ -179,7 +188,8 @@ func CreatePairFile(path string, format Format, stdout io.Writer) (*PairFile, er
 		w.enc = json.NewEncoder(w.bw)
 		w.enc.SetEscapeHTML(false)
 	} else {
-		w.pw = parquet.NewGenericWriter[pairRecord](w.bw, parquet.Compression(&parquet.Zstd))
+		// Bounded row groups keep memory flat however many pairs are written.
+		w.pw = parquet.NewGenericWriter[pairRecord](w.bw, parquet.Compression(&parquet.Zstd), parquet.MaxRowsPerRowGroup(parquetRowGroup))
 		w.batch = make([]pairRecord, 0, parquetBatch)
 	}
 	return w, nil
