@@ -7,12 +7,18 @@
 // of values (None, True, 1.0, lists and dicts), jinja2's Undefined (empty
 // when printed, an error when its attributes are read), trim_blocks and
 // lstrip_blocks whitespace rules, the removal of one trailing newline,
-// transformers' tojson (ensure_ascii=False, insertion-ordered keys), and
-// the immutable sandbox (list.append is refused). The interpreter supports
+// transformers' tojson (ensure_ascii=False, insertion-ordered keys),
+// markupsafe's Markup (a plain string added to "..."|safe is HTML-escaped),
+// Python generators and dict views (map and select results have no
+// length and are not JSON-serialisable), and the immutable sandbox
+// (list.append is refused). The interpreter supports
 // the statements chat templates use (if, for with loop controls, set and
 // block set, macro, call, filter, with, and transformers' generation
 // tag), Jinja's filters and tests, and the Python string, dict and list
-// methods templates call.
+// methods templates call. (github.com/ardanlabs/jinja, tried first,
+// rendered 432 of the 472 fixture renders: it lost whitespace in one
+// template and raised no error where Python raises, for example when
+// iterating None or adding an undefined variable to a string.)
 //
 // Render passes the variables transformers passes: messages, tools and
 // documents (None when not given), add_generation_prompt, bos_token,

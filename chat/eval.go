@@ -509,7 +509,7 @@ func (r *renderer) evalArgs(a callArgs, s *scope) ([]any, *Dict, error) {
 		args = append(args, items...)
 	}
 	var kw *Dict
-	if len(a.kwNames) > 0 || a.doubleStr != nil {
+	if len(a.kwNames) > 0 || a.doubleStar != nil {
 		kw = NewDict()
 	}
 	for i, name := range a.kwNames {
@@ -519,8 +519,8 @@ func (r *renderer) evalArgs(a callArgs, s *scope) ([]any, *Dict, error) {
 		}
 		kw.set(name, v)
 	}
-	if a.doubleStr != nil {
-		v, err := r.eval(a.doubleStr, s)
+	if a.doubleStar != nil {
+		v, err := r.eval(a.doubleStar, s)
 		if err != nil {
 			return nil, nil, err
 		}

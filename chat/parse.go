@@ -175,11 +175,11 @@ type filter struct {
 }
 
 type callArgs struct {
-	pos       []expr
-	kwNames   []string
-	kwVals    []expr
-	star      expr
-	doubleStr expr
+	pos        []expr
+	kwNames    []string
+	kwVals     []expr
+	star       expr // *args
+	doubleStar expr // **kwargs
 }
 
 type parser struct {
@@ -1084,7 +1084,7 @@ func (p *parser) parseCallArgs() (callArgs, error) {
 			if err != nil {
 				return a, err
 			}
-			a.doubleStr = x
+			a.doubleStar = x
 		case p.skipOp("*"):
 			x, err := p.parseExpression(true)
 			if err != nil {

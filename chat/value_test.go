@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestFormatFloat compares with Python's repr(float), copied from
@@ -134,5 +135,25 @@ func TestDecodeErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("DecodeMessages(%q) = %v, want error containing %q", c.in, err, c.want)
 		}
+	}
+}
+
+// TestStrftimeNow renders strftime_now with a fixed clock; the expected
+// text is CPython's datetime(2024, 7, 26, 9, 5, 3).strftime of the same
+// format.
+func TestStrftimeNow(t *testing.T) {
+	saved := now
+	defer func() { now = saved }()
+	now = func() time.Time { return time.Date(2024, 7, 26, 9, 5, 3, 0, time.UTC) }
+	tmpl, err := Parse(`{{ strftime_now("%d %b %Y %H:%M:%S %A %j %I%p %-d %y %B %a %m %e %%") }}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tmpl.Render(nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "26 Jul 2024 09:05:03 Friday 208 09AM 26 24 July Fri 07 26 %"; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
