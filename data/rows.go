@@ -28,7 +28,7 @@ type Row struct {
 	Source string
 	// Line is the 1-based line of the row in a text file (the first line of
 	// the item for HellaSwag text), or its 1-based row number in a parquet
-	// file.
+	// file or a JSON array.
 	Line int
 }
 
@@ -68,7 +68,8 @@ type Format string
 
 // The formats OpenRows reads.
 const (
-	// FormatJSONL is one JSON object per line (.jsonl, .json).
+	// FormatJSONL is one JSON object per line (.jsonl, .json), or a JSON
+	// array of objects when the file starts with "[".
 	FormatJSONL Format = "jsonl"
 	// FormatParquet is an Apache Parquet file (.parquet).
 	FormatParquet Format = "parquet"
@@ -154,7 +155,11 @@ func OpenRows(path string, opts ReadOptions) (RowReader, error) {
 	}
 	switch format {
 	case FormatJSONL:
-		return &jsonlRows{src: path, br: bufio.NewReaderSize(r, 1<<16), closer: closer}, nil
+		br := bufio.NewReaderSize(r, 1<<16)
+		if firstNonSpace(br) == '[' {
+			return newJSONArrayRows(path, br, closer)
+		}
+		return &jsonlRows{src: path, br: br, closer: closer}, nil
 	case FormatCSV:
 		return newCSVRows(path, r, closer)
 	case FormatHellaSwagText:
@@ -250,6 +255,60 @@ func (j *jsonlRows) Next() (Row, error) {
 }
 
 func (j *jsonlRows) Close() error { return j.closer.Close() }
+
+// firstNonSpace peeks at the first byte after leading whitespace (0 when
+// there is none) without consuming anything but that whitespace.
+func firstNonSpace(br *bufio.Reader) byte {
+	for {
+		b, err := br.Peek(1)
+		if err != nil {
+			return 0
+		}
+		switch b[0] {
+		case ' ', '\t', '\r', '\n':
+			br.ReadByte()
+		default:
+			return b[0]
+		}
+	}
+}
+
+// jsonArrayRows streams the objects of a JSON array file (such as
+// MetaMathQA-395K.json); a row's Line is its 1-based index in the array.
+type jsonArrayRows struct {
+	src    string
+	dec    *json.Decoder
+	closer io.Closer
+	n      int
+}
+
+func newJSONArrayRows(src string, r io.Reader, closer io.Closer) (*jsonArrayRows, error) {
+	dec := json.NewDecoder(r)
+	if _, err := dec.Token(); err != nil {
+		closer.Close()
+		return nil, fmt.Errorf("read %s: %w", src, err)
+	}
+	return &jsonArrayRows{src: src, dec: dec, closer: closer}, nil
+}
+
+func (j *jsonArrayRows) Next() (Row, error) {
+	if !j.dec.More() {
+		return Row{}, io.EOF
+	}
+	j.n++
+	var raw json.RawMessage
+	if err := j.dec.Decode(&raw); err != nil {
+		// The array's syntax is broken; reading cannot go on.
+		return Row{}, fmt.Errorf("%s: element %d: %w", j.src, j.n, err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return Row{}, &RowError{Source: j.src, Line: j.n, Err: fmt.Errorf("element %d is not a JSON object", j.n)}
+	}
+	return Row{Fields: m, Source: j.src, Line: j.n}, nil
+}
+
+func (j *jsonArrayRows) Close() error { return j.closer.Close() }
 
 type csvRows struct {
 	src    string

@@ -44,6 +44,7 @@ func TestOpenRowsFormats(t *testing.T) {
 		{"jsonl", "r.jsonl", []byte(jsonl), "", []string{"x@1", "y@3"}},
 		{"jsonl gz", "r.jsonl.gz", gzipped(t, jsonl), "", []string{"x@1", "y@3"}},
 		{"stdin", "-", nil, jsonl, []string{"x@1", "y@3"}},
+		{"json array", "r.json", []byte(" \n[{\"a\": \"x\"},\n {\"a\": \"y\"}]\n"), "", []string{"x@1", "y@2"}},
 		{"csv with a quoted newline", "r.csv", []byte(csvText), "", []string{"x@2", "y\nz@3"}},
 		{"hellaswag text", "h.txt", []byte(hs), "", []string{"Cooking@1"}},
 	}
@@ -78,6 +79,7 @@ func TestOpenRowsErrors(t *testing.T) {
 	}{
 		{"bad json", "b.jsonl", "{\"a\":1}\n[1,2]\n", ":2: not a JSON object: json: cannot unmarshal array into Go value of type map[string]interface {}"},
 		{"null line", "b.jsonl", "null\n", ":1: not a JSON object: null"},
+		{"array element not an object", "b.json", "[{\"a\": 1}, 7]", ":2: element 2 is not a JSON object"},
 		{"short csv row", "b.csv", "a,b\n1,2\n3\n", ":3: 1 fields, header has 2"},
 		{"hellaswag without label", "b.txt", "no colon here\n0\na\nb\nc\nd\n", `:1: field "activity_label": want "activity_label: context"`},
 	}
