@@ -1,0 +1,64 @@
+package reproduce
+
+import (
+	"github.com/smaug-dev/smaug/hf"
+)
+
+// Settings are the knobs of the pipeline. Defaults returns the tuned
+// embedded default; Quick a smaller run for tests and a first look.
+type Settings struct {
+	// Data: synth-math problems with MinSteps–MaxSteps calculations whose
+	// numbers are all at most MaxValue.
+	TrainProblems, TestProblems int
+	MinSteps, MaxSteps          int
+	MaxValue                    int
+
+	// Base model (byte-level Llama trained from scratch with SFT).
+	Hidden, Layers, Heads, Inter int
+	SFTSteps, SFTBatch           int
+	SFTLR                        float64
+
+	// Preference training, the same for DPO and DPOP.
+	PrefSteps, PrefBatch int
+	PrefLR               float64
+	Beta, Lambda         float64
+	EvalEvery            int // steps between held-out evaluations during training
+
+	// Evaluation.
+	EvalProblems, EvalPairs int
+	MaxNewTokens            int
+}
+
+// Defaults are the settings of `smaug reproduce`.
+func Defaults() Settings {
+	return Settings{
+		TrainProblems: 3000, TestProblems: 200, MinSteps: 2, MaxSteps: 2, MaxValue: 99,
+		Hidden: 128, Layers: 4, Heads: 4, Inter: 352,
+		SFTSteps: 600, SFTBatch: 32, SFTLR: 3e-3,
+		PrefSteps: 150, PrefBatch: 16, PrefLR: 5e-4, Beta: 0.3, Lambda: 50, EvalEvery: 15,
+		EvalProblems: 200, EvalPairs: 200, MaxNewTokens: 160,
+	}
+}
+
+// Quick are the settings of `smaug reproduce --quick`: the same pipeline,
+// small enough for a test (the effect is not expected to show).
+func Quick() Settings {
+	s := Defaults()
+	s.TrainProblems, s.TestProblems = 200, 40
+	s.Hidden, s.Layers, s.Heads, s.Inter = 32, 2, 2, 64
+	s.SFTSteps, s.SFTBatch = 20, 8
+	s.PrefSteps, s.PrefBatch, s.EvalEvery = 6, 4, 3
+	s.EvalProblems, s.EvalPairs, s.MaxNewTokens = 20, 20, 80
+	return s
+}
+
+// baseConfig is the Hugging Face config of the base model.
+func (s Settings) baseConfig() *hf.Config {
+	return &hf.Config{
+		Architectures: []string{"LlamaForCausalLM"}, ModelType: "llama",
+		VocabSize: byteVocab, HiddenSize: s.Hidden, IntermediateSize: s.Inter,
+		NumHiddenLayers: s.Layers, NumAttentionHeads: s.Heads, NumKeyValueHeads: s.Heads,
+		HeadDim: s.Hidden / s.Heads, MaxPositionEmbeddings: 512, RMSNormEps: 1e-5, RopeTheta: 10000,
+		HiddenAct: "silu", BOSTokenID: byteBOS, EOSTokenIDs: []int{byteEOS}, TorchDtype: "float32",
+	}
+}
