@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/smaug-dev/smaug/chat"
+	"github.com/smaug-dev/smaug/report"
 	"github.com/smaug-dev/smaug/tokenizer"
 	"github.com/smaug-dev/smaug/train"
 	"github.com/spf13/cobra"
@@ -207,6 +208,15 @@ func runTrain(cfg train.Config) error {
 	}
 	pb.Finish()
 	fmt.Println(t.Summary())
+	// The model is saved by now: a plot that cannot be drawn is reported,
+	// not fatal.
+	plots, err := report.PlotRun(cfg.Output)
+	if err != nil {
+		logf("warning: plots: %v", err)
+	}
+	if len(plots) > 0 {
+		logf("plots: %d PNG files in %s", len(plots), cfg.Output)
+	}
 	return nil
 }
 
