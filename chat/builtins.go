@@ -207,7 +207,7 @@ func sortValues(items []any, key func(any) (any, error), reverse bool) ([]any, e
 // None) instead of failing to iterate it.
 func selectOrReject(r *renderer, v any, args []any, kw *Dict, byAttr, want bool) (any, error) {
 	if !truthy(v) {
-		return generator(nil), nil
+		return []any{}, nil
 	}
 	items, err := iterate(v)
 	if err != nil {
@@ -245,7 +245,7 @@ func selectOrReject(r *renderer, v any, args []any, kw *Dict, byAttr, want bool)
 			out = append(out, it)
 		}
 	}
-	return generator(out), nil
+	return out, nil
 }
 
 // minMax implements the min and max filters.
@@ -358,7 +358,7 @@ func init() {
 				}
 				out = append(out, row)
 			}
-			return generator(out), nil
+			return out, nil
 		},
 		"capitalize": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
 			return keepMarkup(v, pyCapitalize(pyStr(v))), nil
@@ -391,8 +391,10 @@ func init() {
 				return nil, err
 			}
 			d, ok := v.(*Dict)
-			if !ok {
-				return nil, typeErrorf("dictsort: can only sort a mapping, not %s", typeName(v))
+			if u, isU := v.(*undefined); isU {
+				return nil, u.err()
+			} else if !ok {
+				return nil, &Error{Kind: "AttributeError", Msg: fmt.Sprintf("'%s' object has no attribute 'items'", typeName(v))}
 			}
 			pos := 0
 			switch a[1] {
@@ -422,9 +424,14 @@ func init() {
 			return markup(htmlEscape(pyStr(v))), nil
 		},
 		"first": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
-			if it, ok := v.(*iterator); ok && it.pos < len(it.items) {
-				it.pos++
-				return it.items[it.pos-1], nil
+			if it, ok := v.(*iterator); ok {
+				if err := it.force(); err != nil {
+					return nil, err
+				}
+				if it.pos < len(it.items) {
+					it.pos++
+					return it.items[it.pos-1], nil
+				}
 			}
 			items, err := iterate(v)
 			if err != nil {
@@ -439,6 +446,9 @@ func init() {
 			a, err := bind("float", args, kw, []string{"default"}, 0.0)
 			if err != nil {
 				return nil, err
+			}
+			if u, ok := v.(*undefined); ok {
+				return nil, u.err()
 			}
 			if f, ok := pyFloat(v); ok {
 				return f, nil
@@ -477,7 +487,13 @@ func init() {
 				}
 				ind = strings.Repeat(" ", int(max(n, 0)))
 			}
-			text := pyStr(v)
+			// jinja appends "\n" to the value itself, so only strings work.
+			text, ok := asString(v)
+			if u, isU := v.(*undefined); isU {
+				return nil, u.err()
+			} else if !ok {
+				return nil, typeErrorf("unsupported operand type(s) for +=: '%s' and 'str'", typeName(v))
+			}
 			if int64(strings.Count(text, "\n")+1)*int64(len(ind)) > maxStringLen {
 				return nil, tooLong()
 			}
@@ -492,6 +508,9 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
+			if u, ok := v.(*undefined); ok {
+				return nil, u.err()
+			}
 			if i, ok := pyInt(v, int(base)); ok {
 				return i, nil
 			}
@@ -500,9 +519,9 @@ func init() {
 		"items": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
 			switch x := v.(type) {
 			case *undefined:
-				return generator(nil), nil
+				return []any{}, nil
 			case *Dict:
-				return generator(dictItems(x)), nil
+				return dictItems(x), nil
 			}
 			return nil, typeErrorf("Can only get item pairs from a mapping.")
 		},
@@ -530,7 +549,9 @@ func init() {
 			return strings.Join(parts, pyStr(a[0])), nil
 		},
 		"last": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
-			if _, ok := v.(*iterator); ok {
+			switch v.(type) {
+			case string, markup, []any, tuple, *Dict, *view, *undefined:
+			default:
 				return nil, typeErrorf("'%s' object is not reversible", typeName(v))
 			}
 			items, err := iterate(v)
@@ -554,7 +575,7 @@ func init() {
 		},
 		"map": func(r *renderer, v any, args []any, kw *Dict) (any, error) {
 			if !truthy(v) { // jinja maps a false value (such as None) to nothing
-				return generator(nil), nil
+				return []any{}, nil
 			}
 			items, err := iterate(v)
 			if err != nil {
@@ -592,7 +613,7 @@ func init() {
 					return nil, err
 				}
 			}
-			return generator(out), nil
+			return out, nil
 		},
 		"max": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
 			return minMax("max", v, args, kw, true)
@@ -629,7 +650,7 @@ func init() {
 			}
 			items, err := iterate(v)
 			if err != nil {
-				return nil, err
+				return nil, &Error{Kind: "FilterArgumentError", Msg: "argument must be iterable"}
 			}
 			out := make([]any, len(items))
 			for i, it := range items {
@@ -656,7 +677,10 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			f, _, _, ok := asNumber(v)
+			if u, ok := v.(*undefined); ok {
+				return nil, u.err()
+			}
+			f, i, isInt, ok := asNumber(v)
 			if !ok {
 				return nil, typeErrorf("type %s doesn't define __round__ method", typeName(v))
 			}
@@ -666,7 +690,13 @@ func init() {
 			}
 			scale := math.Pow(10, float64(p))
 			switch a[1] {
-			case "common":
+			case "common": // Python's round(): an int stays an int
+				if isInt && p >= 0 {
+					return i, nil
+				}
+				if isInt {
+					return int64(math.RoundToEven(f*scale) / scale), nil
+				}
 				return math.RoundToEven(f*scale) / scale, nil
 			case "ceil":
 				return math.Ceil(f*scale) / scale, nil
@@ -813,7 +843,7 @@ func init() {
 					out = append(out, it)
 				}
 			}
-			return generator(out), nil
+			return out, nil
 		},
 		"upper": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
 			return keepMarkup(v, strings.ToUpper(pyStr(v))), nil
@@ -830,6 +860,11 @@ func init() {
 			}
 			return n, nil
 		},
+	}
+	// These jinja filters are Python generator functions: they return a
+	// generator at once and do their work when it is consumed.
+	for _, name := range []string{"batch", "items", "map", "reject", "rejectattr", "select", "selectattr", "unique"} {
+		filters[name] = lazy(filters[name])
 	}
 	filters["count"] = filters["length"]
 	filters["d"] = filters["default"]
@@ -941,6 +976,18 @@ func init() {
 		"joiner":          &builtinFunc{name: "joiner", fn: newJoiner},
 		"raise_exception": &builtinFunc{name: "raise_exception", fn: raiseException},
 		"strftime_now":    &builtinFunc{name: "strftime_now", fn: strftimeNow},
+	}
+}
+
+// lazy makes a filter that returns a list into one that returns a
+// generator computing that list when first consumed.
+func lazy(f filterFunc) filterFunc {
+	return func(r *renderer, v any, args []any, kw *Dict) (any, error) {
+		return &iterator{typ: "generator", pending: func() ([]any, error) {
+			out, err := f(r, v, args, kw)
+			list, _ := out.([]any)
+			return list, err
+		}}, nil
 	}
 }
 
@@ -1183,7 +1230,7 @@ func pyFloat(v any) (float64, bool) {
 	if f, _, _, ok := asNumber(v); ok {
 		return f, true
 	}
-	s, ok := v.(string)
+	s, ok := asString(v)
 	if !ok {
 		return 0, false
 	}
@@ -1206,7 +1253,7 @@ func pyInt(v any, base int) (int64, bool) {
 	if _, i, isInt, ok := asNumber(v); ok && isInt {
 		return i, true
 	}
-	if s, ok := v.(string); ok {
+	if s, ok := asString(v); ok {
 		t := strings.ReplaceAll(pyStrip(s, nil, true, true), "_", "")
 		if i, err := strconv.ParseInt(t, base, 64); err == nil {
 			return i, true
@@ -1409,7 +1456,14 @@ func percentFormatEscaped(format string, arg any, escape bool) (any, error) {
 			return nil, &Error{Kind: "ValueError", Msg: fmt.Sprintf("unsupported format character '%c'", verb)}
 		}
 	}
-	if !isMap && next < len(args) {
+	// Python skips this check when the argument supports [] (a list, a
+	// range, Undefined...), treating it as a mapping.
+	subscriptable := false
+	switch arg.(type) {
+	case []any, *view, *undefined:
+		subscriptable = true
+	}
+	if !isMap && !subscriptable && next < len(args) {
 		return nil, typeErrorf("not all arguments converted during string formatting")
 	}
 	return b.String(), nil

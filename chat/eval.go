@@ -300,7 +300,7 @@ func iterate(v any) ([]any, error) {
 	case *Dict:
 		return x.Keys(), nil
 	case *iterator:
-		return x.drain(), nil
+		return x.drain()
 	case *view:
 		return x.items, nil
 	case *undefined:
@@ -900,9 +900,6 @@ func contains(container, item any) (bool, error) {
 		cs, _ := asString(c)
 		s, ok := asString(item)
 		if !ok {
-			if u, isU := item.(*undefined); isU {
-				return false, u.err()
-			}
 			return false, typeErrorf("'in <string>' requires string as left operand, not %s", typeName(item))
 		}
 		return strings.Contains(cs, s), nil
@@ -914,13 +911,21 @@ func contains(container, item any) (bool, error) {
 		}
 		return false, nil
 	case *Dict:
-		if _, ok := hashKey(item); !ok {
+		switch x := item.(type) {
+		case []any, *Dict:
 			return false, typeErrorf("unhashable type: '%s'", typeName(item))
+		case *view:
+			if x.typ == "dict_keys" || x.typ == "dict_items" {
+				return false, typeErrorf("unhashable type: '%s'", typeName(item))
+			}
 		}
-		_, ok := c.get(item)
+		_, ok := c.get(item) // other values without a Go key (Undefined, range...) are never keys
 		return ok, nil
 	case *iterator, *view:
-		items, _ := iterate(c)
+		items, err := iterate(c)
+		if err != nil {
+			return false, err
+		}
 		for i, e := range items {
 			if pyEqual(e, item) {
 				if it, ok := c.(*iterator); ok { // "in" consumes a generator up to the match
@@ -965,7 +970,11 @@ func binaryOp(op string, a, b any) (any, error) {
 	fa, ia, aInt, aNum := asNumber(a)
 	fb, ib, bInt, bNum := asNumber(b)
 	unsupported := func() error {
-		return typeErrorf("unsupported operand type(s) for %s: '%s' and '%s'", op, typeName(a), typeName(b))
+		name := op
+		if op == "**" {
+			name = "** or pow()"
+		}
+		return typeErrorf("unsupported operand type(s) for %s: '%s' and '%s'", name, typeName(a), typeName(b))
 	}
 	if aNum && bNum {
 		return numericOp(op, fa, fb, ia, ib, aInt && bInt)

@@ -35,6 +35,31 @@ type token struct {
 	line int
 }
 
+// describe names a token as jinja's describe_token does in messages.
+func (t token) describe() string {
+	switch t.kind {
+	case tName, tOp:
+		return t.val
+	case tString:
+		return "string"
+	case tInt:
+		return "integer"
+	case tFloat:
+		return "float"
+	case tText:
+		return "template data / text"
+	case tVarBegin:
+		return "begin of print statement"
+	case tVarEnd:
+		return "end of print statement"
+	case tBlockBegin:
+		return "begin of statement block"
+	case tBlockEnd:
+		return "end of statement block"
+	}
+	return "end of template"
+}
+
 func (t token) String() string {
 	switch t.kind {
 	case tText:

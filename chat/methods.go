@@ -37,6 +37,10 @@ func methodOf(recv any, name string) (any, bool) {
 		table = dictMethods
 	case []any, tuple:
 		table = listMethods
+	case *view:
+		if x.typ == "range" {
+			table = listMethods
+		}
 	default:
 		return nil, false
 	}
@@ -472,7 +476,7 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			for i, e := range asList(recv) {
+			for i, e := range seqItems(recv) {
 				if pyEqual(e, a[0]) {
 					return int64(i), nil
 				}
@@ -485,7 +489,7 @@ func init() {
 				return nil, err
 			}
 			n := int64(0)
-			for _, e := range asList(recv) {
+			for _, e := range seqItems(recv) {
 				if pyEqual(e, a[0]) {
 					n++
 				}
@@ -493,4 +497,12 @@ func init() {
 			return n, nil
 		},
 	}
+}
+
+// seqItems returns the items of a list, tuple or range.
+func seqItems(v any) []any {
+	if r, ok := v.(*view); ok {
+		return r.items
+	}
+	return asList(v)
 }

@@ -246,7 +246,7 @@ func (p *parser) skipName(v string) bool {
 
 func (p *parser) expectOp(v string) error {
 	if !p.skipOp(v) {
-		return syntaxErr(p.cur().line, "expected '%s', got %s", v, p.cur())
+		return syntaxErr(p.cur().line, "expected token '%s', got '%s'", v, p.cur().describe())
 	}
 	return nil
 }
@@ -1166,7 +1166,7 @@ func (p *parser) parseFilterExpr(x expr) (expr, error) {
 				c.kind == tString || c.kind == tInt || c.kind == tFloat ||
 				c.kind == tOp && (c.val == "[" || c.val == "{"):
 				if c.kind == tName && c.val == "is" {
-					return nil, syntaxErr(c.line, "you cannot chain multiple tests with is")
+					return nil, syntaxErr(c.line, "You cannot chain multiple tests with is")
 				}
 				arg, err := p.parsePrimary()
 				if err != nil {

@@ -52,19 +52,35 @@ func asString(v any) (string, bool) {
 // iterator is a one-pass Python iterator, such as the generator that the
 // select or map filters return: always true, without len(), not JSON
 // serialisable, and empty once iterated. typ is its Python type name.
+// A generator's body runs only when it is first iterated (pending), so,
+// as in Python, its errors appear only if something consumes it.
 type iterator struct {
-	items []any
-	pos   int
-	typ   string
+	items   []any
+	pos     int
+	typ     string
+	pending func() ([]any, error)
 }
 
-func generator(items []any) *iterator { return &iterator{items: items, typ: "generator"} }
+// force runs a pending generator body.
+func (it *iterator) force() error {
+	if it.pending == nil {
+		return nil
+	}
+	f := it.pending
+	it.pending = nil
+	items, err := f()
+	it.items = items
+	return err
+}
 
 // drain returns the items not yet consumed and consumes them.
-func (it *iterator) drain() []any {
+func (it *iterator) drain() ([]any, error) {
+	if err := it.force(); err != nil {
+		return nil, err
+	}
 	rest := it.items[it.pos:]
 	it.pos = len(it.items)
-	return rest
+	return rest, nil
 }
 
 // view is a re-iterable Python object that is not a list: dict_items,
