@@ -146,10 +146,10 @@ func TestLoadExamplesEncoding(t *testing.T) {
 // MaxLength − len(prompt), each counted once per example.
 func TestLoadExamplesTruncation(t *testing.T) {
 	path := writeLines(t, t.TempDir(), "rows.jsonl",
-		`{"prompt_ids": [1, 2, 3, 4, 5, 6], "chosen_ids": [10, 11, 12, 13], "rejected_ids": [20]}`, // both cut
+		`{"prompt_ids": [1, 2, 3, 4, 5, 6], "chosen_ids": [10, 11, 12, 13], "rejected_ids": [20]}`,     // both cut
 		`{"prompt_ids": [1, 2], "chosen_ids": [10, 11, 12, 13, 14, 15, 16], "rejected_ids": [20, 21]}`, // chosen cut
-		`{"prompt_ids": [1, 2, 3, 4, 5], "chosen_ids": [10], "rejected_ids": [20]}`,                     // prompt cut
-		`{"prompt_ids": [1, 2], "chosen_ids": [10], "rejected_ids": [20]}`)                              // untouched
+		`{"prompt_ids": [1, 2, 3, 4, 5], "chosen_ids": [10], "rejected_ids": [20]}`,                    // prompt cut
+		`{"prompt_ids": [1, 2], "chosen_ids": [10], "rejected_ids": [20]}`)                             // untouched
 	exs, st, err := LoadExamples(path, LoadOptions{Mode: "pref", MaxLength: 6, MaxPromptLength: 4})
 	if err != nil {
 		t.Fatal(err)
