@@ -2,6 +2,7 @@ package chat
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -155,5 +156,37 @@ func TestStrftimeNow(t *testing.T) {
 	}
 	if want := "26 Jul 2024 09:05:03 Friday 208 09AM 26 24 July Fri 07 26 %"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestConcurrentRender renders one Template from several goroutines (run
+// with -race to check that rendering shares no mutable state).
+func TestConcurrentRender(t *testing.T) {
+	tmpl, err := Parse(`{% set ns = namespace(n=0) %}{% macro m(x) %}<{{ x }}>{% endmacro %}{% for msg in messages | selectattr('role', 'equalto', 'user') %}{% set ns.n = ns.n + 1 %}{{ m(msg.content) }}{% endfor %}{{ ns.n }}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := []Message{{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}}
+	const want = "<a><c>2"
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			for range 50 {
+				got, err := tmpl.Render(msgs, Options{})
+				if err == nil && got != want {
+					err = fmt.Errorf("got %q, want %q", got, want)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
