@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/smaug-dev/smaug/hf"
-	"github.com/smaug-dev/smaug/optim"
 )
 
 // SaveCheckpoint writes checkpoint-<step>/ in the run folder: the weights
@@ -153,13 +152,26 @@ func (t *Trainer) saveFinal() error {
 	if err := t.saveWeights(t.Cfg.Output, t.Cfg.SaveDType); err != nil {
 		return fmt.Errorf("save %s: %w", t.Cfg.Output, err)
 	}
-	if t.Cfg.Model != "" {
-		if err := CopyTokenizerFiles(t.Cfg.Model, t.Cfg.Output); err != nil {
+	if src := tokenizerDir(t.Cfg); src != "" {
+		if err := CopyTokenizerFiles(src, t.Cfg.Output); err != nil {
 			return err
 		}
 	}
 	fmt.Fprintf(t.log, "saved the trained %s to %s\n", map[bool]string{true: "adapter", false: "model"}[t.lora], t.Cfg.Output)
 	return nil
+}
+
+// tokenizerDir is the folder whose tokenizer files go with the trained
+// model: --tokenizer's (the folder, or the folder of the file), else the
+// starting model's.
+func tokenizerDir(c Config) string {
+	if c.Tokenizer == "" {
+		return c.Model
+	}
+	if st, err := os.Stat(c.Tokenizer); err == nil && !st.IsDir() {
+		return filepath.Dir(c.Tokenizer)
+	}
+	return c.Tokenizer
 }
 
 // tokenizerFiles are copied next to a trained model so it loads as a whole.
@@ -182,5 +194,3 @@ func CopyTokenizerFiles(src, dst string) error {
 	}
 	return nil
 }
-
-var _ = optim.NoDecay

@@ -4,9 +4,10 @@
 // AdamW with clipping, accumulation and schedules, full-parameter or LoRA,
 // per-step metrics under TRL's names, atomic checkpoints and exact resume.
 //
-// A run folder holds config.yaml (every effective setting), metrics.jsonl
-// (one JSON object per optimiser step, and eval rows prefixed eval_),
-// checkpoint-N/ folders (weights or adapter, optimiser state, trainer state
+// A run folder holds config.yaml (every effective setting), data_stats.json
+// (rows read, bad rows skipped, prompts and completions truncated),
+// metrics.jsonl (one JSON object per optimiser step, and eval rows prefixed
+// eval_), checkpoint-N/ folders (weights or adapter, optimiser state, trainer state
 // with the data position), the cached reference log-probs, plots, and at the
 // end the trained model (a Hugging Face checkpoint or a PEFT adapter).
 package train
@@ -198,6 +199,9 @@ func writeFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return os.Rename(tmp.Name(), path)

@@ -412,6 +412,9 @@ func (t *Trainer) Run() error {
 	if err := c.Save(c.Output); err != nil {
 		return err
 	}
+	if err := t.writeLoadStats(); err != nil {
+		return err
+	}
 	mpath := filepath.Join(c.Output, "metrics.jsonl")
 	if err := truncateMetrics(mpath, t.state.Step); err != nil {
 		return err
