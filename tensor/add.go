@@ -13,7 +13,7 @@ func Add(tp *Tape, a, b *Tensor) *Tensor {
 		panic(fmt.Sprintf("tensor.Add: %v + %v", a.Shape, b.Shape))
 	}
 	grad := tp.needs(a, b)
-	y := tp.output(grad, a.Shape...)
+	y := tp.outputRaw(grad, a.Shape...)
 	kernels.Parallel(a.Len(), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			y.Data[i] = a.Data[i] + b.Data[i]
@@ -28,7 +28,8 @@ func Add(tp *Tape, a, b *Tensor) *Tensor {
 		}
 		for _, t := range []*Tensor{a, b} {
 			if t.RequiresGrad {
-				accumulate(tp.grad(t), y.Grad, 1)
+				g, fresh := tp.gradRaw(t)
+				accumulateInto(g, fresh, y.Grad, 1)
 			}
 		}
 	})
@@ -38,7 +39,7 @@ func Add(tp *Tape, a, b *Tensor) *Tensor {
 // Scale returns s·x. Backward: dx += s·dy.
 func Scale(tp *Tape, x *Tensor, s float32) *Tensor {
 	grad := tp.needs(x)
-	y := tp.output(grad, x.Shape...)
+	y := tp.outputRaw(grad, x.Shape...)
 	for i, v := range x.Data {
 		y.Data[i] = s * v
 	}
@@ -47,17 +48,9 @@ func Scale(tp *Tape, x *Tensor, s float32) *Tensor {
 	}
 	tp.record(func() {
 		if y.Grad != nil {
-			accumulate(tp.grad(x), y.Grad, s)
+			g, fresh := tp.gradRaw(x)
+			accumulateInto(g, fresh, y.Grad, s)
 		}
 	})
 	return y
-}
-
-// accumulate does dst += s·src in parallel.
-func accumulate(dst, src []float32, s float32) {
-	kernels.Parallel(len(dst), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			dst[i] += s * src[i]
-		}
-	})
 }

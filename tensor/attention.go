@@ -48,7 +48,7 @@ func CausalAttention(tp *Tape, q, k, v *Tensor, batch, heads, kvHeads int, lengt
 		lse = tp.alloc(batch * heads * tq)
 	}
 	kernels.Parallel(batch*kvHeads, func(lo, hi int) {
-		s := make([]float32, tq*tk)
+		s := make([]float32, min(tq, qBlock)*tk)
 		for task := lo; task < hi; task++ {
 			a.forward(task/kvHeads, task%kvHeads, q.Data, k.Data, v.Data, o.Data, lse, s)
 		}
@@ -62,7 +62,7 @@ func CausalAttention(tp *Tape, q, k, v *Tensor, batch, heads, kvHeads int, lengt
 		}
 		dq, dk, dv := tp.grad(q), tp.grad(k), tp.grad(v)
 		kernels.Parallel(batch*kvHeads, func(lo, hi int) {
-			p, dp := make([]float32, tq*tk), make([]float32, tq*tk)
+			p, dp := make([]float32, min(tq, qBlock)*tk), make([]float32, min(tq, qBlock)*tk)
 			for task := lo; task < hi; task++ {
 				a.backward(task/kvHeads, task%kvHeads, q.Data, k.Data, v.Data, o.Data, o.Grad, lse, dq, dk, dv, p, dp)
 			}
@@ -87,92 +87,106 @@ func (a *attnShape) span(b int) (off, nq, nk int) {
 	return off, max(nq, 0), nk
 }
 
-// scores fills s[i·nk+j] with scale·q_i·k_j for query rows [0,nq) of head h,
-// then applies the causal mask (−Inf past position off+i).
-func (a *attnShape) scores(b, h, g, off, nq, nk int, q, k, s []float32) {
-	qb := q[b*a.tq*a.ldq+h*a.hd:]
+// qBlock is the number of query rows attention handles at a time: each
+// block only computes scores against the keys it can see (causal), which
+// halves the work of a full square.
+const qBlock = 64
+
+// scores fills s[i·nkb+j] with scale·q_i·k_j for query rows [i0, i1) of head
+// h against keys [0, nkb), then applies the causal mask (−Inf past position
+// off+i).
+func (a *attnShape) scores(b, h, g, off, i0, i1, nkb int, q, k, s []float32) {
+	qb := q[(b*a.tq+i0)*a.ldq+h*a.hd:]
 	kb := k[b*a.tk*a.ldk+g*a.hd:]
-	kernels.SgemmSerial(false, true, nq, nk, a.hd, a.scale, qb, a.ldq, kb, a.ldk, 0, s, nk)
+	kernels.SgemmSerial(false, true, i1-i0, nkb, a.hd, a.scale, qb, a.ldq, kb, a.ldk, 0, s, nkb)
 	inf := float32(math.Inf(-1))
-	for i := 0; i < nq; i++ {
-		for j := off + i + 1; j < nk; j++ {
-			s[i*nk+j] = inf
+	for i := i0; i < i1; i++ {
+		row := s[(i-i0)*nkb : (i-i0+1)*nkb]
+		for j := off + i + 1; j < nkb; j++ {
+			row[j] = inf
 		}
+	}
+}
+
+// blocks calls f for each block of real query rows [i0, i1) with the
+// number of keys nkb the block can see.
+func (a *attnShape) blocks(b int, f func(off, i0, i1, nkb int)) {
+	off, nq, nk := a.span(b)
+	for i0 := 0; i0 < nq; i0 += qBlock {
+		i1 := min(i0+qBlock, nq)
+		f(off, i0, i1, min(nk, off+i1))
 	}
 }
 
 func (a *attnShape) forward(b, g int, q, k, v, o, lse, s []float32) {
-	off, nq, nk := a.span(b)
 	group := a.heads / a.kvHeads
 	vb := v[b*a.tk*a.ldk+g*a.hd:]
 	for h := g * group; h < (g+1)*group; h++ {
-		ob := o[b*a.tq*a.ldq+h*a.hd:]
-		if nq == 0 {
-			continue
-		}
-		a.scores(b, h, g, off, nq, nk, q, k, s)
-		for i := 0; i < nq; i++ {
-			row := s[i*nk : (i+1)*nk]
-			m := row[0]
-			for _, x := range row[1:] {
-				m = max(m, x)
+		a.blocks(b, func(off, i0, i1, nkb int) {
+			a.scores(b, h, g, off, i0, i1, nkb, q, k, s)
+			for i := i0; i < i1; i++ {
+				row := s[(i-i0)*nkb : (i-i0+1)*nkb]
+				m := row[0]
+				for _, x := range row[1:] {
+					m = max(m, x)
+				}
+				var sum float64
+				for j, x := range row {
+					e := expf(x - m)
+					row[j] = e
+					sum += float64(e)
+				}
+				inv := float32(1 / sum)
+				for j := range row {
+					row[j] *= inv
+				}
+				if lse != nil {
+					lse[(b*a.heads+h)*a.tq+i] = m + float32(math.Log(sum))
+				}
 			}
-			var sum float64
-			for j, x := range row {
-				e := float32(math.Exp(float64(x - m)))
-				row[j] = e
-				sum += float64(e)
-			}
-			inv := float32(1 / sum)
-			for j := range row {
-				row[j] *= inv
-			}
-			if lse != nil {
-				lse[(b*a.heads+h)*a.tq+i] = m + float32(math.Log(sum))
-			}
-		}
-		kernels.SgemmSerial(false, false, nq, a.hd, nk, 1, s, nk, vb, a.ldk, 0, ob, a.ldq)
+			ob := o[(b*a.tq+i0)*a.ldq+h*a.hd:]
+			kernels.SgemmSerial(false, false, i1-i0, a.hd, nkb, 1, s, nkb, vb, a.ldk, 0, ob, a.ldq)
+		})
 	}
 }
 
 func (a *attnShape) backward(b, g int, q, k, v, o, do, lse, dq, dk, dv, p, dp []float32) {
-	off, nq, nk := a.span(b)
-	if nq == 0 {
-		return
-	}
 	group := a.heads / a.kvHeads
 	kb, vb := k[b*a.tk*a.ldk+g*a.hd:], v[b*a.tk*a.ldk+g*a.hd:]
 	dkb, dvb := dk[b*a.tk*a.ldk+g*a.hd:], dv[b*a.tk*a.ldk+g*a.hd:]
 	for h := g * group; h < (g+1)*group; h++ {
-		base := b*a.tq*a.ldq + h*a.hd
-		qb, ob, dob, dqb := q[base:], o[base:], do[base:], dq[base:]
-		// P from the saved log-sum-exp.
-		a.scores(b, h, g, off, nq, nk, q, k, p)
-		for i := 0; i < nq; i++ {
-			l := lse[(b*a.heads+h)*a.tq+i]
-			row := p[i*nk : (i+1)*nk]
-			for j, x := range row {
-				row[j] = float32(math.Exp(float64(x - l)))
+		a.blocks(b, func(off, i0, i1, nkb int) {
+			nb := i1 - i0
+			base := (b*a.tq+i0)*a.ldq + h*a.hd
+			qb, ob, dob, dqb := q[base:], o[base:], do[base:], dq[base:]
+			// P from the saved log-sum-exp.
+			a.scores(b, h, g, off, i0, i1, nkb, q, k, p)
+			for i := i0; i < i1; i++ {
+				l := lse[(b*a.heads+h)*a.tq+i]
+				row := p[(i-i0)*nkb : (i-i0+1)*nkb]
+				for j, x := range row {
+					row[j] = expf(x - l)
+				}
 			}
-		}
-		// dV += Pᵀ·dO
-		kernels.SgemmSerial(true, false, nk, a.hd, nq, 1, p, nk, dob, a.ldq, 1, dvb, a.ldk)
-		// dP = dO·Vᵀ
-		kernels.SgemmSerial(false, true, nq, nk, a.hd, 1, dob, a.ldq, vb, a.ldk, 0, dp, nk)
-		// dS = P⊙(dP − D), D_i = Σ dO_i·O_i
-		for i := 0; i < nq; i++ {
-			var d float32
-			oi, doi := ob[i*a.ldq:i*a.ldq+a.hd], dob[i*a.ldq:i*a.ldq+a.hd]
-			for c := range oi {
-				d += oi[c] * doi[c]
+			// dV += Pᵀ·dO
+			kernels.SgemmSerial(true, false, nkb, a.hd, nb, 1, p, nkb, dob, a.ldq, 1, dvb, a.ldk)
+			// dP = dO·Vᵀ
+			kernels.SgemmSerial(false, true, nb, nkb, a.hd, 1, dob, a.ldq, vb, a.ldk, 0, dp, nkb)
+			// dS = P⊙(dP − D), D_i = Σ dO_i·O_i
+			for i := 0; i < nb; i++ {
+				var d float32
+				oi, doi := ob[i*a.ldq:i*a.ldq+a.hd], dob[i*a.ldq:i*a.ldq+a.hd]
+				for c := range oi {
+					d += oi[c] * doi[c]
+				}
+				pr, dr := p[i*nkb:(i+1)*nkb], dp[i*nkb:(i+1)*nkb]
+				for j := range dr {
+					dr[j] = pr[j] * (dr[j] - d)
+				}
 			}
-			pr, dr := p[i*nk:(i+1)*nk], dp[i*nk:(i+1)*nk]
-			for j := range dr {
-				dr[j] = pr[j] * (dr[j] - d)
-			}
-		}
-		// dQ += s·dS·K ; dK += s·dSᵀ·Q
-		kernels.SgemmSerial(false, false, nq, a.hd, nk, a.scale, dp, nk, kb, a.ldk, 1, dqb, a.ldq)
-		kernels.SgemmSerial(true, false, nk, a.hd, nq, a.scale, dp, nk, qb, a.ldq, 1, dkb, a.ldk)
+			// dQ += s·dS·K ; dK += s·dSᵀ·Q
+			kernels.SgemmSerial(false, false, nb, a.hd, nkb, a.scale, dp, nkb, kb, a.ldk, 1, dqb, a.ldq)
+			kernels.SgemmSerial(true, false, nkb, a.hd, nb, a.scale, dp, nkb, qb, a.ldq, 1, dkb, a.ldk)
+		})
 	}
 }

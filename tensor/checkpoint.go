@@ -25,7 +25,7 @@ func Checkpoint(tp *Tape, x *Tensor, f func(tp *Tape, x *Tensor) *Tensor, save f
 	sub := tp.scratchTape()
 	in := &Tensor{Shape: x.Shape, Data: x.Data, RequiresGrad: x.RequiresGrad}
 	yy := f(sub, in)
-	y := tp.output(true, yy.Shape...)
+	y := tp.outputRaw(true, yy.Shape...)
 	copy(y.Data, yy.Data)
 	sub.Reset()
 	tp.record(func() {
@@ -43,7 +43,8 @@ func Checkpoint(tp *Tape, x *Tensor, f func(tp *Tape, x *Tensor) *Tensor, save f
 		}
 		sub.Backward(yy, y.Grad)
 		if x.RequiresGrad && in.Grad != nil {
-			accumulate(tp.grad(x), in.Grad, 1)
+			g, fresh := tp.gradRaw(x)
+			accumulateInto(g, fresh, in.Grad, 1)
 		}
 		sub.Reset()
 	})

@@ -40,7 +40,7 @@ func Dropout(tp *Tape, x *Tensor, p float64, rng *rand.Rand) *Tensor {
 // applyMask returns mask⊙x, recording dx += mask⊙dy.
 func applyMask(tp *Tape, x *Tensor, mask []float32) *Tensor {
 	grad := tp.needs(x)
-	y := tp.output(grad, x.Shape...)
+	y := tp.outputRaw(grad, x.Shape...)
 	for i, v := range x.Data {
 		y.Data[i] = mask[i] * v
 	}

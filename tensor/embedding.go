@@ -30,7 +30,7 @@ func GatherRows(tp *Tape, x *Tensor, rows []int) *Tensor {
 
 func gatherRows(tp *Tape, x *Tensor, rows []int, m, dim int) *Tensor {
 	grad := tp.needs(x)
-	y := tp.output(grad, m, dim)
+	y := tp.outputRaw(grad, m, dim)
 	for i, r := range rows {
 		copy(y.Data[i*dim:(i+1)*dim], x.Data[r*dim:(r+1)*dim])
 	}

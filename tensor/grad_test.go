@@ -130,6 +130,11 @@ func TestOpGradients(t *testing.T) {
 			func(in []*Tensor) func(*Tape) *Tensor {
 				return func(tp *Tape) *Tensor { return CausalAttention(tp, in[0], in[1], in[2], 2, 4, 2, []int{5, 3}) }
 			}},
+		// Two sequences of 70 positions: more than one query block.
+		{"CausalAttentionBlocks", []*Tensor{randTensor(r, 1, 140, 8), randTensor(r, 1, 140, 4), randTensor(r, 1, 140, 4)},
+			func(in []*Tensor) func(*Tape) *Tensor {
+				return func(tp *Tape) *Tensor { return CausalAttention(tp, in[0], in[1], in[2], 2, 2, 1, []int{70, 66}) }
+			}},
 		{"CausalAttentionMHA", []*Tensor{randTensor(r, 1, 6, 6), randTensor(r, 1, 6, 6), randTensor(r, 1, 6, 6)},
 			func(in []*Tensor) func(*Tape) *Tensor {
 				return func(tp *Tape) *Tensor { return CausalAttention(tp, in[0], in[1], in[2], 1, 2, 2, []int{6}) }
@@ -181,7 +186,8 @@ func naiveAttention(q, k, v []float32, tq, tk, heads, kvHeads, hd, length int) [
 
 func TestCausalAttentionForward(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	for _, c := range []struct{ tq, tk, length int }{{7, 7, 7}, {7, 7, 4}, {1, 9, 9}, {3, 9, 9}, {2, 6, 5}} {
+	// The last cases span several query blocks of qBlock rows.
+	for _, c := range []struct{ tq, tk, length int }{{7, 7, 7}, {7, 7, 4}, {1, 9, 9}, {3, 9, 9}, {2, 6, 5}, {150, 150, 150}, {150, 150, 97}, {70, 200, 200}} {
 		const heads, kvHeads, hd = 6, 3, 5
 		q := randTensor(r, 1, c.tq, heads*hd)
 		k := randTensor(r, 1, c.tk, kvHeads*hd)

@@ -23,7 +23,7 @@ func Linear(tp *Tape, x, w, b *Tensor) *Tensor {
 	n := x.Rows()
 	shape := append(append([]int(nil), x.Shape[:len(x.Shape)-1]...), out)
 	grad := tp.needs(x, w, b)
-	y := tp.output(grad, shape...)
+	y := tp.outputRaw(grad, shape...)
 	if b != nil {
 		for r := 0; r < n; r++ {
 			copy(y.Data[r*out:(r+1)*out], b.Data)
@@ -38,7 +38,8 @@ func Linear(tp *Tape, x, w, b *Tensor) *Tensor {
 			return
 		}
 		if x.RequiresGrad {
-			kernels.Sgemm(false, false, n, in, out, 1, y.Grad, out, w.Data, in, 1, tp.grad(x), in)
+			gx, fresh := tp.gradRaw(x)
+			kernels.Sgemm(false, false, n, in, out, 1, y.Grad, out, w.Data, in, boolF(!fresh), gx, in)
 		}
 		if w.RequiresGrad {
 			kernels.Sgemm(true, false, out, in, n, 1, y.Grad, out, x.Data, in, 1, tp.grad(w), in)

@@ -24,7 +24,7 @@ func LogSoftmaxGather(tp *Tape, logits *Tensor, targets []int) (logp *Tensor, me
 		}
 	}
 	grad := tp.needs(logits)
-	y := tp.output(grad, rows)
+	y := tp.outputRaw(grad, rows)
 	lse := make([]float32, rows)
 	meanLogit = make([]float32, rows)
 	kernels.Parallel(rows, func(lo, hi int) {
@@ -39,7 +39,7 @@ func LogSoftmaxGather(tp *Tape, logits *Tensor, targets []int) (logp *Tensor, me
 			meanLogit[r] = float32(sum / float64(vocab))
 			var se float64
 			for _, x := range row {
-				se += math.Exp(float64(x - m))
+				se += float64(expf(x - m))
 			}
 			l := float64(m) + math.Log(se)
 			lse[r] = float32(l)
@@ -63,7 +63,7 @@ func LogSoftmaxGather(tp *Tape, logits *Tensor, targets []int) (logp *Tensor, me
 				row, g := logits.Data[r*vocab:(r+1)*vocab], gl[r*vocab:(r+1)*vocab]
 				l := lse[r]
 				for j, x := range row {
-					g[j] -= dy * float32(math.Exp(float64(x-l)))
+					g[j] -= dy * expf(x-l)
 				}
 				g[targets[r]] += dy
 			}
@@ -81,7 +81,7 @@ func SegmentSum(tp *Tape, x *Tensor, offsets []int) *Tensor {
 	}
 	segs := len(offsets) - 1
 	grad := tp.needs(x)
-	y := tp.output(grad, segs)
+	y := tp.outputRaw(grad, segs)
 	for s := 0; s < segs; s++ {
 		var sum float64
 		for _, v := range x.Data[offsets[s]:offsets[s+1]] {

@@ -21,7 +21,7 @@ func RMSNorm(tp *Tape, x, w *Tensor, eps float64) *Tensor {
 	}
 	rows := x.Rows()
 	grad := tp.needs(x, w)
-	y := tp.output(grad, x.Shape...)
+	y := tp.outputRaw(grad, x.Shape...)
 	var rinv []float32
 	if grad {
 		rinv = tp.alloc(rows)
@@ -51,7 +51,7 @@ func RMSNorm(tp *Tape, x, w *Tensor, eps float64) *Tensor {
 			return
 		}
 		if x.RequiresGrad {
-			gx := tp.grad(x)
+			gx, fresh := tp.gradRaw(x)
 			kernels.Parallel(rows, func(lo, hi int) {
 				for r := lo; r < hi; r++ {
 					xr, dy := x.Data[r*dim:(r+1)*dim], y.Grad[r*dim:(r+1)*dim]
@@ -64,7 +64,12 @@ func RMSNorm(tp *Tape, x, w *Tensor, eps float64) *Tensor {
 					gr := gx[r*dim : (r+1)*dim]
 					for j, v := range xr {
 						n := v * inv
-						gr[j] += inv * (dy[j]*w.Data[j] - n*m)
+						d := inv * (dy[j]*w.Data[j] - n*m)
+						if fresh {
+							gr[j] = d
+						} else {
+							gr[j] += d
+						}
 					}
 				}
 			})

@@ -80,7 +80,7 @@ func RoPE(tp *Tape, x *Tensor, heads int, tbl *RopeTable, pos []int) *Tensor {
 	}
 	cos, sin := tbl.rows(maxPos + 1)
 	grad := tp.needs(x)
-	y := tp.output(grad, x.Shape...)
+	y := tp.outputRaw(grad, x.Shape...)
 	rotate(x.Data, y.Data, rows, heads, hd, half, pos, cos, sin, 1)
 	if !grad {
 		return y
@@ -89,9 +89,13 @@ func RoPE(tp *Tape, x *Tensor, heads int, tbl *RopeTable, pos []int) *Tensor {
 		if y.Grad == nil {
 			return
 		}
-		gx := tp.grad(x)
-		// Inverse rotation (angle −θ), accumulated into gx.
-		tmp := tp.alloc(len(y.Grad))
+		// Inverse rotation (angle −θ), written or accumulated into gx.
+		gx, fresh := tp.gradRaw(x)
+		if fresh {
+			rotate(y.Grad, gx, rows, heads, hd, half, pos, cos, sin, -1)
+			return
+		}
+		tmp := tp.allocRaw(len(y.Grad))
 		rotate(y.Grad, tmp, rows, heads, hd, half, pos, cos, sin, -1)
 		for i, v := range tmp {
 			gx[i] += v

@@ -2,7 +2,6 @@ package tensor
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/smaug-dev/smaug/kernels"
 )
@@ -17,11 +16,11 @@ func SwiGLU(tp *Tape, gate, up *Tensor) *Tensor {
 		panic(fmt.Sprintf("tensor.SwiGLU: gate %v, up %v", gate.Shape, up.Shape))
 	}
 	grad := tp.needs(gate, up)
-	y := tp.output(grad, gate.Shape...)
+	y := tp.outputRaw(grad, gate.Shape...)
 	kernels.Parallel(gate.Len(), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			g := gate.Data[i]
-			y.Data[i] = g / (1 + float32(math.Exp(float64(-g)))) * up.Data[i]
+			y.Data[i] = g / (1 + expf(-g)) * up.Data[i]
 		}
 	})
 	if !grad {
@@ -32,21 +31,31 @@ func SwiGLU(tp *Tape, gate, up *Tensor) *Tensor {
 			return
 		}
 		var gg, gu []float32
+		var freshG, freshU bool
 		if gate.RequiresGrad {
-			gg = tp.grad(gate)
+			gg, freshG = tp.gradRaw(gate)
 		}
 		if up.RequiresGrad {
-			gu = tp.grad(up)
+			gu, freshU = tp.gradRaw(up)
 		}
 		kernels.Parallel(gate.Len(), func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				g, dy := gate.Data[i], y.Grad[i]
-				s := 1 / (1 + float32(math.Exp(float64(-g))))
+				s := 1 / (1 + expf(-g))
 				if gu != nil {
-					gu[i] += dy * g * s
+					if freshU {
+						gu[i] = dy * g * s
+					} else {
+						gu[i] += dy * g * s
+					}
 				}
 				if gg != nil {
-					gg[i] += dy * up.Data[i] * s * (1 + g*(1-s))
+					d := dy * up.Data[i] * s * (1 + g*(1-s))
+					if freshG {
+						gg[i] = d
+					} else {
+						gg[i] += d
+					}
 				}
 			}
 		})

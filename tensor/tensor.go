@@ -23,6 +23,8 @@ package tensor
 
 import (
 	"fmt"
+
+	"github.com/smaug-dev/smaug/kernels"
 )
 
 // Tensor is a dense row-major float32 array. Grad, when non-nil, has the same
@@ -111,6 +113,16 @@ const slabSize = 1 << 22 // 16 MiB of float32
 
 // alloc returns n zeroed float32s from the arena (or the heap for a nil tape).
 func (tp *Tape) alloc(n int) []float32 {
+	out := tp.allocRaw(n)
+	if tp != nil {
+		clear(out)
+	}
+	return out
+}
+
+// allocRaw is alloc without the zeroing, for buffers the caller overwrites
+// entirely (arena memory holds the previous step's values).
+func (tp *Tape) allocRaw(n int) []float32 {
 	if tp == nil {
 		return make([]float32, n)
 	}
@@ -120,7 +132,6 @@ func (tp *Tape) alloc(n int) []float32 {
 			if tp.off+n <= len(s) {
 				out := s[tp.off : tp.off+n : tp.off+n]
 				tp.off += n
-				clear(out)
 				return out
 			}
 			if tp.off == 0 && n > len(s) {
@@ -169,23 +180,59 @@ func (tp *Tape) needs(inputs ...*Tensor) bool {
 	return false
 }
 
-// output makes an op's output tensor.
+// output makes an op's output tensor, zeroed.
 func (tp *Tape) output(grad bool, shape ...int) *Tensor {
 	t := &Tensor{Shape: append([]int(nil), shape...), Data: tp.alloc(numel(shape))}
 	t.RequiresGrad = grad
 	return t
 }
 
+// outputRaw makes an output tensor the op overwrites entirely, without
+// zeroing it first.
+func (tp *Tape) outputRaw(grad bool, shape ...int) *Tensor {
+	t := &Tensor{Shape: append([]int(nil), shape...), Data: tp.allocRaw(numel(shape))}
+	t.RequiresGrad = grad
+	return t
+}
+
 // grad returns t's gradient buffer, allocating a zeroed one if needed.
 func (tp *Tape) grad(t *Tensor) []float32 {
-	if t.Grad == nil {
-		if t.param {
-			t.Grad = make([]float32, len(t.Data))
-		} else {
-			t.Grad = tp.alloc(len(t.Data))
-		}
+	g, fresh := tp.gradRaw(t)
+	if fresh {
+		clear(g)
 	}
-	return t.Grad
+	return g
+}
+
+// gradRaw returns t's gradient buffer and whether it was just allocated.
+// A fresh buffer holds garbage: the caller must overwrite all of it (not
+// accumulate), which saves zeroing the large activation gradients; later
+// ops accumulate into it as usual.
+func (tp *Tape) gradRaw(t *Tensor) (g []float32, fresh bool) {
+	if t.Grad != nil {
+		return t.Grad, false
+	}
+	if t.param {
+		t.Grad = make([]float32, len(t.Data))
+		return t.Grad, false
+	}
+	t.Grad = tp.allocRaw(len(t.Data))
+	return t.Grad, true
+}
+
+// accumulateInto does dst (+)= s·src: assignment when fresh.
+func accumulateInto(dst []float32, fresh bool, src []float32, s float32) {
+	kernels.Parallel(len(dst), func(lo, hi int) {
+		if fresh {
+			for i := lo; i < hi; i++ {
+				dst[i] = s * src[i]
+			}
+			return
+		}
+		for i := lo; i < hi; i++ {
+			dst[i] += s * src[i]
+		}
+	})
 }
 
 // Backward seeds out's gradient with seed (∂loss/∂out, same length as out)

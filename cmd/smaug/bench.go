@@ -73,9 +73,13 @@ Llama-shaped models:
 Each shape runs in its own process (so peak memory is its own), once with the
 BLAS library and once with the pure-Go kernels. With --torch, the PyTorch CPU
 reference script (../shared/bench/torch_cpu_dpop.py) runs on the same machine
-in the same invocation and the ratio is printed.`,
+in the same invocation and the ratio is printed.
+
+smaug bench train measures a whole DPOP training step (reference forward,
+policy forward+backward, AdamW), full and LoRA.`,
 		Example: `  smaug bench
-  smaug bench --shapes small --torch ../shared/bench/torch_cpu_dpop.py`,
+  smaug bench --shapes small --torch ../shared/bench/torch_cpu_dpop.py
+  smaug bench train --shapes small --torch ../shared/bench/torch_cpu_dpop.py`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if child {
@@ -84,6 +88,7 @@ in the same invocation and the ratio is printed.`,
 			return benchParent(cmd.OutOrStdout(), strings.Split(shapes, ","), iters, torchScript)
 		},
 	}
+	cmd.AddCommand(newBenchTrainCmd())
 	f := cmd.Flags()
 	f.StringVar(&shapes, "shapes", "small,smol135m", "comma-separated shapes: small, smol135m")
 	f.IntVar(&iters, "iters", 3, "timed iterations per measurement (after one warm-up)")
