@@ -174,15 +174,20 @@ func TestLoRAFixtureDPOP(t *testing.T) {
 		loss := -logSigmoid(z)
 		mean += loss / float64(n)
 		worstLoss = math.Max(worstLoss, math.Abs(loss-pp.DPOP))
-		if d := math.Abs(loss - pp.DPOP); d > 1e-5 {
-			t.Errorf("pair %d: DPOP %v, want %v (|Δ| %.1e > 1e-5)", i, loss, pp.DPOP, d)
+		// Tolerance: the log-probs are float32 sums near −46, whose spacing
+		// is 3.8e-6 in torch's values as in ours, and DPOP multiplies an
+		// error in ρ_w by up to β(1+λ) = 15.3 — so the fixture's own DPOP
+		// values are only good to about 3e-5. 1e-4 allows that and still
+		// catches any formula or reference mistake (those move it by ≥1e-2).
+		if d := math.Abs(loss - pp.DPOP); d > 1e-4 {
+			t.Errorf("pair %d: DPOP %v, want %v (|Δ| %.1e > 1e-4)", i, loss, pp.DPOP, d)
 		}
 		dz := -math.Exp(logSigmoid(-z)) / float64(n)
 		seed[i] = float32(dz * dzdw)
 		seed[n+i] = float32(-dz * e.Beta)
 	}
-	if d := math.Abs(mean - e.MeanDPOP); d > 1e-5 {
-		t.Errorf("mean DPOP %v, want %v (|Δ| %.1e > 1e-5)", mean, e.MeanDPOP, d)
+	if d := math.Abs(mean - e.MeanDPOP); d > 1e-4 {
+		t.Errorf("mean DPOP %v, want %v (|Δ| %.1e > 1e-4)", mean, e.MeanDPOP, d)
 	}
 	t.Logf("DPOP per pair: worst absolute error %.1e", worstLoss)
 	tp.Backward(pol.Seq, seed)
