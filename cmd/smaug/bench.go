@@ -111,7 +111,7 @@ func benchParent(out io.Writer, shapes []string, iters int, torchScript string) 
 		}
 		var torch map[string]any
 		if torchScript != "" {
-			torch, err = runTorch(torchScript, sh)
+			torch, err = runTorch("python3", torchScript, sh)
 			if err != nil {
 				return err
 			}
@@ -151,12 +151,14 @@ func lastLine(b []byte) []byte {
 	return b
 }
 
-func runTorch(script, shape string) (map[string]any, error) {
-	c := exec.Command("python3", script, shape, strconv.Itoa(kernels.Threads()))
+// runTorch runs the PyTorch reference script with the python interpreter
+// and returns the JSON object it prints last.
+func runTorch(python, script, shape string) (map[string]any, error) {
+	c := exec.Command(python, script, shape, strconv.Itoa(kernels.Threads()))
 	c.Stderr = os.Stderr
 	b, err := c.Output()
 	if err != nil {
-		return nil, fmt.Errorf("torch reference %s: %w (install it with apt-get install -y python3-torch)", script, err)
+		return nil, fmt.Errorf("torch reference %s %s: %w (install torch for it: apt-get install -y python3-torch)", python, script, err)
 	}
 	var m map[string]any
 	if err := json.Unmarshal(lastLine(b), &m); err != nil {
