@@ -177,9 +177,31 @@ func LoadConfigFile(path string) (map[string]string, error) {
 	return out, nil
 }
 
-// Save writes the effective configuration as YAML into dir/config.yaml.
+// modeOnly are the settings that only one mode has (as flags of its
+// command); config.yaml leaves out those of the other mode.
+var modeOnly = map[string]string{
+	"ref-model": "pref", "loss": "pref", "loss-weights": "pref", "beta": "pref", "dpop-lambda": "pref",
+	"label-smoothing": "pref", "simpo-gamma": "pref", "orpo-alpha": "pref", "precompute-ref": "pref",
+	"init-config": "sft",
+}
+
+// Save writes the effective configuration as YAML into dir/config.yaml,
+// keyed by flag name, with only the settings of the run's mode, so the file
+// given back as --config repeats the run.
 func (c *Config) Save(dir string) error {
-	b, err := yaml.Marshal(c)
+	var doc yaml.Node
+	if err := doc.Encode(c); err != nil {
+		return err
+	}
+	kept := doc.Content[:0]
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		if m, ok := modeOnly[doc.Content[i].Value]; ok && m != c.Mode {
+			continue
+		}
+		kept = append(kept, doc.Content[i], doc.Content[i+1])
+	}
+	doc.Content = kept
+	b, err := yaml.Marshal(&doc)
 	if err != nil {
 		return err
 	}

@@ -159,6 +159,7 @@ func (t *Trainer) setupLoss() error {
 	if !isDPOP && !flagSet(c, "dpop-lambda") {
 		s.DPOPLambda = 0
 	}
+	t.Cfg.DPOPLambda = s.DPOPLambda // config.yaml records the λ in effect
 	if err := s.Validate(); err != nil {
 		return err
 	}

@@ -46,11 +46,14 @@ and cached in the output folder.
 
 The output folder receives config.yaml, metrics.jsonl (TRL metric names),
 PNG plots, checkpoint-N/ folders (--save-steps), and the final model (or
-PEFT adapter with --lora-r). --resume continues a killed run exactly.
-Every flag can also be given in a YAML file (--config), keyed by flag name.`
+PEFT adapter with --lora-r). --resume continues a killed run exactly, with
+the settings saved in its checkpoint. Every flag can also be given in a
+YAML file (--config), keyed by flag name; a run's config.yaml repeats it.`
 		cmd.Example = `  smaug train --model ./base --data pairs.jsonl --output runs/dpop --max-steps 200
   smaug train --model ./base --data pairs.parquet --output runs/lora --lora-r 16 --lora-alpha 32 --lora-targets q_proj,v_proj
-  smaug train --config run.yaml --resume runs/dpop`
+  smaug train --config run.yaml
+  smaug train --resume runs/dpop          # continue a killed run with its saved settings
+  smaug train --config runs/dpop/config.yaml --output runs/dpop-seed1 --seed 1`
 	} else {
 		cmd.Use = "sft"
 		cmd.Short = "Supervised fine-tuning on prompt/completion or text rows"
@@ -84,7 +87,7 @@ for smaug train.`
 	f.StringVar(&cfg.Data, "data", "", "training data: JSONL or parquet (required)")
 	f.StringVar(&cfg.EvalData, "eval-data", "", "evaluation data in the same layout; its metrics are logged with the eval_ prefix")
 	f.StringVar(&cfg.Output, "output", "", "run folder (required)")
-	f.StringVar(&cfg.Resume, "resume", "", "continue from a checkpoint folder, or the latest checkpoint of a run folder")
+	f.StringVar(&cfg.Resume, "resume", "", "continue from a checkpoint folder, or the latest checkpoint of a run folder, with the run's settings (flags given again win)")
 	f.Float64Var(&cfg.LR, "lr", cfg.LR, "peak learning rate")
 	f.StringVar(&cfg.LRSchedule, "lr-schedule", cfg.LRSchedule, "constant, linear or cosine (each after --warmup-steps of linear warm-up)")
 	f.IntVar(&cfg.WarmupSteps, "warmup-steps", 0, "steps of linear learning-rate warm-up")
@@ -115,7 +118,17 @@ for smaug train.`
 	f.BoolVar(&cfg.NoProgress, "no-progress", false, "no progress bar")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if configFile != "" {
-			if err := applyConfigFile(cmd.Flags(), configFile); err != nil {
+			if err := applyConfigFile(cmd.Flags(), "--config", configFile, mode); err != nil {
+				return err
+			}
+		}
+		if cfg.Resume != "" {
+			// The run's own settings, for those not given again.
+			ck, err := train.FindCheckpoint(cfg.Resume)
+			if err != nil {
+				return err
+			}
+			if err := applyConfigFile(cmd.Flags(), "--resume", filepath.Join(ck, "config.yaml"), mode); err != nil {
 				return err
 			}
 		}
@@ -126,11 +139,16 @@ for smaug train.`
 }
 
 // applyConfigFile sets every flag named in the YAML file that was not given
-// on the command line.
-func applyConfigFile(fs *pflag.FlagSet, path string) error {
+// on the command line (or by an earlier file). what names the flag that
+// brought the file, for errors. A file written for the other command (its
+// mode key) is refused.
+func applyConfigFile(fs *pflag.FlagSet, what, path, mode string) error {
 	entries, err := train.LoadConfigFile(path)
 	if err != nil {
-		return fmt.Errorf("--config: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if m, ok := entries["mode"]; ok && m != mode {
+		return fmt.Errorf("%s %s: settings of a smaug %s run (mode %s), not smaug %s", what, path, commandOf(m), m, commandOf(mode))
 	}
 	keys := make([]string, 0, len(entries))
 	for k := range entries {
@@ -143,16 +161,24 @@ func applyConfigFile(fs *pflag.FlagSet, path string) error {
 		}
 		fl := fs.Lookup(k)
 		if fl == nil {
-			return fmt.Errorf("--config %s: unknown setting %q (settings are the flag names, e.g. lr, batch-size)", path, k)
+			return fmt.Errorf("%s %s: unknown setting %q (settings are the flag names, e.g. lr, batch-size)", what, path, k)
 		}
 		if fl.Changed {
 			continue
 		}
 		if err := fs.Set(k, entries[k]); err != nil {
-			return fmt.Errorf("--config %s: %s: %w", path, k, err)
+			return fmt.Errorf("%s %s: %s: %w", what, path, k, err)
 		}
 	}
 	return nil
+}
+
+// commandOf names the command of a training mode.
+func commandOf(mode string) string {
+	if mode == "pref" {
+		return "train"
+	}
+	return mode
 }
 
 func runTrain(cfg train.Config) error {

@@ -234,9 +234,10 @@ func TestTrainSkipBadRowsAndTruncation(t *testing.T) {
 	}
 }
 
-// TestTrainConfigFile runs the same training from flags and from a YAML
-// --config file: the weights must be bitwise equal and the metrics the
-// same. A key that is no flag is an error naming it.
+// TestTrainConfigFile runs the same training from flags, from a YAML
+// --config file, and from the first run's saved config.yaml: the weights
+// must be bitwise equal and the metrics the same. A key that is no flag is
+// an error naming it, and a smaug train config is refused by smaug sft.
 func TestTrainConfigFile(t *testing.T) {
 	root := sharedtest.Path(t, "fixtures/hf/llama")
 	dir := t.TempDir()
@@ -273,6 +274,20 @@ no-progress: true
 	wf, wy := readAll(t, flags), readAll(t, yamlRun)
 	if len(wf) == 0 || !reflect.DeepEqual(wf, wy) {
 		t.Errorf("weights trained from flags and from --config differ")
+	}
+
+	// The run's own config.yaml repeats it (the DPOP λ it saves is the one
+	// in effect: 0 for dpo,sft).
+	again := filepath.Join(dir, "again")
+	if msg, err := runCLI(t, "train", "--config", filepath.Join(flags, "config.yaml"), "--output", again); err != nil {
+		t.Fatalf("--config run/config.yaml: %v\n%s", err, msg)
+	}
+	sameMetrics(t, flags, again)
+	if !reflect.DeepEqual(wf, readAll(t, again)) {
+		t.Errorf("weights trained from flags and from the run's config.yaml differ")
+	}
+	if msg, err := runCLI(t, "sft", "--config", filepath.Join(flags, "config.yaml"), "--output", filepath.Join(dir, "sft")); err == nil || !strings.Contains(msg, "settings of a smaug train run") {
+		t.Errorf("smaug sft with a smaug train config.yaml: want an error saying so, got %v:\n%s", err, msg)
 	}
 
 	bad := filepath.Join(dir, "bad.yaml")

@@ -98,7 +98,9 @@ func runUntilSaved(t *testing.T, step string, args ...string) {
 
 // TestTrainResumeAfterSIGKILL trains 8 steps uninterrupted (run A), then
 // the same configuration killed with SIGKILL right after checkpoint-4 and
-// resumed with --resume (run B). B must end bitwise equal to A — final
+// resumed with --resume (run B): with only --resume, the settings coming
+// from the checkpoint's config.yaml, for full fine-tuning, and with every
+// flag repeated for LoRA. B must end bitwise equal to A — final
 // weights (or adapter) and every metric of every step except the timings —
 // for full fine-tuning and for LoRA with dropout (whose masks depend on the
 // restored generator state). The configuration exercises the state a
@@ -155,7 +157,13 @@ func TestTrainResumeAfterSIGKILL(t *testing.T) {
 				t.Fatalf("run B wrote its final %s before the kill: nothing left to resume", tc.weights)
 			}
 
-			if msg, err := runCLI(t, append(args(runB), "--resume", runB)...); err != nil {
+			// Full fine-tuning resumes from the checkpoint's own settings; LoRA
+			// is given every flag again.
+			resume := []string{"train", "--resume", runB}
+			if tc.name == "lora" {
+				resume = append(args(runB), "--resume", runB)
+			}
+			if msg, err := runCLI(t, resume...); err != nil {
 				t.Fatalf("resumed run B: %v\n%s", err, msg)
 			} else if !strings.Contains(msg, "resumed from ") {
 				t.Errorf("resumed run does not say where it resumed from:\n%s", msg)
