@@ -74,7 +74,9 @@ func (t *Trainer) saveWeights(dir, dtype string) error {
 }
 
 // FindCheckpoint resolves --resume: a checkpoint folder itself, or a run
-// folder, whose highest-numbered checkpoint-N is taken.
+// folder, whose highest-numbered checkpoint-N holding trainer_state.json is
+// taken (hidden .checkpoint-N.tmp folders, left by a kill during a save,
+// are not checkpoints).
 func FindCheckpoint(path string) (string, error) {
 	if _, err := os.Stat(filepath.Join(path, "trainer_state.json")); err == nil {
 		return path, nil
@@ -85,10 +87,15 @@ func FindCheckpoint(path string) (string, error) {
 	}
 	var steps []int
 	for _, e := range entries {
-		if n, ok := strings.CutPrefix(e.Name(), "checkpoint-"); ok && e.IsDir() {
-			if s, err := strconv.Atoi(n); err == nil {
-				steps = append(steps, s)
-			}
+		n, ok := strings.CutPrefix(e.Name(), "checkpoint-")
+		if !ok || !e.IsDir() {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(path, e.Name(), "trainer_state.json")); err != nil {
+			continue // not a checkpoint smaug wrote whole
+		}
+		if s, err := strconv.Atoi(n); err == nil {
+			steps = append(steps, s)
 		}
 	}
 	if len(steps) == 0 {
