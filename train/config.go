@@ -186,8 +186,9 @@ var modeOnly = map[string]string{
 }
 
 // Save writes the effective configuration as YAML into dir/config.yaml,
-// keyed by flag name, with only the settings of the run's mode, so the file
-// given back as --config repeats the run.
+// keyed by flag name, with only the settings of the run's mode and without
+// resume (how this run started, not what it is), so the file given back as
+// --config repeats the run from the start.
 func (c *Config) Save(dir string) error {
 	var doc yaml.Node
 	if err := doc.Encode(c); err != nil {
@@ -195,7 +196,8 @@ func (c *Config) Save(dir string) error {
 	}
 	kept := doc.Content[:0]
 	for i := 0; i+1 < len(doc.Content); i += 2 {
-		if m, ok := modeOnly[doc.Content[i].Value]; ok && m != c.Mode {
+		key := doc.Content[i].Value
+		if m, ok := modeOnly[key]; (ok && m != c.Mode) || key == "resume" {
 			continue
 		}
 		kept = append(kept, doc.Content[i], doc.Content[i+1])

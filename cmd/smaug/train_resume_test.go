@@ -204,6 +204,19 @@ func TestTrainResumeAfterSIGKILL(t *testing.T) {
 					t.Errorf("step %v: %d metrics in run A, %d in run B", ma[i]["step"], len(ma[i]), len(mb[i]))
 				}
 			}
+
+			if tc.name != "full" {
+				return
+			}
+			// The resumed run's config.yaml describes the run, not its resumption:
+			// given back as --config it trains run A again from the start.
+			runC := filepath.Join(dir, tc.name+"-C")
+			if msg, err := runCLI(t, "train", "--config", filepath.Join(runB, "config.yaml"), "--output", runC); err != nil {
+				t.Fatalf("run C from run B's config.yaml: %v\n%s", err, msg)
+			}
+			if !reflect.DeepEqual(wa, readAll(t, filepath.Join(runC, tc.weights))) {
+				t.Errorf("run C, from run B's config.yaml, does not end with run A's weights")
+			}
 		})
 	}
 }
