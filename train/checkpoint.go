@@ -41,6 +41,7 @@ func (t *Trainer) SaveCheckpoint() error {
 		return fmt.Errorf("checkpoint %s: %w", name, err)
 	}
 	st := t.state
+	st.DataHash = refCacheKey("", t.train)
 	var err error
 	if t.lora {
 		if st.DropoutRNG, err = t.Policy.DropoutState(); err != nil {
@@ -114,6 +115,9 @@ func (t *Trainer) loadCheckpointState(dir string) error {
 	}
 	if err := json.Unmarshal(b, &t.state); err != nil {
 		return fmt.Errorf("--resume %s/trainer_state.json: %w", dir, err)
+	}
+	if h := refCacheKey("", t.train); t.state.DataHash != "" && t.state.DataHash != h {
+		return fmt.Errorf("--resume %s: the training examples differ from the run's (data hash %s, checkpoint %s): resume with the same --data, tokenizer and length limits", dir, h, t.state.DataHash)
 	}
 	if t.lora && t.state.DropoutRNG != nil {
 		if err := t.Policy.SetDropoutState(t.state.DropoutRNG); err != nil {

@@ -24,13 +24,15 @@ import (
 // State is where a run is: what a checkpoint must hold, besides weights and
 // optimiser moments, for a resumed run to continue exactly.
 type State struct {
-	Step       int               `json:"global_step"`
-	Epoch      int               `json:"epoch"`    // data passes completed
-	Pos        int               `json:"position"` // next example in this epoch's order
-	BCO        pref.RunningMean  `json:"bco_running_mean"`
-	Tokens     int64             `json:"tokens_seen"`
-	DropoutRNG []byte            `json:"dropout_rng,omitempty"`
-	Extra      map[string]string `json:"extra,omitempty"`
+	Step       int              `json:"global_step"`
+	Epoch      int              `json:"epoch"`    // data passes completed
+	Pos        int              `json:"position"` // next example in this epoch's order
+	BCO        pref.RunningMean `json:"bco_running_mean"`
+	Tokens     int64            `json:"tokens_seen"`
+	DropoutRNG []byte           `json:"dropout_rng,omitempty"`
+	// DataHash identifies the training examples (token ids after
+	// truncation), so that a resume on other data is refused.
+	DataHash string `json:"train_data_hash,omitempty"`
 }
 
 // Trainer runs one training job.

@@ -220,3 +220,26 @@ func TestTrainResumeAfterSIGKILL(t *testing.T) {
 		})
 	}
 }
+
+// TestTrainResumeRefusesOtherData resumes a run on a different data file:
+// the data position in the checkpoint would point into other examples, so
+// it must be an error saying so, not a silently different run.
+func TestTrainResumeRefusesOtherData(t *testing.T) {
+	root := sharedtest.Path(t, "fixtures/hf/llama")
+	dir := t.TempDir()
+	data, other := filepath.Join(dir, "a.jsonl"), filepath.Join(dir, "b.jsonl")
+	writeRandomPairs(t, data, 4, 1, 320, 4, 4, 8)
+	writeRandomPairs(t, other, 4, 2, 320, 4, 4, 8)
+	run := filepath.Join(dir, "run")
+	if msg, err := runCLI(t, "train", "--model", filepath.Join(root, "policy"), "--data", data, "--output", run,
+		"--batch-size", "2", "--max-steps", "2", "--save-steps", "1", "--no-progress"); err != nil {
+		t.Fatalf("smaug train: %v\n%s", err, msg)
+	}
+	msg, err := runCLI(t, "train", "--resume", filepath.Join(run, "checkpoint-1"), "--data", other)
+	if err == nil || !strings.Contains(msg, "the training examples differ from the run's") {
+		t.Errorf("resume on other data: want an error saying the data differ, got %v:\n%s", err, msg)
+	}
+	if msg, err := runCLI(t, "train", "--resume", filepath.Join(run, "checkpoint-1")); err != nil {
+		t.Errorf("resume on the same data: %v\n%s", err, msg)
+	}
+}
