@@ -305,8 +305,9 @@ no-progress: true
 // row) must equal the mean completion NLL that the test computes with the
 // same random model (model.NewRandom with the run's seed) on rows it
 // encodes itself (BOS + text + EOS, the first token as the prompt), within
-// 1e-5 relative; the loss must then fall, and the saved model carries the
-// tokenizer files.
+// 1e-5 relative; the loss must then fall; the final eval_loss (the same
+// rows as --eval-data) must equal the saved model's mean NLL within 1e-5
+// relative, and the saved model carries the tokenizer files.
 func TestSFTFromInitConfig(t *testing.T) {
 	tokDir := sharedtest.Path(t, "fixtures/tokenizers/llama2_hf")
 	tok, err := tokenizer.Load(tokDir)
@@ -330,7 +331,7 @@ func TestSFTFromInitConfig(t *testing.T) {
 	writeJSONL(t, data, rows)
 	out := filepath.Join(dir, "run")
 	if msg, err := runCLI(t, "sft", "--init-config", initCfg, "--tokenizer", tokDir, "--data", data, "--output", out,
-		"--lr", "1e-2", "--lr-schedule", "constant", "--batch-size", "3", "--max-steps", "3", "--seed", "5", "--no-progress"); err != nil {
+		"--eval-data", data, "--lr", "1e-2", "--lr-schedule", "constant", "--batch-size", "3", "--max-steps", "3", "--seed", "5", "--no-progress"); err != nil {
 		t.Fatalf("smaug sft: %v\n%s", err, msg)
 	}
 	cfg, err := hf.LoadConfig(initCfg)
@@ -350,15 +351,26 @@ func TestSFTFromInitConfig(t *testing.T) {
 		want -= float64(v) / float64(ntok)
 	}
 	rows2 := readMetricRows(t, out)
-	first, last := rows2[0]["loss"].(float64), rows2[len(rows2)-1]["loss"].(float64)
+	first, last := rows2[0]["loss"].(float64), rows2[len(rows2)-2]["loss"].(float64)
 	if math.Abs(first-want) > 1e-5*want {
 		t.Errorf("first SFT loss %.6f; the random model gives %.6f", first, want)
 	}
 	if !(last < first) {
 		t.Errorf("SFT loss did not fall: %.4f → %.4f", first, last)
 	}
-	if _, err := model.Load(out); err != nil {
-		t.Errorf("the trained model does not load: %v", err)
+	trained, err := model.Load(out)
+	if err != nil {
+		t.Fatalf("the trained model does not load: %v", err)
+	}
+	if s, err = trained.LogProbs(nil, items); err != nil {
+		t.Fatal(err)
+	}
+	var evalWant float64
+	for _, v := range s.Seq.Data {
+		evalWant -= float64(v) / float64(ntok)
+	}
+	if got, ok := rows2[len(rows2)-1]["eval_loss"].(float64); !ok || math.Abs(got-evalWant) > 1e-5*evalWant {
+		t.Errorf("final eval_loss %v; the saved model gives %.6f", rows2[len(rows2)-1]["eval_loss"], evalWant)
 	}
 	if _, err := tokenizer.Load(out); err != nil {
 		t.Errorf("the run folder has no usable tokenizer: %v", err)
