@@ -127,7 +127,7 @@ func (p *pipeline) run() (*Results, error) {
 	p.base = o.Model
 	if o.Model == "" {
 		p.base = filepath.Join(o.Out, "base")
-		baseKey, err = p.stage("base", []string{"base v1", dataKey, fmt.Sprint(s.Hidden, s.Layers, s.Heads, s.Inter, s.SFTSteps, s.SFTBatch, s.SFTLR, o.Seed)}, p.trainBase)
+		baseKey, err = p.stage("base", []string{"base v2", dataKey, fmt.Sprint(s.Vocab, s.Hidden, s.Layers, s.Heads, s.Inter, s.SFTSteps, s.SFTBatch, s.SFTLR, o.Seed)}, p.trainBase)
 		if err != nil {
 			return nil, err
 		}
@@ -356,10 +356,22 @@ func (p *pipeline) encodeCompletion(a string) []int {
 	return ids
 }
 
-// trainBase trains the byte-level base model from scratch with SFT.
+// trainBase trains the base model, and its tokenizer, from scratch.
 func (p *pipeline) trainBase(dir string) error {
 	s, o := p.s, p.o
-	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), ByteTokenizerJSON(), 0o644); err != nil {
+	probs, err := readJSONL[problem](filepath.Join(o.Out, "data", "train.jsonl"))
+	if err != nil {
+		return err
+	}
+	texts := make([]string, len(probs))
+	for i, q := range probs {
+		texts[i] = promptText(q.Question) + completionText(q.Answer)
+	}
+	tj, err := TrainBPE(texts, s.Vocab)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), tj, 0o644); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), byteTokenizerConfig(), 0o644); err != nil {
@@ -370,16 +382,12 @@ func (p *pipeline) trainBase(dir string) error {
 		return err
 	}
 	p.tok = tok
-	probs, err := readJSONL[problem](filepath.Join(o.Out, "data", "train.jsonl"))
-	if err != nil {
-		return err
-	}
 	var exs []train.Example
 	for i, q := range probs {
 		exs = append(exs, train.Example{Prompt: p.encodePrompt(q.Question), Chosen: p.encodeCompletion(q.Answer), Source: "data/train.jsonl", Line: i + 1})
 	}
 	init := filepath.Join(dir, "init-config.json")
-	if err := s.baseConfig().Save(init); err != nil {
+	if err := s.baseConfig(tok.VocabSize()).Save(init); err != nil {
 		return err
 	}
 	run := filepath.Join(dir, "sft-run")
@@ -389,7 +397,7 @@ func (p *pipeline) trainBase(dir string) error {
 	cfg.BatchSize, cfg.MaxSteps, cfg.Seed = s.SFTBatch, s.SFTSteps, o.Seed
 	cfg.WeightDecay, cfg.MaxLength, cfg.MaxPromptLength = 0.01, 512, 256
 	cfg.NoProgress = true
-	p.logf("base: training a %d-layer, %d-wide byte-level Llama from scratch (%d SFT steps of %d problems)", s.Layers, s.Hidden, s.SFTSteps, s.SFTBatch)
+	p.logf("base: training a %d-layer, %d-wide Llama (vocabulary %d) from scratch (%d SFT steps of %d problems)", s.Layers, s.Hidden, tok.VocabSize(), s.SFTSteps, s.SFTBatch)
 	t, err := train.New(cfg, train.Options{Train: exs, Log: io.Discard})
 	if err != nil {
 		return err
@@ -489,7 +497,9 @@ func (p *pipeline) pairExamples(path string, limit int) ([]train.Example, error)
 // trainPref runs DPO or DPOP from the base model.
 func (p *pipeline) trainPref(dir, loss string) error {
 	s, o := p.s, p.o
-	trainExs, err := p.pairExamples(filepath.Join(o.Out, "pairs", "train.jsonl"), 0)
+	// Only the pairs the steps will see: their reference log-probs are
+	// computed before training.
+	trainExs, err := p.pairExamples(filepath.Join(o.Out, "pairs", "train.jsonl"), s.PrefSteps*s.PrefBatch)
 	if err != nil {
 		return err
 	}

@@ -108,7 +108,7 @@ func (p *pipeline) markdown(r *Results) string {
 	if p.o.Model == "" {
 		fmt.Fprintf(&b, "- Data: %d training and %d held-out synth-math problems (%d–%d calculations, numbers ≤ %d), in GSM8K's layout.\n",
 			s.TrainProblems, s.TestProblems, s.MinSteps, s.MaxSteps, s.MaxValue)
-		fmt.Fprintf(&b, "- Base: a byte-level Llama (hidden %d, %d layers, %d heads, MLP %d) trained from scratch with `smaug sft` for %d steps of %d problems (lr %g, cosine).\n",
+		fmt.Fprintf(&b, "- Base: a Llama with a byte-level BPE vocabulary trained on the problems (hidden %d, %d layers, %d heads, MLP %d) trained from scratch with `smaug sft` for %d steps of %d problems (lr %g, cosine).\n",
 			s.Hidden, s.Layers, s.Heads, s.Inter, s.SFTSteps, s.SFTBatch, s.SFTLR)
 	} else {
 		fmt.Fprintf(&b, "- Data: %s. Base: %s (no SFT stage).\n", p.o.Data, p.o.Model)

@@ -13,7 +13,9 @@ type Settings struct {
 	MinSteps, MaxSteps          int
 	MaxValue                    int
 
-	// Base model (byte-level Llama trained from scratch with SFT).
+	// Base model: a Llama trained from scratch with SFT, with a byte-level
+	// BPE vocabulary of at most Vocab tokens trained on the problems.
+	Vocab                        int
 	Hidden, Layers, Heads, Inter int
 	SFTSteps, SFTBatch           int
 	SFTLR                        float64
@@ -33,7 +35,7 @@ type Settings struct {
 func Defaults() Settings {
 	return Settings{
 		TrainProblems: 3000, TestProblems: 200, MinSteps: 2, MaxSteps: 2, MaxValue: 99,
-		Hidden: 128, Layers: 4, Heads: 4, Inter: 352,
+		Vocab: 512, Hidden: 128, Layers: 4, Heads: 4, Inter: 352,
 		SFTSteps: 600, SFTBatch: 32, SFTLR: 3e-3,
 		PrefSteps: 150, PrefBatch: 16, PrefLR: 5e-4, Beta: 0.3, Lambda: 50, EvalEvery: 15,
 		EvalProblems: 200, EvalPairs: 200, MaxNewTokens: 160,
@@ -53,10 +55,10 @@ func Quick() Settings {
 }
 
 // baseConfig is the Hugging Face config of the base model.
-func (s Settings) baseConfig() *hf.Config {
+func (s Settings) baseConfig(vocab int) *hf.Config {
 	return &hf.Config{
 		Architectures: []string{"LlamaForCausalLM"}, ModelType: "llama",
-		VocabSize: byteVocab, HiddenSize: s.Hidden, IntermediateSize: s.Inter,
+		VocabSize: vocab, HiddenSize: s.Hidden, IntermediateSize: s.Inter,
 		NumHiddenLayers: s.Layers, NumAttentionHeads: s.Heads, NumKeyValueHeads: s.Heads,
 		HeadDim: s.Hidden / s.Heads, MaxPositionEmbeddings: 512, RMSNormEps: 1e-5, RopeTheta: 10000,
 		HiddenAct: "silu", BOSTokenID: byteBOS, EOSTokenIDs: []int{byteEOS}, TorchDtype: "float32",

@@ -20,7 +20,7 @@ func newReproduceCmd() *cobra.Command {
 		Long: `Run the whole pipeline on the embedded default, with no downloads:
 
   1. data   synth-math word problems (GSM8K layout), training and held-out
-  2. base   a small byte-level Llama trained from scratch with SFT
+  2. base   a small Llama (and its BPE vocabulary) trained from scratch with SFT
   3. pairs  MetaMath-style pairs: one intermediate result corrupted
   4. dpo, dpop  preference training from the same base, seed and steps
             (β 0.3; DPOP λ 50)
