@@ -13,11 +13,13 @@
 package train
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/smaug-dev/smaug/hf"
 	"gopkg.in/yaml.v3"
 )
 
@@ -229,4 +231,19 @@ func writeFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// initializerRange is the config's initializer_range, the standard
+// deviation transformers draws fresh weights with, or 0 (model.NewRandom's
+// default of 0.02) when it is absent or not a positive number.
+func initializerRange(c *hf.Config) float64 {
+	n, ok := c.Raw["initializer_range"].(json.Number)
+	if !ok {
+		return 0
+	}
+	f, err := n.Float64()
+	if err != nil || !(f > 0) {
+		return 0
+	}
+	return f
 }

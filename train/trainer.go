@@ -188,7 +188,7 @@ func (t *Trainer) loadPolicy(resume string) error {
 	case c.InitConfig != "":
 		var cfg *hf.Config
 		if cfg, err = hf.LoadConfig(c.InitConfig); err == nil {
-			t.Policy, err = model.NewRandom(cfg, c.Seed, 0)
+			t.Policy, err = model.NewRandom(cfg, c.Seed, initializerRange(cfg))
 		}
 	default:
 		t.Policy, err = model.Load(c.Model)

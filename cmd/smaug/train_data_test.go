@@ -303,7 +303,8 @@ no-progress: true
 // TestSFTFromInitConfig runs smaug sft from random weights (--init-config)
 // on text rows with --tokenizer. Its first loss (one batch holding every
 // row) must equal the mean completion NLL that the test computes with the
-// same random model (model.NewRandom with the run's seed) on rows it
+// same random model (model.NewRandom with the run's seed and the config's
+// initializer_range, 0.1, as its standard deviation) on rows it
 // encodes itself (BOS + text + EOS, the first token as the prompt), within
 // 1e-5 relative; the loss must then fall; the final eval_loss (the same
 // rows as --eval-data) must equal the saved model's mean NLL within 1e-5
@@ -317,6 +318,15 @@ func TestSFTFromInitConfig(t *testing.T) {
 	dir := t.TempDir()
 	saveTinyModel(t, filepath.Join(dir, "shape"), tok.VocabSize())
 	initCfg := filepath.Join(dir, "shape", "config.json")
+	// transformers draws fresh weights with std initializer_range.
+	var raw map[string]any
+	if b, err := os.ReadFile(initCfg); err != nil || json.Unmarshal(b, &raw) != nil {
+		t.Fatalf("read %s: %v", initCfg, err)
+	}
+	raw["initializer_range"] = 0.1
+	if b, err := json.Marshal(raw); err != nil || os.WriteFile(initCfg, b, 0o644) != nil {
+		t.Fatalf("write %s: %v", initCfg, err)
+	}
 	texts := []string{"The cat sat on the mat.", "One, two, three, four.", "Go is a programming language."}
 	var rows []map[string]any
 	var items []model.Completion
@@ -338,7 +348,7 @@ func TestSFTFromInitConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := model.NewRandom(cfg, 5, 0)
+	m, err := model.NewRandom(cfg, 5, 0.1)
 	if err != nil {
 		t.Fatal(err)
 	}
