@@ -1,6 +1,5 @@
 package reproduce
 
-
 // The embedded default model's vocabulary: id 0 is <s> (BOS), 1 is </s>
 // (EOS), byte b is id 2+b, and the merged tokens TrainBPE learns follow.
 
