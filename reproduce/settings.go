@@ -34,11 +34,11 @@ type Settings struct {
 // Defaults are the settings of `smaug reproduce`.
 func Defaults() Settings {
 	return Settings{
-		TrainProblems: 3000, TestProblems: 200, MinSteps: 2, MaxSteps: 2, MaxValue: 99,
+		TrainProblems: 3000, TestProblems: 200, MinSteps: 2, MaxSteps: 2, MaxValue: 20,
 		Vocab: 512, Hidden: 128, Layers: 4, Heads: 4, Inter: 352,
-		SFTSteps: 600, SFTBatch: 32, SFTLR: 3e-3,
-		PrefSteps: 150, PrefBatch: 16, PrefLR: 5e-4, Beta: 0.3, Lambda: 50, EvalEvery: 15,
-		EvalProblems: 200, EvalPairs: 200, MaxNewTokens: 160,
+		SFTSteps: 600, SFTBatch: 16, SFTLR: 3e-3,
+		PrefSteps: 100, PrefBatch: 16, PrefLR: 5e-4, Beta: 0.3, Lambda: 50, EvalEvery: 10,
+		EvalProblems: 200, EvalPairs: 200, MaxNewTokens: 120,
 	}
 }
 
@@ -50,7 +50,7 @@ func Quick() Settings {
 	s.Hidden, s.Layers, s.Heads, s.Inter = 32, 2, 2, 64
 	s.SFTSteps, s.SFTBatch = 20, 8
 	s.PrefSteps, s.PrefBatch, s.EvalEvery = 6, 4, 3
-	s.EvalProblems, s.EvalPairs, s.MaxNewTokens = 20, 20, 80
+	s.EvalProblems, s.EvalPairs, s.MaxNewTokens = 20, 20, 60
 	return s
 }
 
