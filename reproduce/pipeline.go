@@ -143,7 +143,7 @@ func (p *pipeline) run() (*Results, error) {
 	// 4. DPO and DPOP from the same base, seed and steps.
 	runKeys := map[string]string{}
 	for _, loss := range []string{"dpo", "dpop"} {
-		k, err := p.stage(loss, []string{"pref v1", baseKey, pairsKey, loss, fmt.Sprint(s.PrefSteps, s.PrefBatch, s.PrefLR, s.Beta, s.Lambda, s.EvalEvery, s.EvalPairs, o.Seed)},
+		k, err := p.stage(loss, []string{"pref v2", baseKey, pairsKey, loss, fmt.Sprint(s.PrefSteps, s.PrefBatch, s.PrefLR, s.Beta, s.Lambda, s.EvalEvery, s.EvalPairs, o.Seed)},
 			func(dir string) error { return p.trainPref(dir, loss) })
 		if err != nil {
 			return nil, err
@@ -511,7 +511,7 @@ func (p *pipeline) trainPref(dir, loss string) error {
 	cfg.Model, cfg.Data, cfg.Output = p.base, filepath.Join(o.Out, "pairs", "train.jsonl"), dir
 	cfg.Loss, cfg.Beta, cfg.DPOPLambda = loss, s.Beta, s.Lambda
 	cfg.LR, cfg.LRSchedule, cfg.WarmupSteps = s.PrefLR, "constant", 0
-	cfg.BatchSize, cfg.MaxSteps, cfg.Seed, cfg.EvalSteps = s.PrefBatch, s.PrefSteps, o.Seed, s.EvalEvery
+	cfg.BatchSize, cfg.MaxSteps, cfg.Seed, cfg.EvalSteps, cfg.EvalOnStart = s.PrefBatch, s.PrefSteps, o.Seed, s.EvalEvery, true
 	cfg.MaxLength, cfg.MaxPromptLength, cfg.NoProgress = 1024, 512, true
 	if loss == "dpo" {
 		cfg.DPOPLambda = 0

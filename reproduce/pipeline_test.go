@@ -66,6 +66,13 @@ func TestQuickRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkReport(t, out, res)
+	// --eval-on-start: the curves start at step 0 with the base's values.
+	first, _ := os.ReadFile(filepath.Join(out, "dpo", "metrics.jsonl"))
+	var row map[string]any
+	json.Unmarshal([]byte(strings.SplitN(string(first), "\n", 2)[0]), &row)
+	if row["step"] != 0.0 || row["eval_logps/chosen"] == nil {
+		t.Errorf("first metrics row is not the step-0 evaluation: %v", row)
+	}
 	stamp, _ := os.ReadFile(filepath.Join(out, "base", ".stage"))
 	var log strings.Builder
 	again, err := Run(Options{Out: out, Quick: true, Seed: 1, Log: &log})

@@ -73,10 +73,13 @@ type Config struct {
 	LoRATargets string  `yaml:"lora-targets"`
 	RSLoRA      bool    `yaml:"rslora"`
 
-	SaveSteps  int    `yaml:"save-steps"`
-	EvalSteps  int    `yaml:"eval-steps"`
-	SaveDType  string `yaml:"save-dtype"`
-	NoProgress bool   `yaml:"no-progress"`
+	SaveSteps int `yaml:"save-steps"`
+	EvalSteps int `yaml:"eval-steps"`
+	// EvalOnStart evaluates once before the first step (step 0), as the HF
+	// Trainer's eval_on_start.
+	EvalOnStart bool   `yaml:"eval-on-start"`
+	SaveDType   string `yaml:"save-dtype"`
+	NoProgress  bool   `yaml:"no-progress"`
 
 	// Explicit lists the settings given on the command line or in the
 	// config file (the rest are defaults); not saved.

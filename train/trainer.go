@@ -428,6 +428,15 @@ func (t *Trainer) Run() error {
 	}
 	t.metricsFile = f
 	defer f.Close()
+	if c.EvalOnStart && len(t.eval) > 0 && t.state.Step == 0 {
+		em, err := t.Evaluate()
+		if err != nil {
+			return err
+		}
+		if err := t.writeMetrics(em); err != nil {
+			return err
+		}
+	}
 	order := t.order(t.state.Epoch)
 	for t.state.Step < t.totalSteps {
 		m, err := t.step(&order)

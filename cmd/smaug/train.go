@@ -114,6 +114,7 @@ for smaug train.`
 	f.BoolVar(&cfg.RSLoRA, "rslora", false, "rank-stabilised LoRA scaling α/√r")
 	f.IntVar(&cfg.SaveSteps, "save-steps", 0, "write a checkpoint every N steps and at the end (0: only the final model)")
 	f.IntVar(&cfg.EvalSteps, "eval-steps", 0, "evaluate on --eval-data every N steps (0: at the end only)")
+	f.BoolVar(&cfg.EvalOnStart, "eval-on-start", false, "also evaluate before the first step (step 0), to see where training starts")
 	f.StringVar(&cfg.SaveDType, "save-dtype", cfg.SaveDType, "dtype of the saved model: F32, BF16 or F16")
 	f.BoolVar(&cfg.NoProgress, "no-progress", false, "no progress bar")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
