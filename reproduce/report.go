@@ -115,8 +115,12 @@ func (p *pipeline) markdown(r *Results) string {
 	b.WriteString("![Held-out chosen log-prob during training](chosen_logps.png)\n\n")
 	b.WriteString("## What ran\n\n")
 	if p.o.Model == "" {
-		fmt.Fprintf(&b, "- Data: %d training and %d held-out synth-math problems (%d–%d calculations, numbers ≤ %d), in GSM8K's layout.\n",
-			s.TrainProblems, s.TestProblems, s.MinSteps, s.MaxSteps, s.MaxValue)
+		steps := fmt.Sprintf("%d–%d", s.MinSteps, s.MaxSteps)
+		if s.MinSteps == s.MaxSteps {
+			steps = fmt.Sprint(s.MinSteps)
+		}
+		fmt.Fprintf(&b, "- Data: %d training and %d held-out synth-math problems (%s calculations, numbers ≤ %d), in GSM8K's layout.\n",
+			s.TrainProblems, s.TestProblems, steps, s.MaxValue)
 		fmt.Fprintf(&b, "- Base: a Llama with a byte-level BPE vocabulary trained on the problems (hidden %d, %d layers, %d heads, MLP %d) trained from scratch with `smaug sft` for %d steps of %d problems (lr %g, cosine).\n",
 			s.Hidden, s.Layers, s.Heads, s.Inter, s.SFTSteps, s.SFTBatch, s.SFTLR)
 	} else {
@@ -132,7 +136,7 @@ func (p *pipeline) markdown(r *Results) string {
 			if i == 1 {
 				break
 			}
-			fmt.Fprintf(&b, "**%s** (gold %s, %s):\n\n```\n%s\n%s\n```\n\n", m.Name, smp.Gold, map[bool]string{true: "correct", false: "wrong"}[smp.Correct], promptText(smp.Question), smp.Generated)
+			fmt.Fprintf(&b, "**%s** (gold %s, %s):\n\n```\n%s%s\n```\n\n", m.Name, smp.Gold, map[bool]string{true: "correct", false: "wrong"}[smp.Correct], promptText(smp.Question), smp.Generated)
 		}
 	}
 	b.WriteString("## Reproduce\n\n```\n" + r.CommandLine + "\n```\n\n")
