@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"io"
 	"io/fs"
 	"maps"
@@ -254,7 +255,7 @@ func writeCheckpointFiles(dir string, cfg *Config, cfgData []byte, ts []WriteTen
 			return err
 		}
 	}
-	if err := writeFileAtomic(filepath.Join(dir, ConfigFile), func(w io.Writer) error {
+	if err := atomicfile.Write(filepath.Join(dir, ConfigFile), func(w io.Writer) error {
 		_, err := w.Write(cfgData)
 		return err
 	}); err != nil {
@@ -339,7 +340,7 @@ func writeJSON(path string, v any) error {
 	if err := enc.Encode(v); err != nil {
 		return fmt.Errorf("encode %s: %w", path, err)
 	}
-	return writeFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		_, err := w.Write(buf.Bytes())
 		return err
 	})

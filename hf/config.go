@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"io"
 	"math"
 	"os"
@@ -549,7 +550,7 @@ func (c *Config) Save(path string) error {
 	if err != nil {
 		return fmt.Errorf("save config %s: %w", path, err)
 	}
-	return writeFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"io"
 	"maps"
 	"slices"
@@ -91,7 +92,7 @@ func WriteSafetensors(path string, ts []WriteTensor, metadata map[string]string)
 		return strings.Compare(a.Name, b.Name)
 	})
 	header := safetensorsHeader(order, metadata)
-	return writeFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		var n [8]byte
 		for i := range n {
 			n[i] = byte(uint64(len(header)) >> (8 * i))

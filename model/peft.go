@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"io/fs"
 	"math"
 	"os"
@@ -316,10 +317,10 @@ func (m *Model) SaveAdapter(dir, baseModelPath string) error {
 		if err := hf.WriteSafetensors(filepath.Join(d, AdapterWeightsFile), ts, nil); err != nil {
 			return err
 		}
-		if err := writeFileAtomic(filepath.Join(d, AdapterConfigFile), cfg); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(d, AdapterConfigFile), cfg); err != nil {
 			return err
 		}
-		return writeFileAtomic(filepath.Join(d, adapterCardFile), adapterCard(c, baseModelPath))
+		return atomicfile.WriteFile(filepath.Join(d, adapterCardFile), adapterCard(c, baseModelPath))
 	}
 	st, err := os.Stat(dir)
 	switch {
@@ -419,33 +420,4 @@ func adapterCard(c LoRAConfig, baseModelPath string) []byte {
 		c.R, scaling, c.Dropout, strings.Join(targets, ", "))
 	b.WriteString("Load it with PEFT (`PeftModel.from_pretrained(base_model, path)`), or fold it into the\nbase weights with `smaug merge --base BASE --adapter PATH --out MERGED`.\n")
 	return []byte(b.String())
-}
-
-// writeFileAtomic writes data to a temporary file beside path, syncs it and
-// renames it over path.
-func writeFileAtomic(path string, data []byte) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			err = fmt.Errorf("write %s: %w", path, err)
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"html"
 	"os"
 	"path/filepath"
@@ -87,7 +88,7 @@ func HTML(outPath, title string, markdown string, images []string) error {
 			uri, html.EscapeString(name), html.EscapeString(name))
 	}
 	b.WriteString("</main>\n</body>\n</html>\n")
-	if err := writeFileAtomic(outPath, []byte(b.String())); err != nil {
+	if err := atomicfile.WriteFile(outPath, []byte(b.String())); err != nil {
 		return fmt.Errorf("html report: %w", err)
 	}
 	return nil

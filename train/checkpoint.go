@@ -3,6 +3,7 @@ package train
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"sort"
@@ -52,7 +53,7 @@ func (t *Trainer) SaveCheckpoint() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(tmp, "trainer_state.json"), b); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(tmp, "trainer_state.json"), b); err != nil {
 		return err
 	}
 	if err := t.Cfg.Save(tmp); err != nil {
@@ -199,7 +200,7 @@ func CopyTokenizerFiles(src, dst string) error {
 		if err != nil {
 			return err
 		}
-		if err := writeFileAtomic(filepath.Join(dst, n), b); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dst, n), b); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package train
 
 import (
 	"encoding/json"
+	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"path/filepath"
 )
 
@@ -17,5 +18,5 @@ func (t *Trainer) writeLoadStats() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(t.Cfg.Output, DataStatsFile), append(b, '\n'))
+	return atomicfile.WriteFile(filepath.Join(t.Cfg.Output, DataStatsFile), append(b, '\n'))
 }

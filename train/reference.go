@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"hash"
 	"os"
 	"path/filepath"
@@ -113,5 +114,5 @@ func cachedReference(dir, key string, n int, compute func() (RefLogps, error)) (
 	if err != nil {
 		return nil, false, err
 	}
-	return r, false, writeFileAtomic(path, b)
+	return r, false, atomicfile.WriteFile(path, b)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -744,7 +745,7 @@ func truncateMetrics(path string, step int) error {
 	if step == 0 {
 		keep = nil
 	}
-	return writeFileAtomic(path, keep)
+	return atomicfile.WriteFile(path, keep)
 }
 
 // LastMetrics returns the metrics of the last step.

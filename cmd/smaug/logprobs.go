@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/smaug-dev/smaug/model"
 	"github.com/spf13/cobra"
@@ -195,7 +195,7 @@ func runLogprobs(modelDir, refDir, dataPath, outPath string, batchSize int) erro
 		}
 		bar.Finish()
 	}
-	return writeAtomic(outPath, func(w io.Writer) error {
+	return atomicfile.Write(outPath, func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
 		for _, r := range rows {
 			b, err := json.Marshal(r.fields)
@@ -207,22 +207,4 @@ func runLogprobs(modelDir, refDir, dataPath, outPath string, batchSize int) erro
 		}
 		return bw.Flush()
 	})
-}
-
-// writeAtomic writes a file through a temporary file in the same folder,
-// renamed into place only when write succeeds.
-func writeAtomic(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return os.Rename(tmp.Name(), path)
 }

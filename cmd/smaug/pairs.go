@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"io"
 	"path/filepath"
 	"sort"
@@ -492,7 +493,7 @@ a small vocabulary; the same --seed gives the same problems. Pipe them into
 				_, err := cmd.OutOrStdout().Write(b.Bytes())
 				return err
 			}
-			if err := data.WriteFileAtomic(output, b.Bytes()); err != nil {
+			if err := atomicfile.WriteFile(output, b.Bytes()); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d problems to %s\n", n, output)
