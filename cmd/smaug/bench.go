@@ -56,7 +56,7 @@ type benchResult struct {
 }
 
 func newBenchCmd() *cobra.Command {
-	var shapes, torchScript string
+	var shapes, torchScript, python string
 	var iters int
 	var child bool
 	cmd := &cobra.Command{
@@ -85,7 +85,7 @@ policy forward+backward, AdamW), full and LoRA.`,
 			if child {
 				return benchChild(cmd.OutOrStdout(), shapes, iters)
 			}
-			return benchParent(cmd.OutOrStdout(), strings.Split(shapes, ","), iters, torchScript)
+			return benchParent(cmd.OutOrStdout(), strings.Split(shapes, ","), iters, torchScript, python)
 		},
 	}
 	cmd.AddCommand(newBenchTrainCmd())
@@ -93,12 +93,13 @@ policy forward+backward, AdamW), full and LoRA.`,
 	f.StringVar(&shapes, "shapes", "small,smol135m", "comma-separated shapes: small, smol135m")
 	f.IntVar(&iters, "iters", 3, "timed iterations per measurement (after one warm-up)")
 	f.StringVar(&torchScript, "torch", "", "path of torch_cpu_dpop.py to run as the reference (needs python3-torch)")
+	f.StringVar(&python, "python", "python3", "python interpreter that has torch, for --torch")
 	f.BoolVar(&child, "child", false, "internal: run one measurement in this process")
 	f.MarkHidden("child")
 	return cmd
 }
 
-func benchParent(out io.Writer, shapes []string, iters int, torchScript string) error {
+func benchParent(out io.Writer, shapes []string, iters int, torchScript, python string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -111,7 +112,7 @@ func benchParent(out io.Writer, shapes []string, iters int, torchScript string) 
 		}
 		var torch map[string]any
 		if torchScript != "" {
-			torch, err = runTorch("python3", torchScript, sh)
+			torch, err = runTorch(python, torchScript, sh)
 			if err != nil {
 				return err
 			}
