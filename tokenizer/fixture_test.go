@@ -76,10 +76,15 @@ func TestEncodingsFixture(t *testing.T) {
 				}
 				if c.Decoded != nil {
 					if name == "openllama/plain" && i == 59 {
-						// Known, unexplained difference: transformers 5 decodes
-						// "</s>" (id 2) inside this string to a space; we give
-						// "</s>", as the tokenizers library's decode chain does.
-						// Tracked as open work; every other decoded string matches.
+						// Known difference, not modelled: the fixture drops "</s>"
+						// (id 2) here. tokenizers >= 0.23.1 decodes an added
+						// token with normalized=true to its normalized form
+						// ("<s>" -> "▁<s>", "<unk>" -> "▁<unk>" under this file's
+						// Prepend normalizer) and skips special tokens by that
+						// form, so only skip_special_tokens=true reproduces the
+						// string exactly ("</s>" is skipped, "▁<s>"/"▁<unk>" are
+						// not); with false it would give "<s> </s>  <unk> …".
+						// Every other decoded string matches with false.
 						continue
 					}
 					if d := tk.Decode(c.IDs[i], false); d != c.Decoded[i] {
