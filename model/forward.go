@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/smaug-dev/smaug/tensor"
 )
@@ -25,6 +26,16 @@ func (m *Model) block(tp *tensor.Tape, l *Layer, x *tensor.Tensor, pos []int, ba
 	h = tensor.RMSNorm(tp, x, l.PostNorm, eps)
 	mlp := l.Down.Forward(tp, tensor.SwiGLU(tp, l.Gate.Forward(tp, h), l.Up.Forward(tp, h)))
 	return tensor.Add(tp, x, mlp)
+}
+
+// inferenceTapes recycles the arenas of forwards without gradients.
+var inferenceTapes = sync.Pool{New: func() any { return tensor.NewInferenceTape() }}
+
+func getInferenceTape() *tensor.Tape { return inferenceTapes.Get().(*tensor.Tape) }
+
+func putInferenceTape(tp *tensor.Tape) {
+	tp.Reset()
+	inferenceTapes.Put(tp)
 }
 
 // padded lays out sequences right-padded to a common length t and returns
@@ -57,13 +68,21 @@ func (m *Model) Hidden(tp *tensor.Tape, seqs [][]int) (*tensor.Tensor, int, erro
 	x := tensor.Embedding(tp, m.Embed, ids)
 	for i := range m.Layers {
 		l := &m.Layers[i]
-		if tp != nil && m.GradientCheckpointing {
+		switch {
+		case tp.Recording() && m.GradientCheckpointing:
 			x = tensor.Checkpoint(tp, x, func(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
 				return m.block(tp, l, x, pos, len(seqs), lengths, nil)
 			}, m.dropoutReplay)
-			continue
+		case tp != nil && !tp.Recording():
+			// Inference: keep only the layer's output; its temporaries'
+			// memory is reused by the next layer.
+			mark := tp.Mark()
+			y := m.block(tp, l, x, pos, len(seqs), lengths, nil)
+			copy(x.Data, y.Data)
+			tp.Release(mark)
+		default:
+			x = m.block(tp, l, x, pos, len(seqs), lengths, nil)
 		}
-		x = m.block(tp, l, x, pos, len(seqs), lengths, nil)
 	}
 	return tensor.RMSNorm(tp, x, m.Norm, m.Config.RMSNormEps), t, nil
 }
@@ -86,7 +105,9 @@ func (m *Model) checkIDs(seqs [][]int) error {
 // Logits returns the output logits of every position of every sequence
 // (without a tape): one [len(seq), vocab] row-major slice per sequence.
 func (m *Model) Logits(seqs [][]int) ([][]float32, error) {
-	h, t, err := m.Hidden(nil, seqs)
+	tp := getInferenceTape()
+	defer putInferenceTape(tp)
+	h, t, err := m.Hidden(tp, seqs)
 	if err != nil {
 		return nil, err
 	}
@@ -96,11 +117,11 @@ func (m *Model) Logits(seqs [][]int) ([][]float32, error) {
 			rows = append(rows, b*t+i)
 		}
 	}
-	logits := tensor.Linear(nil, tensor.GatherRows(nil, h, rows), m.LMHead, nil)
+	logits := tensor.Linear(tp, tensor.GatherRows(tp, h, rows), m.LMHead, nil)
 	out := make([][]float32, len(seqs))
 	v, off := m.Config.VocabSize, 0
 	for b, s := range seqs {
-		out[b] = logits.Data[off*v : (off+len(s))*v]
+		out[b] = append([]float32(nil), logits.Data[off*v:(off+len(s))*v]...)
 		off += len(s)
 	}
 	return out, nil
@@ -129,6 +150,20 @@ type Scores struct {
 // output layer. With a non-nil tape, Seq carries gradients to every
 // parameter that requires one.
 func (m *Model) LogProbs(tp *tensor.Tape, items []Completion) (*Scores, error) {
+	if tp == nil {
+		itp := getInferenceTape()
+		defer putInferenceTape(itp)
+		sc, err := m.logProbs(itp, items)
+		if err != nil {
+			return nil, err
+		}
+		sc.Seq = tensor.FromData(append([]float32(nil), sc.Seq.Data...), sc.Seq.Len())
+		return sc, nil
+	}
+	return m.logProbs(tp, items)
+}
+
+func (m *Model) logProbs(tp *tensor.Tape, items []Completion) (*Scores, error) {
 	seqs := make([][]int, len(items))
 	for i, it := range items {
 		if len(it.Prompt) == 0 {

@@ -55,14 +55,19 @@ func (m *Model) Forward(cache *KVCache, ids []int) ([]float32, error) {
 	for i := range pos {
 		pos[i] = cache.n + i
 	}
-	x := tensor.Embedding(nil, m.Embed, ids)
+	tp := getInferenceTape()
+	defer putInferenceTape(tp)
+	x := tensor.Embedding(tp, m.Embed, ids)
 	for i := range m.Layers {
-		x = m.block(nil, &m.Layers[i], x, pos, 1, nil, &cache.layers[i])
+		mark := tp.Mark()
+		y := m.block(tp, &m.Layers[i], x, pos, 1, nil, &cache.layers[i])
+		copy(x.Data, y.Data)
+		tp.Release(mark)
 	}
 	cache.n += len(ids)
-	last := tensor.GatherRows(nil, x, []int{len(ids) - 1})
-	h := tensor.RMSNorm(nil, last, m.Norm, m.Config.RMSNormEps)
-	return tensor.Linear(nil, h, m.LMHead, nil).Data, nil
+	last := tensor.GatherRows(tp, x, []int{len(ids) - 1})
+	h := tensor.RMSNorm(tp, last, m.Norm, m.Config.RMSNormEps)
+	return append([]float32(nil), tensor.Linear(tp, h, m.LMHead, nil).Data...), nil
 }
 
 // Sampling chooses the next token. Temperature 0 is greedy (argmax, first

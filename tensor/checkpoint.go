@@ -15,8 +15,8 @@ package tensor
 //
 // Gradients reach x and every parameter f uses, as without checkpointing.
 func Checkpoint(tp *Tape, x *Tensor, f func(tp *Tape, x *Tensor) *Tensor, save func() (replay func() (done func()))) *Tensor {
-	if tp == nil {
-		return f(nil, x)
+	if !tp.Recording() {
+		return f(tp, x)
 	}
 	var replay func() func()
 	if save != nil {

@@ -15,7 +15,7 @@ func Dropout(tp *Tape, x *Tensor, p float64, rng *rand.Rand) *Tensor {
 	if !(p >= 0 && p <= 1) {
 		panic(fmt.Sprintf("tensor.Dropout: probability %v outside [0, 1]", p))
 	}
-	if tp == nil || p == 0 {
+	if !tp.Recording() || p == 0 {
 		return x
 	}
 	mask := tp.alloc(x.Len())

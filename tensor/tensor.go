@@ -104,10 +104,21 @@ type Tape struct {
 	slab     int   // index of the slab being filled
 	off      int   // next free offset in slabs[slab]
 	scratch  *Tape // for Checkpoint's recomputation
+	noGrad   bool  // an inference tape: an arena that records nothing
 }
 
 // NewTape returns an empty tape.
 func NewTape() *Tape { return &Tape{} }
+
+// NewInferenceTape returns a tape that records nothing and computes no
+// gradients — ops behave as with a nil tape (no dropout) — but whose arena
+// holds the outputs, so repeated forwards (scoring, generation) reuse memory
+// after Reset instead of allocating from the heap.
+func NewInferenceTape() *Tape { return &Tape{noGrad: true} }
+
+// Recording reports whether ops run with tp record backward closures
+// (false for a nil or inference tape).
+func (tp *Tape) Recording() bool { return tp != nil && !tp.noGrad }
 
 const slabSize = 1 << 22 // 16 MiB of float32
 
@@ -155,6 +166,24 @@ func (tp *Tape) Reset() {
 	tp.slab, tp.off = 0, 0
 }
 
+// Mark is a position in a tape's arena (see Tape.Mark).
+type Mark struct{ slab, off int }
+
+// Mark returns the arena's current position. Release(mark) later frees
+// everything allocated after it, for inference loops that keep only a
+// layer's output: tensors made after the mark must not be used after.
+// Only for inference tapes (a recording tape needs all its memory until
+// Reset).
+func (tp *Tape) Mark() Mark { return Mark{tp.slab, tp.off} }
+
+// Release returns the arena to a position from Mark.
+func (tp *Tape) Release(m Mark) {
+	if !tp.noGrad {
+		panic("tensor.Tape.Release on a recording tape")
+	}
+	tp.slab, tp.off = m.slab, m.off
+}
+
 // ArenaBytes reports the memory held by the arena, for diagnostics.
 func (tp *Tape) ArenaBytes() int64 {
 	var n int64
@@ -169,7 +198,7 @@ func (tp *Tape) record(f func()) { tp.backward = append(tp.backward, f) }
 
 // needs reports whether an op on these inputs must record a backward.
 func (tp *Tape) needs(inputs ...*Tensor) bool {
-	if tp == nil {
+	if !tp.Recording() {
 		return false
 	}
 	for _, t := range inputs {
