@@ -3,7 +3,9 @@
 // checkpoints are LlamaForCausalLM) on top of package tensor: loading and
 // saving Hugging Face checkpoints with their tensor names unchanged, the
 // batched right-padded forward and backward, per-sequence log-probs of
-// completions given prompts, and KV-cache decoding.
+// completions given prompts, KV-cache decoding, per-layer activation
+// recomputation (GradientCheckpointing), and LoRA adapters as PEFT computes,
+// loads and saves them (lora.go, peft.go).
 //
 // Weights keep Hugging Face names end to end (load, gradients, save), so
 // fixtures, adapters and checkpoints line up without translation tables.

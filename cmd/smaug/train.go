@@ -216,10 +216,7 @@ func runTrain(cfg train.Config) error {
 	if err != nil {
 		return err
 	}
-	pb := newBar(t.TotalSteps(), "train")
-	if cfg.NoProgress {
-		pb = newBar(-1, "")
-	}
+	pb := makeBar(t.TotalSteps(), "train", !cfg.NoProgress)
 	pb.Set(t.Step())
 	t.SetProgress(func(step int, m map[string]float64) {
 		desc := fmt.Sprintf("loss %.4f", m["loss"])
