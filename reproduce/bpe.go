@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/dlclark/regexp2/v2"
 )
@@ -120,9 +119,4 @@ func TrainBPE(texts []string, vocabSize int) ([]byte, error) {
 		return nil, fmt.Errorf("tokenizer.json: %w", err)
 	}
 	return b, nil
-}
-
-// isDigits reports whether s is made of ASCII digits only.
-func isDigits(s string) bool {
-	return s != "" && strings.Trim(s, "0123456789") == ""
 }

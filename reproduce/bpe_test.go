@@ -51,3 +51,8 @@ func TestTrainBPE(t *testing.T) {
 		t.Errorf("only %.2f bytes per token", float64(bytes)/float64(tokens))
 	}
 }
+
+// isDigits reports whether s is made of ASCII digits only.
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -524,12 +523,4 @@ func (p *pipeline) trainPref(dir, loss string) error {
 	bar := p.bar(s.PrefSteps, loss)
 	t.SetProgress(func(step int, m map[string]float64) { bar(1) })
 	return t.Run()
-}
-
-// finite replaces NaN and infinities by 0 for JSON.
-func finite(x float64) float64 {
-	if math.IsNaN(x) || math.IsInf(x, 0) {
-		return 0
-	}
-	return x
 }
