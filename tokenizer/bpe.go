@@ -10,8 +10,7 @@ import (
 
 // symbol is one node of the doubly linked list a word is merged on.
 type symbol struct {
-	id         int32 // token id (rank-ordered BPE)
-	start, end int32 // byte span in the word (score-ordered BPE)
+	id         int32 // token id
 	prev, next int32
 }
 
