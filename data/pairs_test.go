@@ -178,7 +178,7 @@ func TestInEvalSplit(t *testing.T) {
 			t.Errorf("fraction %v: %v in the split", f, got)
 		}
 	}
-	if InEvalSplit("q", 0.5, 1) != InEvalSplit("q", 0.5, 1) {
+	if first, again := InEvalSplit("q", 0.5, 1), InEvalSplit("q", 0.5, 1); first != again {
 		t.Error("not deterministic")
 	}
 	differ := 0

@@ -276,11 +276,7 @@ func textSupport(lo *train.LoadOptions, cfg train.Config) error {
 	}
 	lo.BOSText = tc.BOSToken
 	lo.Chat = func(msgs []map[string]any, gen bool) (string, error) {
-		m := make([]chat.Message, len(msgs))
-		for i := range msgs {
-			m[i] = msgs[i]
-		}
-		return tmpl.Render(m, chat.Options{AddGenerationPrompt: gen, BOSToken: tc.BOSToken, EOSToken: tc.EOSToken})
+		return tmpl.Render(msgs, chat.Options{AddGenerationPrompt: gen, BOSToken: tc.BOSToken, EOSToken: tc.EOSToken})
 	}
 	return nil
 }
