@@ -33,6 +33,20 @@ var benchShapes = map[string]benchShape{
 	"smol135m": {Hidden: 576, Layers: 30, Heads: 9, KVHeads: 3, Inter: 1536, Vocab: 49152, Seq: 512, Batch: 4},
 }
 
+// randomBatch is Batch sequences of Seq random tokens, each scored after a
+// one-token prompt, as the PyTorch reference scores them.
+func (s benchShape) randomBatch(r *rand.Rand) []model.Completion {
+	items := make([]model.Completion, s.Batch)
+	for i := range items {
+		ids := make([]int, s.Seq)
+		for j := range ids {
+			ids[j] = r.IntN(s.Vocab)
+		}
+		items[i] = model.Completion{Prompt: ids[:1], Completion: ids[1:]}
+	}
+	return items
+}
+
 func (s benchShape) config() *hf.Config {
 	return &hf.Config{
 		Architectures: []string{"LlamaForCausalLM"}, ModelType: "llama",
@@ -85,7 +99,7 @@ policy forward+backward, AdamW), full and LoRA.`,
 			if child {
 				return benchChild(cmd.OutOrStdout(), shapes, iters)
 			}
-			return benchParent(cmd.OutOrStdout(), strings.Split(shapes, ","), iters, torchScript, python)
+			return benchParent(cmd.OutOrStdout(), splitComma(shapes), iters, torchScript, python)
 		},
 	}
 	cmd.AddCommand(newBenchTrainCmd())
@@ -175,14 +189,7 @@ func benchChild(out io.Writer, shape string, iters int) error {
 		return err
 	}
 	r := rand.New(rand.NewPCG(1, 1))
-	items := make([]model.Completion, s.Batch)
-	for i := range items {
-		ids := make([]int, s.Seq)
-		for j := range ids {
-			ids[j] = r.IntN(s.Vocab)
-		}
-		items[i] = model.Completion{Prompt: ids[:1], Completion: ids[1:]}
-	}
+	items := s.randomBatch(r)
 	tp := tensor.NewTape()
 	seed := make([]float32, s.Batch)
 	for i := range seed {

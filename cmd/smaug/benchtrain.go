@@ -216,14 +216,7 @@ func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int) error 
 	// B sequences of T random tokens: the first B/2 are the chosen
 	// completions, the rest the rejected, each after a one-token prompt.
 	r := rand.New(rand.NewPCG(1, 1))
-	items := make([]model.Completion, s.Batch)
-	for i := range items {
-		ids := make([]int, s.Seq)
-		for j := range ids {
-			ids[j] = r.IntN(s.Vocab)
-		}
-		items[i] = model.Completion{Prompt: ids[:1], Completion: ids[1:]}
-	}
+	items := s.randomBatch(r)
 	n := s.Batch / 2
 	tp := tensor.NewTape()
 	seed := make([]float32, s.Batch)
