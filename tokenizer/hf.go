@@ -242,6 +242,12 @@ func parseHF(b []byte) (*Tokenizer, error) {
 			t.normAdded = append(t.normAdded, at)
 			if t.normalizer != nil {
 				at.content = t.normalizer.normalize(at.content)
+				if at.content != a.Content {
+					if t.normDecode == nil {
+						t.normDecode = map[int]string{}
+					}
+					t.normDecode[id] = at.content
+				}
 			}
 			normed = append(normed, at)
 		} else {

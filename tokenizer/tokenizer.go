@@ -52,6 +52,14 @@ type Tokenizer struct {
 	// ApplyConfig can rebuild the pipeline the way transformers does.
 	legacyPrepend bool
 	normAdded     []addedToken
+
+	// normDecode maps an added token with normalized=true to its normalized
+	// form when the normalizer changes it ("<s>" → "▁<s>" under a Prepend
+	// normalizer). Hugging Face tokenizers (0.23.1 and later) decodes such a
+	// token through that form, so the decoder sees what the encoder matched,
+	// and never skips it as special: its skip test compares the decoded form
+	// with the special tokens' contents.
+	normDecode map[int]string
 }
 
 // wordModel encodes one pre-token into ids, appending them to out.
@@ -202,6 +210,7 @@ func (t *Tokenizer) ApplyConfig(c *Config) error {
 		t.normalizer = nil
 		t.pre = &metaspace{replacement: "▁", scheme: scheme}
 		t.addedNorm = newAddedMatcher(t.normAdded)
+		t.normDecode = nil
 		t.legacyPrepend = false
 	}
 	lookup := func(field string, s *string, dst *int) error {
@@ -302,10 +311,18 @@ func (t *Tokenizer) encodeText(text string, out []int) []int {
 
 // Decode converts ids back to text. With skipSpecial, special tokens (BOS,
 // EOS, chat markers) are left out. Ids outside the vocabulary are ignored.
+//
+// As in Hugging Face tokenizers, an added token with normalized=true that
+// the normalizer changes is decoded through its normalized form and kept
+// even with skipSpecial (see normDecode).
 func (t *Tokenizer) Decode(ids []int, skipSpecial bool) string {
 	toks := make([]string, 0, len(ids))
 	for _, id := range ids {
 		if id < 0 || id >= len(t.tokens) {
+			continue
+		}
+		if s, ok := t.normDecode[id]; ok {
+			toks = append(toks, s)
 			continue
 		}
 		if skipSpecial && t.special[id] {

@@ -260,3 +260,33 @@ func TestMetaSplitIsExact(t *testing.T) {
 		t.Fatalf("split encoding differs:\n got %v\nwant %v", got, want)
 	}
 }
+
+// TestDecodeNormalizedAddedTokens checks Hugging Face tokenizers' decode of
+// added tokens with normalized=true (tokenizers 0.23.1 and later,
+// AddedVocabulary::simple_id_to_token): OpenLLaMA's "<s>" and "<unk>" are
+// normalized by its Prepend "▁" normalizer, so they decode as "▁<s>" and
+// "▁<unk>" and are not skipped as special, while "</s>" (normalized=false)
+// decodes as itself and is. Expected strings derived by hand from that rule
+// and the file's decoder (▁ → space, fuse, strip one leading space).
+func TestDecodeNormalizedAddedTokens(t *testing.T) {
+	tk := loadCached(t, filepath.Join(sharedtest.Path(t, "fixtures/tokenizers"), "openllama"))
+	ids := []int{1, 31822, 2, 31822, 0} // "<s> </s> <unk>"
+	for _, c := range []struct {
+		skip bool
+		want string
+	}{
+		{false, "<s> </s>  <unk>"},
+		{true, "<s>   <unk>"},
+	} {
+		if got := tk.Decode(ids, c.skip); got != c.want {
+			t.Errorf("Decode(%v, %v) = %q, want %q", ids, c.skip, got, c.want)
+		}
+	}
+	// Mistral v0.1 has the same normalizer but non-normalized special
+	// tokens: decoded as themselves, skipped when asked (two "▁" left, one
+	// stripped).
+	mk := loadCached(t, filepath.Join(sharedtest.Path(t, "fixtures/tokenizers"), "mistral_v01"))
+	if got := mk.Decode([]int{1, 28705, 2, 28705, 0}, true); got != " " {
+		t.Errorf("mistral_v01 skip: got %q, want %q", got, " ")
+	}
+}
