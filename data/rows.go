@@ -412,7 +412,7 @@ func (bytesFile) Close() error { return nil }
 type parquetRows struct {
 	src  string
 	f    readerAtCloser
-	r    *parquet.Reader
+	r    *parquet.GenericReader[map[string]any]
 	row  int
 	rows int64
 }
@@ -430,7 +430,7 @@ func newParquetRows(src string, f readerAtCloser) (rr *parquetRows, err error) {
 		f.Close()
 		return nil, fmt.Errorf("open %s: %w", src, err)
 	}
-	return &parquetRows{src: src, f: f, r: parquet.NewReader(pf), rows: pf.NumRows()}, nil
+	return &parquetRows{src: src, f: f, r: parquet.NewGenericReader[map[string]any](pf, pf.Schema()), rows: pf.NumRows()}, nil
 }
 
 func sizeOf(f io.ReaderAt) int64 {
@@ -454,13 +454,15 @@ func (p *parquetRows) Next() (row Row, err error) {
 			err = fmt.Errorf("%s: row %d: cannot decode parquet row: %v", p.src, p.row, r)
 		}
 	}()
-	m := map[string]any{}
-	if err := p.r.Read(&m); err != nil {
-		if err == io.EOF {
+	buf := []map[string]any{{}}
+	n, err := p.r.Read(buf)
+	if n == 0 {
+		if err == nil || err == io.EOF {
 			return Row{}, io.EOF
 		}
 		return Row{}, fmt.Errorf("%s: row %d: %w", p.src, p.row+1, err)
 	}
+	m := buf[0]
 	p.row++
 	return Row{Fields: m, Source: p.src, Line: p.row}, nil
 }
