@@ -279,7 +279,8 @@ func (m *Model) SetDropoutState(b []byte) error {
 
 // MergeLoRA folds every adapter into its base weight, W += scaling·B·A, and
 // removes the adapters (PEFT's merge_and_unload). The base parameters stay
-// frozen. It does nothing without an adapter.
+// frozen; a bfloat16 base weight becomes float32 first. It does nothing
+// without an adapter.
 func (m *Model) MergeLoRA() {
 	for _, mod := range m.modules() {
 		a := mod.lin.LoRA
@@ -287,7 +288,11 @@ func (m *Model) MergeLoRA() {
 			continue
 		}
 		out, in, r := a.B.Shape[0], a.A.Shape[1], a.A.Shape[0]
-		kernels.Sgemm(false, false, out, in, r, a.Scaling, a.B.Data, r, a.A.Data, in, 1, mod.lin.W.Data, in)
+		w := mod.lin.W
+		if w.BF16 != nil { // merged weights are float32
+			w.Data, w.BF16 = w.Float32(), nil
+		}
+		kernels.Sgemm(false, false, out, in, r, a.Scaling, a.B.Data, r, a.A.Data, in, 1, w.Data, in)
 		mod.lin.LoRA = nil
 	}
 }

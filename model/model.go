@@ -12,6 +12,7 @@
 package model
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 
@@ -49,7 +50,8 @@ type Layer struct {
 	Gate, Up, Down      Linear
 }
 
-// Model is a Llama-family causal language model held in float32.
+// Model is a Llama-family causal language model held in float32 (frozen
+// matrices may be held in bfloat16: LoadFrozen, HoldFrozenBF16).
 type Model struct {
 	Config *hf.Config
 	Embed  *tensor.Tensor // model.embed_tokens.weight [vocab, hidden]
@@ -143,6 +145,17 @@ func shapes(c *hf.Config) (names []string, shape map[string][]int) {
 // get(name, shape) returns the float32 data for that parameter. Every
 // parameter starts trainable (see Freeze).
 func New(c *hf.Config, get func(name string, shape []int) ([]float32, error)) (*Model, error) {
+	return build(c, func(name string, shape []int) (*tensor.Tensor, error) {
+		data, err := get(name, shape)
+		if err != nil {
+			return nil, err
+		}
+		return tensor.NewParam(data, shape...), nil
+	})
+}
+
+// build assembles a model from a source of parameter tensors.
+func build(c *hf.Config, get func(name string, shape []int) (*tensor.Tensor, error)) (*Model, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -156,11 +169,11 @@ func New(c *hf.Config, get func(name string, shape []int) ([]float32, error)) (*
 	names, shape := shapes(c)
 	m := &Model{Config: c, names: names, params: map[string]*tensor.Tensor{}, Rope: tensor.NewRopeTable(c.HeadDim, inv)}
 	for _, n := range names {
-		data, err := get(n, shape[n])
+		t, err := get(n, shape[n])
 		if err != nil {
 			return nil, err
 		}
-		m.params[n] = tensor.NewParam(data, shape[n]...)
+		m.params[n] = t
 	}
 	p := func(n string) *tensor.Tensor { return m.params[n] }
 	m.Embed = p("model.embed_tokens.weight")
@@ -187,12 +200,52 @@ func New(c *hf.Config, get func(name string, shape []int) ([]float32, error)) (*
 // Load reads a Hugging Face checkpoint folder (config.json and a single or
 // sharded safetensors file, in F32, BF16 or F16) into a float32 model.
 func Load(dir string) (*Model, error) {
+	return load(dir, func(t *hf.Tensor, shape []int) (*tensor.Tensor, error) {
+		data, err := t.Float32()
+		if err != nil {
+			return nil, err
+		}
+		return tensor.NewParam(data, shape...), nil
+	})
+}
+
+// LoadFrozen reads a checkpoint like Load for use without training its
+// weights — a reference model, or the base under a LoRA adapter. Every
+// parameter is frozen. With bf16, the matrices (embeddings, projections,
+// output layer) are held as bfloat16, half the memory of float32: exactly
+// the checkpoint's values when it is stored in BF16, rounded to nearest even
+// otherwise. Norm weights and biases stay float32.
+func LoadFrozen(dir string, bf16 bool) (*Model, error) {
+	return load(dir, func(t *hf.Tensor, shape []int) (*tensor.Tensor, error) {
+		if bf16 && len(shape) == 2 {
+			if t.DType == "BF16" {
+				bits := make([]uint16, t.NumElements())
+				for i := range bits {
+					bits[i] = binary.LittleEndian.Uint16(t.Data[2*i:])
+				}
+				return tensor.FromBF16(bits, shape...), nil
+			}
+			data, err := t.Float32()
+			if err != nil {
+				return nil, err
+			}
+			return tensor.FromBF16(tensor.ToBF16(data), shape...), nil
+		}
+		data, err := t.Float32()
+		if err != nil {
+			return nil, err
+		}
+		return tensor.FromData(data, shape...), nil
+	})
+}
+
+func load(dir string, convert func(t *hf.Tensor, shape []int) (*tensor.Tensor, error)) (*Model, error) {
 	ck, err := hf.OpenCheckpoint(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer ck.Close()
-	m, err := New(ck.Config, func(name string, shape []int) ([]float32, error) {
+	m, err := build(ck.Config, func(name string, shape []int) (*tensor.Tensor, error) {
 		t, err := ck.Tensor(name)
 		if err != nil {
 			return nil, err
@@ -200,16 +253,27 @@ func Load(dir string) (*Model, error) {
 		if !sameShape(t.Shape, shape) {
 			return nil, fmt.Errorf("load %s: tensor %s has shape %v, config.json implies %v", dir, name, t.Shape, shape)
 		}
-		data, err := t.Float32()
+		out, err := convert(t, shape)
 		if err != nil {
 			return nil, fmt.Errorf("load %s: tensor %s: %w", dir, name, err)
 		}
-		return data, nil
+		return out, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", dir, err)
 	}
 	return m, nil
+}
+
+// HoldFrozenBF16 converts every frozen matrix (embeddings, projections,
+// output layer; not LoRA matrices) to bfloat16 storage, rounding to nearest
+// even: LoadFrozen's bf16 layout for a model built in memory.
+func (m *Model) HoldFrozenBF16() {
+	for _, t := range m.params {
+		if !t.RequiresGrad && t.BF16 == nil && len(t.Shape) == 2 {
+			t.BF16, t.Data = tensor.ToBF16(t.Data), nil
+		}
+	}
 }
 
 // Save writes the model as a Hugging Face checkpoint folder (config.json,
@@ -218,7 +282,7 @@ func Load(dir string) (*Model, error) {
 func (m *Model) Save(dir, dtype string, maxShardBytes int64) error {
 	ts := make([]hf.WriteTensor, 0, len(m.names))
 	for _, p := range m.Params() {
-		ts = append(ts, hf.WriteTensor{Name: p.Name, Shape: p.Tensor.Shape, Data: p.Tensor.Data, DType: dtype})
+		ts = append(ts, hf.WriteTensor{Name: p.Name, Shape: p.Tensor.Shape, Data: p.Tensor.Float32(), DType: dtype})
 	}
 	return hf.SaveCheckpoint(dir, m.Config, ts, maxShardBytes)
 }

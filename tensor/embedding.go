@@ -32,6 +32,10 @@ func gatherRows(tp *Tape, x *Tensor, rows []int, m, dim int) *Tensor {
 	grad := tp.needs(x)
 	y := tp.outputRaw(grad, m, dim)
 	for i, r := range rows {
+		if x.BF16 != nil {
+			widenBF16(y.Data[i*dim:(i+1)*dim], x.BF16[r*dim:(r+1)*dim])
+			continue
+		}
 		copy(y.Data[i*dim:(i+1)*dim], x.Data[r*dim:(r+1)*dim])
 	}
 	if !grad {

@@ -12,6 +12,10 @@ import (
 //
 // Backward: dX += dY·W, dW += dYᵀ·X, db += Σ_rows dY — all through the sgemm
 // transpose flags, never explicit transposes.
+//
+// W may be a frozen bfloat16 tensor (FromBF16): it is widened to float32 a
+// block of rows at a time (weightRows), each block's product done before the
+// next is widened.
 func Linear(tp *Tape, x, w, b *Tensor) *Tensor {
 	in, out := w.Shape[1], w.Shape[0]
 	if x.Cols() != in {
@@ -29,7 +33,10 @@ func Linear(tp *Tape, x, w, b *Tensor) *Tensor {
 			copy(y.Data[r*out:(r+1)*out], b.Data)
 		}
 	}
-	kernels.Sgemm(false, true, n, out, in, 1, x.Data, in, w.Data, in, boolF(b != nil), y.Data, out)
+	// y[:, lo:hi] = x·W[lo:hi]ᵀ (+ b) for each block of W's rows.
+	weightRows(w, func(lo, hi int, wd []float32) {
+		kernels.Sgemm(false, true, n, hi-lo, in, 1, x.Data, in, wd, in, boolF(b != nil), y.Data[lo:], out)
+	})
 	if !grad {
 		return y
 	}
@@ -39,7 +46,10 @@ func Linear(tp *Tape, x, w, b *Tensor) *Tensor {
 		}
 		if x.RequiresGrad {
 			gx, fresh := tp.gradRaw(x)
-			kernels.Sgemm(false, false, n, in, out, 1, y.Grad, out, w.Data, in, boolF(!fresh), gx, in)
+			// dX += dY[:, lo:hi]·W[lo:hi] for each block of W's rows.
+			weightRows(w, func(lo, hi int, wd []float32) {
+				kernels.Sgemm(false, false, n, in, hi-lo, 1, y.Grad[lo:], out, wd, in, boolF(!fresh || lo > 0), gx, in)
+			})
 		}
 		if w.RequiresGrad {
 			kernels.Sgemm(true, false, out, in, n, 1, y.Grad, out, x.Data, in, 1, tp.grad(w), in)

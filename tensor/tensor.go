@@ -14,7 +14,9 @@
 // gradient buffers. Everything else made while a Tape records comes from the
 // tape's arena, which Reset recycles after the optimiser step, so a training
 // loop in steady state allocates nothing. Forwards without a tape (reference
-// model, evaluation, generation) allocate from the Go heap.
+// model, evaluation, generation) allocate from the Go heap. Frozen weights
+// may be held as bfloat16 (FromBF16), widened one matrix at a time as
+// Linear and Embedding use them.
 //
 // Matrix products go through package kernels (BLAS loaded at run time, or a
 // pure-Go tiled kernel); elementwise work is split across cores with
@@ -30,8 +32,12 @@ import (
 // Tensor is a dense row-major float32 array. Grad, when non-nil, has the same
 // length as Data and accumulates ∂loss/∂Data during Tape.Backward.
 type Tensor struct {
-	Shape        []int
-	Data         []float32
+	Shape []int
+	Data  []float32
+	// BF16, when non-nil, holds a frozen weight as bfloat16 bits in place of
+	// Data, which is then nil (see FromBF16). Only Linear's weight and
+	// Embedding's table may be such a tensor.
+	BF16         []uint16
 	Grad         []float32
 	RequiresGrad bool
 	param        bool // persistent: its Grad is heap-allocated and survives Tape.Reset
@@ -71,10 +77,15 @@ func (t *Tensor) Freeze() {
 func (t *Tensor) ZeroGrad() { clear(t.Grad) }
 
 // Len is the number of elements.
-func (t *Tensor) Len() int { return len(t.Data) }
+func (t *Tensor) Len() int {
+	if t.BF16 != nil {
+		return len(t.BF16)
+	}
+	return len(t.Data)
+}
 
 // Rows is the product of all dimensions but the last; Cols is the last.
-func (t *Tensor) Rows() int { return len(t.Data) / t.Cols() }
+func (t *Tensor) Rows() int { return t.Len() / t.Cols() }
 
 // Cols is the size of the last dimension.
 func (t *Tensor) Cols() int {

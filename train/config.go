@@ -73,6 +73,9 @@ type Config struct {
 	LoRADropout float64 `yaml:"lora-dropout"`
 	LoRATargets string  `yaml:"lora-targets"`
 	RSLoRA      bool    `yaml:"rslora"`
+	// BaseDType is how frozen weights are held: "F32", or "BF16" for half
+	// the memory (the base under LoRA, a reference model kept in memory).
+	BaseDType string `yaml:"base-dtype"`
 
 	SaveSteps int `yaml:"save-steps"`
 	EvalSteps int `yaml:"eval-steps"`
@@ -95,7 +98,7 @@ func Defaults(mode string) Config {
 		LR: 5e-7, LRSchedule: "linear", WarmupSteps: 0, WeightDecay: 0,
 		AdamBeta1: 0.9, AdamBeta2: 0.999, AdamEps: 1e-8, MaxGradNorm: 1,
 		BatchSize: 4, GradAccum: 1, Epochs: 1, MaxLength: 1024, MaxPromptLength: 512,
-		LoRAAlpha: 16, LoRATargets: "q_proj,k_proj,v_proj,o_proj", SaveSteps: 0, SaveDType: "F32",
+		LoRAAlpha: 16, LoRATargets: "q_proj,k_proj,v_proj,o_proj", SaveSteps: 0, SaveDType: "F32", BaseDType: "F32",
 		SimPOGamma: 0.5, ORPOAlpha: 0.1,
 	}
 	if mode == "sft" {
@@ -143,6 +146,15 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--lora-dropout must be in [0, 1), got %v", c.LoRADropout)
 	case c.SaveSteps < 0 || c.EvalSteps < 0:
 		return fmt.Errorf("--save-steps and --eval-steps must be ≥ 0")
+	}
+	switch strings.ToUpper(c.BaseDType) {
+	case "F32", "BF16":
+		c.BaseDType = strings.ToUpper(c.BaseDType)
+	default:
+		return fmt.Errorf("--base-dtype %q: want F32 or BF16", c.BaseDType)
+	}
+	if c.BaseDType == "BF16" && c.LoRAR == 0 && c.RefModel == "" && c.PrecomputeRef {
+		return fmt.Errorf("--base-dtype BF16 holds frozen weights in bfloat16, and this run has none: use it with --lora-r, or with a reference model (--ref-model, or --precompute-ref=false)")
 	}
 	switch strings.ToUpper(c.SaveDType) {
 	case "F32", "BF16", "F16":

@@ -116,3 +116,12 @@ func cachedReference(dir, key string, n int, compute func() (RefLogps, error)) (
 	}
 	return r, false, atomicfile.WriteFile(path, b)
 }
+
+// frozenDType adds how frozen weights are held to a reference identity: a
+// reference held in bfloat16 scores differently unless its checkpoint is
+// stored in BF16.
+func frozenDType(h hash.Hash, c Config) {
+	if c.BaseDType == "BF16" {
+		fmt.Fprintf(h, "base-dtype BF16\n")
+	}
+}

@@ -191,6 +191,9 @@ func (t *Trainer) loadPolicy(resume string) error {
 		if cfg, err = hf.LoadConfig(c.InitConfig); err == nil {
 			t.Policy, err = model.NewRandom(cfg, c.Seed, initializerRange(cfg))
 		}
+	case c.LoRAR > 0:
+		// The base is frozen under the adapter.
+		t.Policy, err = model.LoadFrozen(c.Model, c.BaseDType == "BF16")
 	default:
 		t.Policy, err = model.Load(c.Model)
 	}
@@ -209,8 +212,16 @@ func (t *Trainer) loadPolicy(resume string) error {
 			return fmt.Errorf("--lora-*: %w", err)
 		}
 		t.Policy.SetDropoutSeed(c.Seed)
+		if c.BaseDType == "BF16" {
+			t.Policy.HoldFrozenBF16() // a base from --init-config
+		}
 	}
 	return nil
+}
+
+// loadFrozen loads a reference model, held as --base-dtype says.
+func (t *Trainer) loadFrozen(dir string) (*model.Model, error) {
+	return model.LoadFrozen(dir, t.Cfg.BaseDType == "BF16")
 }
 
 func splitList(s string) []string {
@@ -239,13 +250,13 @@ func (t *Trainer) setupReference(newBar func(int, string) func(int)) error {
 		if err := modelIdentity(h, c.RefModel); err != nil {
 			return err
 		}
+		frozenDType(h, c)
 		identity = fmt.Sprintf("%x", h.Sum(nil))
 		load := func() (*model.Model, error) {
-			m, err := model.Load(c.RefModel)
+			m, err := t.loadFrozen(c.RefModel)
 			if err != nil {
 				return nil, fmt.Errorf("--ref-model: %w", err)
 			}
-			m.Freeze()
 			return m, nil
 		}
 		if !c.PrecomputeRef {
@@ -260,6 +271,7 @@ func (t *Trainer) setupReference(newBar func(int, string) func(int)) error {
 		h := sha256.New()
 		modelIdentity(h, c.Model)
 		fmt.Fprintf(h, "lora-off\n")
+		frozenDType(h, c)
 		identity = fmt.Sprintf("%x", h.Sum(nil))
 		if !c.PrecomputeRef {
 			return nil // scored on the fly with the adapter disabled
@@ -278,11 +290,10 @@ func (t *Trainer) setupReference(newBar func(int, string) func(int)) error {
 		}
 		identity = fmt.Sprintf("%x", h.Sum(nil))
 		if !c.PrecomputeRef {
-			m, err := model.Load(c.Model)
+			m, err := t.loadFrozen(c.Model)
 			if err != nil {
 				return err
 			}
-			m.Freeze()
 			t.ref = m
 			return nil
 		}

@@ -51,6 +51,7 @@ the settings saved in its checkpoint. Every flag can also be given in a
 YAML file (--config), keyed by flag name; a run's config.yaml repeats it.`
 		cmd.Example = `  smaug train --model ./base --data pairs.jsonl --output runs/dpop --max-steps 200
   smaug train --model ./base --data pairs.parquet --output runs/lora --lora-r 16 --lora-alpha 32 --lora-targets q_proj,v_proj
+  smaug train --model ./base-bf16 --data pairs.jsonl --output runs/lora --lora-r 16 --base-dtype BF16   # half the base's memory
   smaug train --config run.yaml
   smaug train --resume runs/dpop          # continue a killed run with its saved settings
   smaug train --config runs/dpop/config.yaml --output runs/dpop-seed1 --seed 1`
@@ -112,6 +113,7 @@ for smaug train.`
 	f.Float64Var(&cfg.LoRADropout, "lora-dropout", 0, "LoRA dropout")
 	f.StringVar(&cfg.LoRATargets, "lora-targets", cfg.LoRATargets, "modules to adapt (PEFT names: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj or all-linear)")
 	f.BoolVar(&cfg.RSLoRA, "rslora", false, "rank-stabilised LoRA scaling α/√r")
+	f.StringVar(&cfg.BaseDType, "base-dtype", cfg.BaseDType, "how frozen weights are held: F32, or BF16 for half the memory (the base under --lora-r, a reference model; exact for a BF16 checkpoint, rounded otherwise)")
 	f.IntVar(&cfg.SaveSteps, "save-steps", 0, "write a checkpoint every N steps and at the end (0: only the final model)")
 	f.IntVar(&cfg.EvalSteps, "eval-steps", 0, "evaluate on --eval-data every N steps (0: at the end only)")
 	f.BoolVar(&cfg.EvalOnStart, "eval-on-start", false, "also evaluate before the first step (step 0), to see where training starts")
