@@ -13,7 +13,7 @@ import (
 func init() { rootCmd.AddCommand(newGenerateCmd()) }
 
 func newGenerateCmd() *cobra.Command {
-	var modelDir, promptIDs string
+	var modelDir, promptIDs, dtype string
 	var opt model.GenerateOptions
 	var stopAtEOS bool
 	cmd := &cobra.Command{
@@ -39,7 +39,7 @@ generator seeded by --seed (the same seed gives the same tokens).`,
 			if opt.TopP < 0 || opt.TopP > 1 {
 				return fmt.Errorf("--top-p must be in [0, 1], got %v", opt.TopP)
 			}
-			m, err := model.Load(modelDir)
+			m, err := loadInference(modelDir, dtype)
 			if err != nil {
 				return err
 			}
@@ -67,6 +67,7 @@ generator seeded by --seed (the same seed gives the same tokens).`,
 	f.Float64Var(&opt.TopP, "top-p", 1, "nucleus sampling: keep the smallest set of tokens reaching this probability")
 	f.Uint64Var(&opt.Seed, "seed", 0, "random seed for sampling")
 	f.BoolVar(&stopAtEOS, "stop-at-eos", false, "stop after the model's eos_token_id (from config.json)")
+	f.StringVar(&dtype, "dtype", "F32", dtypeUsage)
 	cmd.MarkFlagRequired("model")
 	cmd.MarkFlagRequired("prompt-ids")
 	return cmd

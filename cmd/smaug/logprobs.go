@@ -15,7 +15,7 @@ import (
 func init() { rootCmd.AddCommand(newLogprobsCmd()) }
 
 func newLogprobsCmd() *cobra.Command {
-	var modelDir, refDir, dataPath, outPath string
+	var modelDir, refDir, dataPath, outPath, dtype string
 	var batchSize int
 	cmd := &cobra.Command{
 		Use:   "logprobs",
@@ -31,12 +31,13 @@ may have "rejected_ids". Every field of the row is kept; the output adds
   ref_chosen_logp, ref_rejected_logp      the same under --ref-model
 
 Prompt tokens and padding are excluded, as in TRL. Results do not depend on
---batch-size. The output is written to a temporary file and renamed, so a
+--batch-size. --dtype BF16 holds the weights in bfloat16: half the memory,
+the same results for a checkpoint stored in BF16. The output is written to a temporary file and renamed, so a
 failed run leaves nothing half-written.`,
 		Example: `  smaug logprobs --model ./policy --ref-model ./ref --data pairs.jsonl --out scored.jsonl`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runLogprobs(modelDir, refDir, dataPath, outPath, batchSize)
+			return runLogprobs(modelDir, refDir, dataPath, outPath, dtype, batchSize)
 		},
 	}
 	f := cmd.Flags()
@@ -45,6 +46,7 @@ failed run leaves nothing half-written.`,
 	f.StringVar(&dataPath, "data", "", "input JSONL with prompt_ids, chosen_ids and optionally rejected_ids (required)")
 	f.StringVar(&outPath, "out", "", "output JSONL (required)")
 	f.IntVar(&batchSize, "batch-size", 8, "sequences scored together")
+	f.StringVar(&dtype, "dtype", "F32", dtypeUsage)
 	cmd.MarkFlagRequired("model")
 	cmd.MarkFlagRequired("data")
 	cmd.MarkFlagRequired("out")
@@ -163,12 +165,12 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
-func runLogprobs(modelDir, refDir, dataPath, outPath string, batchSize int) error {
+func runLogprobs(modelDir, refDir, dataPath, outPath, dtype string, batchSize int) error {
 	rows, err := readIDRows(dataPath)
 	if err != nil {
 		return err
 	}
-	m, err := model.Load(modelDir)
+	m, err := loadInference(modelDir, dtype)
 	if err != nil {
 		return err
 	}
@@ -185,7 +187,7 @@ func runLogprobs(modelDir, refDir, dataPath, outPath string, batchSize int) erro
 	}
 	bar.Finish()
 	if refDir != "" {
-		ref, err := model.Load(refDir)
+		ref, err := loadInference(refDir, dtype)
 		if err != nil {
 			return err
 		}
