@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -92,6 +93,105 @@ func TestAddedTokenFlags(t *testing.T) {
 		tk := tinyHF(t, tokens, nil, c.added, "null", "null")
 		if got := tokenStrings(tk, tk.Encode(c.text, false)); !slices.Equal(got, c.want) {
 			t.Errorf("%s %q: %q, want %q", c.name, c.text, got, c.want)
+		}
+	}
+}
+
+// TestNormalizers checks each normalizer kind on inputs whose results
+// follow from its definition (Unicode normal forms, Hugging Face's Strip,
+// Prepend, Replace with a string or a regex, Sequence in order).
+func TestNormalizers(t *testing.T) {
+	cases := []struct{ spec, in, want string }{
+		{`{"type": "NFC"}`, "e\u0301", "é"},
+		{`{"type": "NFD"}`, "é", "e\u0301"},
+		{`{"type": "NFKC"}`, "ﬁ①", "fi1"},
+		{`{"type": "NFKD"}`, "ﬁé", "fie\u0301"},
+		{`{"type": "Lowercase"}`, "ÀB", "àb"},
+		{`{"type": "Strip", "strip_left": true, "strip_right": false}`, "  a  ", "a  "},
+		{`{"type": "Strip", "strip_left": true, "strip_right": true}`, " \ta \n", "a"},
+		{`{"type": "Prepend", "prepend": "▁"}`, "a", "▁a"},
+		{`{"type": "Replace", "pattern": {"String": " "}, "content": "▁"}`, "a b ", "a▁b▁"},
+		{`{"type": "Replace", "pattern": {"Regex": " +"}, "content": "_"}`, "a   b c", "a_b_c"},
+		{`{"type": "Sequence", "normalizers": [{"type": "Lowercase"}, {"type": "Prepend", "prepend": "▁"}, {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]}`, "Hi Yo", "▁hi▁yo"},
+	}
+	for _, c := range cases {
+		n, err := hfNormalizer(json.RawMessage(c.spec), "normalizer")
+		if err != nil {
+			t.Fatalf("%s: %v", c.spec, err)
+		}
+		if got := n.normalize(c.in); got != c.want {
+			t.Errorf("%s on %q: %q, want %q", c.spec, c.in, got, c.want)
+		}
+	}
+}
+
+// TestPreTokenizers checks the pieces each pre-tokenizer kind cuts a text
+// into, by its definition in Hugging Face tokenizers (Whitespace is
+// \w+|[^\w\s]+; Punctuation isolates each punctuation character; Split's
+// behaviours keep, drop or attach the delimiter; ByteLevel maps bytes to
+// its printable alphabet after the GPT-2 regex).
+func TestPreTokenizers(t *testing.T) {
+	cases := []struct {
+		spec, in string
+		want     []string
+	}{
+		{`{"type": "Whitespace"}`, "Hey, you!", []string{"Hey", ",", "you", "!"}},
+		{`{"type": "WhitespaceSplit"}`, "a  b\tc", []string{"a", "b", "c"}},
+		{`{"type": "Digits", "individual_digits": true}`, "a123b", []string{"a", "1", "2", "3", "b"}},
+		{`{"type": "Digits", "individual_digits": false}`, "a123b", []string{"a", "123", "b"}},
+		{`{"type": "Punctuation", "behavior": "Isolated"}`, "a,b!!", []string{"a", ",", "b", "!", "!"}},
+		{`{"type": "Split", "pattern": {"String": "-"}, "behavior": "Removed", "invert": false}`, "a-b", []string{"a", "b"}},
+		{`{"type": "Split", "pattern": {"String": "-"}, "behavior": "Isolated", "invert": false}`, "a-b", []string{"a", "-", "b"}},
+		{`{"type": "Split", "pattern": {"String": "-"}, "behavior": "MergedWithPrevious", "invert": false}`, "a-b", []string{"a-", "b"}},
+		{`{"type": "Split", "pattern": {"String": "-"}, "behavior": "MergedWithNext", "invert": false}`, "a-b", []string{"a", "-b"}},
+		{`{"type": "Split", "pattern": {"String": "-"}, "behavior": "Contiguous", "invert": false}`, "a--b", []string{"a", "--", "b"}},
+		{`{"type": "Split", "pattern": {"Regex": "\\d+"}, "behavior": "Isolated", "invert": true}`, "ab12cd", []string{"ab", "12", "cd"}},
+		{`{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}`, "Hi there", []string{"Hi", "Ġthere"}},
+		{`{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true}`, "Hi", []string{"ĠHi"}},
+		{`{"type": "Sequence", "pretokenizers": [{"type": "WhitespaceSplit"}, {"type": "Digits", "individual_digits": true}]}`, "ab12 c", []string{"ab", "1", "2", "c"}},
+	}
+	for _, c := range cases {
+		p, err := hfPreTokenizer(json.RawMessage(c.spec), "pre_tokenizer")
+		if err != nil {
+			t.Fatalf("%s: %v", c.spec, err)
+		}
+		var got []string
+		p.preTokenize(c.in, true, func(w string, _ bool) { got = append(got, w) })
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s on %q: %q, want %q", c.spec, c.in, got, c.want)
+		}
+	}
+}
+
+// TestDecoders checks each decoder kind on token lists whose text follows
+// from its definition in Hugging Face tokenizers (ByteFallback turns
+// <0xNN> runs into UTF-8, or U+FFFD per byte when invalid; Strip removes
+// up to n copies of its character at each end of every token; Metaspace
+// drops the first token's leading "▁" under prepend_scheme always/first).
+func TestDecoders(t *testing.T) {
+	cases := []struct {
+		spec string
+		in   []string
+		want string
+	}{
+		{`{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true}`, []string{"Hi", "Ġthere", "Ċ"}, "Hi there\n"},
+		{`{"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true}`, []string{"▁Hi", "▁there"}, "Hi there"},
+		{`{"type": "Metaspace", "replacement": "▁", "prepend_scheme": "never", "split": true}`, []string{"▁Hi", "▁there"}, " Hi there"},
+		{`{"type": "ByteFallback"}`, []string{"a", "<0xE2>", "<0x82>", "<0xAC>", "b"}, "a€b"},
+		{`{"type": "ByteFallback"}`, []string{"<0xE2>", "<0x82>", "c"}, "\uFFFD\uFFFDc"},
+		{`{"type": "Fuse"}`, []string{"a", " b", "c"}, "a bc"},
+		{`{"type": "Strip", "content": " ", "start": 1, "stop": 0}`, []string{"  ab "}, " ab "},
+		{`{"type": "Replace", "pattern": {"String": "▁"}, "content": " "}`, []string{"▁a▁b"}, " a b"},
+		{`{"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"String": "▁"}, "content": " "}, {"type": "ByteFallback"}, {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]}`,
+			[]string{"▁Hello", "▁", "<0xF0>", "<0x9F>", "<0x99>", "<0x82>"}, "Hello 🙂"},
+	}
+	for _, c := range cases {
+		d, err := hfDecoder(json.RawMessage(c.spec), "decoder")
+		if err != nil {
+			t.Fatalf("%s: %v", c.spec, err)
+		}
+		if got := strings.Join(d.decode(c.in), ""); got != c.want {
+			t.Errorf("%s on %q: %q, want %q", c.spec, c.in, got, c.want)
 		}
 	}
 }
