@@ -13,6 +13,7 @@ import (
 // logits equal the float32-held model's bit for bit; loaded from the F32
 // checkpoint they are its values rounded to nearest even (checked with the
 // independent roundBF16). Norm weights stay float32; nothing is trainable.
+// Only the BF16 checkpoint stays mapped (read in place).
 func TestLoadFrozenBF16(t *testing.T) {
 	root := sharedtest.Path(t, "fixtures/hf/llama")
 	e := loadExpected(t, root)
@@ -28,6 +29,10 @@ func TestLoadFrozenBF16(t *testing.T) {
 			t.Errorf("%s: RequiresGrad %v, bf16 %v, float32 %v", p.Name, p.Tensor.RequiresGrad, p.Tensor.BF16 != nil, p.Tensor.Data != nil)
 		}
 	}
+	if m16.mapped == nil {
+		t.Errorf("a BF16 checkpoint loaded with bf16: its matrices should read the mapped file in place")
+	}
+	defer m16.Close()
 	if m16.NumParams() != m32.NumParams() {
 		t.Errorf("NumParams %d, want %d", m16.NumParams(), m32.NumParams())
 	}
@@ -52,6 +57,9 @@ func TestLoadFrozenBF16(t *testing.T) {
 	r16, err := LoadFrozen(filepath.Join(root, "policy"), true)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if r16.mapped != nil {
+		t.Errorf("an F32 checkpoint rounded to bf16 keeps its file mapped")
 	}
 	for _, p := range f32.Params() {
 		q, _ := r16.Param(p.Name)

@@ -14,7 +14,9 @@ package model
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
+	"unsafe"
 
 	"github.com/smaug-dev/smaug/hf"
 	"github.com/smaug-dev/smaug/tensor"
@@ -66,6 +68,9 @@ type Model struct {
 
 	names  []string // parameter names in Hugging Face order
 	params map[string]*tensor.Tensor
+	// mapped is the checkpoint whose memory-mapped files frozen bfloat16
+	// weights read from (LoadFrozen), closed by Close.
+	mapped io.Closer
 }
 
 // Param is a named parameter.
@@ -200,12 +205,12 @@ func build(c *hf.Config, get func(name string, shape []int) (*tensor.Tensor, err
 // Load reads a Hugging Face checkpoint folder (config.json and a single or
 // sharded safetensors file, in F32, BF16 or F16) into a float32 model.
 func Load(dir string) (*Model, error) {
-	return load(dir, func(t *hf.Tensor, shape []int) (*tensor.Tensor, error) {
+	return load(dir, func(t *hf.Tensor, shape []int) (*tensor.Tensor, bool, error) {
 		data, err := t.Float32()
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		return tensor.NewParam(data, shape...), nil
+		return tensor.NewParam(data, shape...), false, nil
 	})
 }
 
@@ -215,36 +220,60 @@ func Load(dir string) (*Model, error) {
 // output layer) are held as bfloat16, half the memory of float32: exactly
 // the checkpoint's values when it is stored in BF16, rounded to nearest even
 // otherwise. Norm weights and biases stay float32.
+//
+// The BF16 matrices of a BF16 checkpoint are not copied: they are read in
+// place from the memory-mapped safetensors files (pages the kernel shares
+// with its file cache and can drop and re-read), which stay mapped until
+// Close.
 func LoadFrozen(dir string, bf16 bool) (*Model, error) {
-	return load(dir, func(t *hf.Tensor, shape []int) (*tensor.Tensor, error) {
+	return load(dir, func(t *hf.Tensor, shape []int) (*tensor.Tensor, bool, error) {
 		if bf16 && len(shape) == 2 {
+			if bits, ok := mappedBF16(t); ok {
+				return tensor.FromBF16(bits, shape...), true, nil
+			}
 			if t.DType == "BF16" {
 				bits := make([]uint16, t.NumElements())
 				for i := range bits {
 					bits[i] = binary.LittleEndian.Uint16(t.Data[2*i:])
 				}
-				return tensor.FromBF16(bits, shape...), nil
+				return tensor.FromBF16(bits, shape...), false, nil
 			}
 			data, err := t.Float32()
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
-			return tensor.FromBF16(tensor.ToBF16(data), shape...), nil
+			return tensor.FromBF16(tensor.ToBF16(data), shape...), false, nil
 		}
 		data, err := t.Float32()
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		return tensor.FromData(data, shape...), nil
+		return tensor.FromData(data, shape...), false, nil
 	})
 }
 
-func load(dir string, convert func(t *hf.Tensor, shape []int) (*tensor.Tensor, error)) (*Model, error) {
+// mappedBF16 views a BF16 tensor's bytes in the mapped file as bfloat16
+// bits, where the machine is little-endian and the bytes are 2-aligned.
+func mappedBF16(t *hf.Tensor) ([]uint16, bool) {
+	n := t.NumElements()
+	if t.DType != "BF16" || n == 0 || len(t.Data) != 2*n || !littleEndian ||
+		uintptr(unsafe.Pointer(&t.Data[0]))%2 != 0 {
+		return nil, false
+	}
+	return unsafe.Slice((*uint16)(unsafe.Pointer(&t.Data[0])), n), true
+}
+
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// load builds a model from a checkpoint folder, each tensor made by
+// convert, which reports whether the tensor reads the mapped file in place
+// (the checkpoint then stays open, for Close).
+func load(dir string, convert func(t *hf.Tensor, shape []int) (*tensor.Tensor, bool, error)) (*Model, error) {
 	ck, err := hf.OpenCheckpoint(dir)
 	if err != nil {
 		return nil, err
 	}
-	defer ck.Close()
+	mapped := false
 	m, err := build(ck.Config, func(name string, shape []int) (*tensor.Tensor, error) {
 		t, err := ck.Tensor(name)
 		if err != nil {
@@ -253,16 +282,35 @@ func load(dir string, convert func(t *hf.Tensor, shape []int) (*tensor.Tensor, e
 		if !sameShape(t.Shape, shape) {
 			return nil, fmt.Errorf("load %s: tensor %s has shape %v, config.json implies %v", dir, name, t.Shape, shape)
 		}
-		out, err := convert(t, shape)
+		out, inPlace, err := convert(t, shape)
 		if err != nil {
 			return nil, fmt.Errorf("load %s: tensor %s: %w", dir, name, err)
 		}
+		mapped = mapped || inPlace
 		return out, nil
 	})
 	if err != nil {
+		ck.Close()
 		return nil, fmt.Errorf("load %s: %w", dir, err)
 	}
+	if mapped {
+		m.mapped = ck
+	} else {
+		ck.Close()
+	}
 	return m, nil
+}
+
+// Close releases the checkpoint files that LoadFrozen's bfloat16 weights
+// read from; the model must not be used afterwards. It does nothing for a
+// model that reads no file.
+func (m *Model) Close() error {
+	if m.mapped == nil {
+		return nil
+	}
+	err := m.mapped.Close()
+	m.mapped = nil
+	return err
 }
 
 // HoldFrozenBF16 converts every frozen matrix (embeddings, projections,

@@ -401,6 +401,7 @@ func (p *pipeline) trainBase(dir string) error {
 	if err != nil {
 		return err
 	}
+	defer t.Close()
 	bar := p.bar(s.SFTSteps, "base (sft)")
 	t.SetProgress(func(step int, m map[string]float64) { bar(1) })
 	if err := t.Run(); err != nil {
@@ -520,6 +521,7 @@ func (p *pipeline) trainPref(dir, loss string) error {
 	if err != nil {
 		return err
 	}
+	defer t.Close()
 	bar := p.bar(s.PrefSteps, loss)
 	t.SetProgress(func(step int, m map[string]float64) { bar(1) })
 	return t.Run()

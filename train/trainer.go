@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"io"
@@ -72,7 +73,7 @@ type Options struct {
 // New prepares a run: loads (or resumes) the policy, attaches LoRA, sets up
 // the loss, the reference log-probs and the optimiser, and creates the run
 // folder. Call Run next.
-func New(cfg Config, o Options) (*Trainer, error) {
+func New(cfg Config, o Options) (_ *Trainer, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -99,6 +100,11 @@ func New(cfg Config, o Options) (*Trainer, error) {
 	if err := t.loadPolicy(resume); err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			t.Close()
+		}
+	}()
 	for _, set := range [][]Example{t.train, t.eval} {
 		if err := checkVocab(set, t.Policy.Config.VocabSize); err != nil {
 			return nil, err
@@ -219,6 +225,16 @@ func (t *Trainer) loadPolicy(resume string) error {
 	return nil
 }
 
+// Close releases the files that frozen bfloat16 weights read from (see
+// model.LoadFrozen); the trainer must not be used afterwards.
+func (t *Trainer) Close() error {
+	err := t.Policy.Close()
+	if t.ref != nil {
+		err = errors.Join(err, t.ref.Close())
+	}
+	return err
+}
+
 // loadFrozen loads a reference model, held as --base-dtype says.
 func (t *Trainer) loadFrozen(dir string) (*model.Model, error) {
 	return model.LoadFrozen(dir, t.Cfg.BaseDType == "BF16")
@@ -252,11 +268,13 @@ func (t *Trainer) setupReference(newBar func(int, string) func(int)) error {
 		}
 		frozenDType(h, c)
 		identity = fmt.Sprintf("%x", h.Sum(nil))
+		var loaded *model.Model
 		load := func() (*model.Model, error) {
 			m, err := t.loadFrozen(c.RefModel)
 			if err != nil {
 				return nil, fmt.Errorf("--ref-model: %w", err)
 			}
+			loaded = m
 			return m, nil
 		}
 		if !c.PrecomputeRef {
@@ -264,7 +282,12 @@ func (t *Trainer) setupReference(newBar func(int, string) func(int)) error {
 			t.ref, err = load()
 			return err
 		}
-		// Loaded only on a cache miss, and dropped once scored.
+		// Loaded only on a cache miss, and closed once scored.
+		release = func() {
+			if loaded != nil {
+				loaded.Close()
+			}
+		}
 		return t.precompute(identity, load, release, newBar)
 	case t.lora:
 		// The same weights with the adapter switched off.

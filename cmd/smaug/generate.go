@@ -43,6 +43,7 @@ generator seeded by --seed (the same seed gives the same tokens).`,
 			if err != nil {
 				return err
 			}
+			defer m.Close()
 			if stopAtEOS {
 				opt.StopIDs = m.Config.EOSTokenIDs
 			}

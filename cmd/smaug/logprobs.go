@@ -174,6 +174,7 @@ func runLogprobs(modelDir, refDir, dataPath, outPath, dtype string, batchSize in
 	if err != nil {
 		return err
 	}
+	defer m.Close()
 	total := 0
 	for _, r := range rows {
 		total++
@@ -191,6 +192,7 @@ func runLogprobs(modelDir, refDir, dataPath, outPath, dtype string, batchSize in
 		if err != nil {
 			return err
 		}
+		defer ref.Close()
 		bar := newBar(total, "reference")
 		if err := scoreRows(ref, rows, "ref_", false, batchSize, func(n int) { bar.Add(n) }); err != nil {
 			return fmt.Errorf("%s: %w", dataPath, err)

@@ -218,6 +218,7 @@ func runTrain(cfg train.Config) error {
 	if err != nil {
 		return err
 	}
+	defer t.Close()
 	pb := makeBar(t.TotalSteps(), "train", !cfg.NoProgress)
 	pb.Set(t.Step())
 	t.SetProgress(func(step int, m map[string]float64) {
