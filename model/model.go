@@ -231,13 +231,7 @@ func LoadFrozen(dir string, bf16 bool) (*Model, error) {
 			if bits, ok := mappedBF16(t); ok {
 				return tensor.FromBF16(bits, shape...), true, nil
 			}
-			if t.DType == "BF16" {
-				bits := make([]uint16, t.NumElements())
-				for i := range bits {
-					bits[i] = binary.LittleEndian.Uint16(t.Data[2*i:])
-				}
-				return tensor.FromBF16(bits, shape...), false, nil
-			}
+			// Elsewhere through float32 (exact for BF16 bits).
 			data, err := t.Float32()
 			if err != nil {
 				return nil, false, err

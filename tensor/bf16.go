@@ -43,12 +43,19 @@ func (t *Tensor) Float32() []float32 {
 	return out
 }
 
+// widenBF16 writes the float32 values of src to dst, spreading spans of
+// 64k values and more across cores.
 func widenBF16(dst []float32, src []uint16) {
-	kernels.Parallel(len(src), func(lo, hi int) {
+	widen := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			dst[i] = dtype.BF16ToF32(src[i])
 		}
-	})
+	}
+	if len(src) < 1<<16 {
+		widen(0, len(src))
+		return
+	}
+	kernels.Parallel(len(src), widen)
 }
 
 // bf16Chunk is about how many weight elements Linear widens at a time

@@ -15,7 +15,7 @@
 // tape's arena, which Reset recycles after the optimiser step, so a training
 // loop in steady state allocates nothing. Forwards without a tape (reference
 // model, evaluation, generation) allocate from the Go heap. Frozen weights
-// may be held as bfloat16 (FromBF16), widened one matrix at a time as
+// may be held as bfloat16 (FromBF16), widened a block of rows at a time as
 // Linear and Embedding use them.
 //
 // Matrix products go through package kernels (BLAS loaded at run time, or a

@@ -148,8 +148,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--save-steps and --eval-steps must be ≥ 0")
 	}
 	switch strings.ToUpper(c.BaseDType) {
-	case "F32", "BF16":
-		c.BaseDType = strings.ToUpper(c.BaseDType)
+	case "", "F32": // unset in configs written before the setting existed
+		c.BaseDType = "F32"
+	case "BF16":
+		c.BaseDType = "BF16"
 	default:
 		return fmt.Errorf("--base-dtype %q: want F32 or BF16", c.BaseDType)
 	}

@@ -32,8 +32,8 @@ may have "rejected_ids". Every field of the row is kept; the output adds
 
 Prompt tokens and padding are excluded, as in TRL. Results do not depend on
 --batch-size. --dtype BF16 holds the weights in bfloat16: half the memory,
-the same results for a checkpoint stored in BF16. The output is written to a temporary file and renamed, so a
-failed run leaves nothing half-written.`,
+the same results for a checkpoint stored in BF16. The output is written to
+a temporary file and renamed, so a failed run leaves nothing half-written.`,
 		Example: `  smaug logprobs --model ./policy --ref-model ./ref --data pairs.jsonl --out scored.jsonl`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
