@@ -224,7 +224,8 @@ func Load(dir string) (*Model, error) {
 // The BF16 matrices of a BF16 checkpoint are not copied: they are read in
 // place from the memory-mapped safetensors files (pages the kernel shares
 // with its file cache and can drop and re-read), which stay mapped until
-// Close.
+// Close; the files must not be rewritten in place meanwhile (writers that
+// replace a file by renaming, as smaug's do, are safe).
 func LoadFrozen(dir string, bf16 bool) (*Model, error) {
 	return load(dir, func(t *hf.Tensor, shape []int) (*tensor.Tensor, bool, error) {
 		if bf16 && len(shape) == 2 {
