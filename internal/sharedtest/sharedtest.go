@@ -1,6 +1,8 @@
 // Package sharedtest locates the project's reference material in ../shared
 // (beside the repository root) for tests and benchmarks, and skips the test
-// with a message naming the missing path when it is absent.
+// with a message naming the missing path when it is absent — except under CI
+// (CI=true), where ../shared is always laid out and a missing path is a
+// failure, so a broken path can never turn reference tests into silent skips.
 package sharedtest
 
 import (
@@ -42,11 +44,27 @@ func Path(tb testing.TB, rel string) string {
 	tb.Helper()
 	root := Root()
 	if root == "" {
-		tb.Skipf("reference material not found: ../shared (beside the repository root) is absent; set SMAUG_SHARED to its path to run this test")
+		missing(tb, "reference material not found: ../shared (beside the repository root) is absent; set SMAUG_SHARED to its path to run this test")
 	}
 	p := filepath.Join(root, rel)
 	if _, err := os.Stat(p); err != nil {
-		tb.Skipf("reference file not found: %s", p)
+		missing(tb, "reference file not found: "+p)
 	}
 	return p
+}
+
+// InCI reports whether the tests run under CI (CI=true or CI=1), where the
+// shared folder must be present.
+func InCI() bool {
+	v := os.Getenv("CI")
+	return v == "true" || v == "1"
+}
+
+// missing skips tb with msg, or fails it under CI.
+func missing(tb testing.TB, msg string) {
+	tb.Helper()
+	if InCI() {
+		tb.Fatalf("%s (CI=true: the shared folder must be present)", msg)
+	}
+	tb.Skip(msg)
 }
