@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,7 +88,17 @@ func (p *pipeline) stage(name string, key []string, fn func(dir string) error) (
 	sum := fmt.Sprintf("%x", h.Sum(nil))[:16]
 	dir := filepath.Join(p.o.Out, name)
 	stamp := filepath.Join(dir, ".stage")
-	if b, err := os.ReadFile(stamp); err == nil && strings.TrimSpace(string(b)) == sum {
+	if p.times == nil {
+		p.times = map[string]float64{}
+	}
+	if b, err := os.ReadFile(stamp); err == nil && strings.Fields(string(b)) != nil && strings.Fields(string(b))[0] == sum {
+		// The stamp's second field is the time the stage took when it ran,
+		// so a report from reused stages keeps the recorded times.
+		if f := strings.Fields(string(b)); len(f) > 1 {
+			if sec, err := strconv.ParseFloat(f[1], 64); err == nil {
+				p.times[name] = sec
+			}
+		}
 		p.logf("%s: reused (inputs unchanged)", name)
 		return sum, nil
 	}
@@ -99,17 +111,14 @@ func (p *pipeline) stage(name string, key []string, fn func(dir string) error) (
 	if err := fn(tmp); err != nil {
 		return "", fmt.Errorf("%s: %w", name, err)
 	}
-	if err := os.WriteFile(filepath.Join(tmp, ".stage"), []byte(sum+"\n"), 0o644); err != nil {
+	p.times[name] = math.Round(time.Since(t0).Seconds()*1000) / 1000 // as recorded in the stamp
+	if err := os.WriteFile(filepath.Join(tmp, ".stage"), fmt.Appendf(nil, "%s %.3f\n", sum, p.times[name]), 0o644); err != nil {
 		return "", err
 	}
 	os.RemoveAll(dir)
 	if err := os.Rename(tmp, dir); err != nil {
 		return "", err
 	}
-	if p.times == nil {
-		p.times = map[string]float64{}
-	}
-	p.times[name] = time.Since(t0).Seconds()
 	p.logf("%s: done in %.0fs", name, p.times[name])
 	return sum, nil
 }
@@ -157,6 +166,7 @@ func (p *pipeline) run() (*Results, error) {
 			if err != nil {
 				return err
 			}
+			p.describe(r)
 			b, _ := json.MarshalIndent(r, "", "  ")
 			return os.WriteFile(filepath.Join(dir, "results.json"), b, 0o644)
 		}); err != nil {
@@ -169,7 +179,8 @@ func (p *pipeline) run() (*Results, error) {
 	if err := json.Unmarshal(b, &res); err != nil {
 		return nil, err
 	}
-	res.Seed, res.Settings, res.CommandLine = o.Seed, s, o.CommandLine
+	p.describe(res)
+	res.CommandLine = o.CommandLine
 	res.StageSeconds = p.times
 	res.TotalSeconds = time.Since(p.start).Seconds()
 	// 6. Report.
@@ -177,6 +188,13 @@ func (p *pipeline) run() (*Results, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// describe records the run's settings in r: the seed, the settings, the
+// quick flag and the base model's true vocabulary size.
+func (p *pipeline) describe(r *Results) {
+	r.Seed, r.Settings, r.Quick = p.o.Seed, p.s, p.o.Quick
+	r.VocabSize = p.tok.VocabSize()
 }
 
 // fileKey identifies a user file or folder by path, size and time.
