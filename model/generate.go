@@ -88,6 +88,9 @@ type GenerateOptions struct {
 	Sampling
 	// StopIDs end generation when produced (the stop token is included).
 	StopIDs []int
+	// OnToken, when set, is called with each new token as it is chosen
+	// (for streaming); returning false ends generation after that token.
+	OnToken func(id int) bool
 }
 
 // Generate continues prompt with up to MaxNewTokens tokens using a KV cache
@@ -103,6 +106,9 @@ func (m *Model) Generate(prompt []int, opt GenerateOptions) ([]int, error) {
 	for len(out) < opt.MaxNewTokens {
 		next := opt.Sampling.pick(logits, rng)
 		out = append(out, next)
+		if opt.OnToken != nil && !opt.OnToken(next) {
+			break
+		}
 		stop := false
 		for _, s := range opt.StopIDs {
 			stop = stop || s == next
