@@ -18,6 +18,13 @@ import (
 // 3-token prompts and 2- to 5-token completions; the same seed gives the
 // same pairs.
 func randomPairs(n int, seed uint64, vocab int) []Example {
+	return randomPairsLen(n, seed, vocab, 3, 2, 6)
+}
+
+// randomPairsLen returns n preference pairs of token ids in [3, vocab) with
+// prompts of promptLen tokens and completions of compMin to compMax−1
+// tokens; the same seed gives the same pairs.
+func randomPairsLen(n int, seed uint64, vocab, promptLen, compMin, compMax int) []Example {
 	r := rand.New(rand.NewPCG(seed, 11))
 	ids := func(k int) []int {
 		out := make([]int, k)
@@ -28,7 +35,7 @@ func randomPairs(n int, seed uint64, vocab int) []Example {
 	}
 	exs := make([]Example, n)
 	for i := range exs {
-		exs[i] = Example{Prompt: ids(3), Chosen: ids(2 + r.IntN(4)), Rejected: ids(2 + r.IntN(4)), Source: "random", Line: i + 1}
+		exs[i] = Example{Prompt: ids(promptLen), Chosen: ids(compMin + r.IntN(compMax-compMin)), Rejected: ids(compMin + r.IntN(compMax-compMin)), Source: "random", Line: i + 1}
 	}
 	return exs
 }
