@@ -42,7 +42,8 @@ The default loss is DPO-Positive (DPOP, Pal et al. 2024, Eq. 3):
 
     −log σ(β [ (ρ_w − ρ_l) − λ·max(0, −ρ_w) ]),  ρ = log π_θ(y|x) − log π_ref(y|x)
 
-with the paper's β = 0.3 and λ = 50. The penalty keeps the chosen completion's
+with the paper's β = 0.3 and λ = 50 (other losses default to TRL's β = 0.1
+and no DPOP penalty). The penalty keeps the chosen completion's
 log-prob from falling below the reference, DPO's failure mode on pairs that
 differ in a few tokens. Other losses (TRL names): dpo, ipo, hinge, robust,
 cdpo, exo_pair, nca_pair, bco_pair, sppo_hard, apo_zero, apo_down, sft,
@@ -57,7 +58,8 @@ and cached in the output folder.
 The output folder receives config.yaml, metrics.jsonl (TRL metric names),
 PNG plots, checkpoint-N/ folders (--save-steps), and the final model (or
 PEFT adapter with --lora-r). --resume continues a killed run exactly, with
-the settings saved in its checkpoint. Every flag can also be given in a
+the settings saved in its checkpoint; Ctrl-C (SIGINT) or SIGTERM finishes the
+step in progress, saves a checkpoint and stops. Every flag can also be given in a
 YAML file (--config), keyed by flag name; a run's config.yaml repeats it.`
 		cmd.Example = `  smaug train --model ./base --data pairs.jsonl --output runs/dpop --max-steps 200
   smaug train --model ./base --data pairs.parquet --output runs/lora --lora-r 16 --lora-alpha 32 --lora-targets q_proj,v_proj
@@ -87,8 +89,8 @@ for smaug train.`
 		f.StringVar(&cfg.RefModel, "ref-model", "", "reference model folder (default: the starting weights; with LoRA the base with the adapter off)")
 		f.StringVar(&loss, "loss", strings.Join(cfg.Loss.Losses, ","), "loss or comma-separated losses: "+strings.Join(pref.Names(), ", "))
 		f.StringVar(&lossWeights, "loss-weights", "", "comma-separated weights of the losses (default 1 each)")
-		f.Float64Var(&beta, "beta", pref.DefaultDPOPBeta, fmt.Sprintf("β, the temperature of the preference losses (default %g with dpop, %g otherwise)", pref.DefaultDPOPBeta, pref.DefaultBeta))
-		f.Float64Var(&dpopLambda, "dpop-lambda", pref.DefaultDPOPLambda, fmt.Sprintf("λ of DPOP (default %d with dpop, 0 otherwise); set it with another loss to add the DPOP penalty to that loss", pref.DefaultDPOPLambda))
+		f.Float64Var(&beta, "beta", 0, fmt.Sprintf("β, the temperature of the preference losses (default %g with dpop, %g otherwise)", pref.DefaultDPOPBeta, pref.DefaultBeta))
+		f.Float64Var(&dpopLambda, "dpop-lambda", 0, fmt.Sprintf("λ of DPOP (default %d with dpop, 0 otherwise); set it with another loss to add the DPOP penalty to that loss", pref.DefaultDPOPLambda))
 		f.Float64Var(&cfg.Loss.LabelSmoothing, "label-smoothing", cfg.Loss.LabelSmoothing, "ε for robust, cdpo and exo_pair")
 		f.Float64Var(&cfg.Loss.SimPOGamma, "simpo-gamma", cfg.Loss.SimPOGamma, "γ, SimPO's target margin")
 		f.Float64Var(&cfg.Loss.ORPOAlpha, "orpo-alpha", cfg.Loss.ORPOAlpha, "α, ORPO's odds-ratio weight")

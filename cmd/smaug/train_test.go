@@ -6,9 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/smaug-dev/smaug/hf"
+	"github.com/smaug-dev/smaug/internal/sharedtest"
 )
 
 // smaugBin is the smaug binary built once for the command-line tests.
@@ -93,4 +95,40 @@ func readAll(t *testing.T, path string) map[string][]float32 {
 		}
 	}
 	return out
+}
+
+// TestTrainPerLossDefaults checks how the command resolves β and λ into
+// the values it gives the library, as config.yaml records them: the
+// per-loss defaults of pref.ParseSpec (dpop: β 0.3, λ 50; dpo: β 0.1, λ 0)
+// unless --beta or --dpop-lambda is given, for any loss.
+func TestTrainPerLossDefaults(t *testing.T) {
+	root := sharedtest.Path(t, "fixtures/hf/llama")
+	dir := t.TempDir()
+	data := filepath.Join(dir, "pairs.jsonl")
+	writeFixturePairs(t, root, data)
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		want  []string
+	}{
+		{"dpop", nil, []string{"loss: dpop\n", "beta: 0.3\n", "dpop-lambda: 50\n"}},
+		{"dpo", []string{"--loss", "dpo"}, []string{"loss: dpo\n", "beta: 0.1\n", "dpop-lambda: 0\n"}},
+		{"dpo-lambda", []string{"--loss", "dpo", "--dpop-lambda", "10", "--beta", "0.2"}, []string{"loss: dpo\n", "beta: 0.2\n", "dpop-lambda: 10\n"}},
+	} {
+		out := filepath.Join(dir, tc.name)
+		args := append([]string{"train", "--model", filepath.Join(root, "policy"), "--data", data, "--output", out,
+			"--batch-size", "3", "--max-steps", "1", "--no-progress"}, tc.flags...)
+		if msg, err := runCLI(t, args...); err != nil {
+			t.Fatalf("%s: %v\n%s", tc.name, err, msg)
+		}
+		b, err := os.ReadFile(filepath.Join(out, "config.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("%s: config.yaml lacks %q:\n%s", tc.name, w, b)
+			}
+		}
+	}
 }
