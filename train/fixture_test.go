@@ -1,6 +1,7 @@
 package train
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"math"
@@ -8,8 +9,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/smaug-dev/smaug/dtype"
 	"github.com/smaug-dev/smaug/hf"
 	"github.com/smaug-dev/smaug/internal/sharedtest"
+	"github.com/smaug-dev/smaug/model"
 	"github.com/smaug-dev/smaug/pref"
 )
 
@@ -303,5 +306,28 @@ func TestReferenceOnTheFly(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoRABF16Base trains the same LoRA adapter on a BF16 checkpoint with
+// its base held in float32 (BaseDType F32) and in bfloat16 (BF16): the
+// weights are the same values, so the saved adapters must be
+// byte-identical.
+func TestLoRABF16Base(t *testing.T) {
+	base := filepath.Join(sharedtest.Path(t, "fixtures/hf/llama"), "policy_bf16")
+	exs := randomPairsLen(8, 1, 320, 8, 10, 20)
+	adapter := func(d dtype.DType) []byte {
+		cfg := Defaults(Preference)
+		cfg.Model, cfg.Output, cfg.BaseDType = base, t.TempDir(), d
+		cfg.LoRA = model.LoRAConfig{R: 4, Alpha: 8, Dropout: 0.1, Targets: []string{model.AllLinear}}
+		cfg.Optim.LR, cfg.BatchSize, cfg.MaxSteps = 1e-2, 2, 3
+		b, err := os.ReadFile(filepath.Join(run(t, cfg, exs), "adapter_model.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if a, b := adapter(dtype.F32), adapter(dtype.BF16); len(a) == 0 || !bytes.Equal(a, b) {
+		t.Errorf("adapters trained on a float32-held and a bfloat16-held base differ")
 	}
 }
