@@ -98,7 +98,7 @@ func LoadExamples(path string, o LoadOptions) ([]Example, LoadStats, error) {
 				return nil, st, err
 			}
 			if !o.SkipBadRows {
-				return nil, st, fmt.Errorf("%w (use --skip-bad-rows to skip such rows)", err)
+				return nil, st, fmt.Errorf("%w (set SkipBadRows to skip such rows)", err)
 			}
 			st.Skipped++
 			if len(st.SkipReasons) < 5 {
@@ -155,7 +155,7 @@ func (o *LoadOptions) example(row data.Row) (Example, error) {
 		}
 		return ex, nil
 	case o.Encoder == nil:
-		return ex, rowErr(row, "", "text rows need a tokenizer (--tokenizer, or tokenizer files in the model folder); or give prompt_ids/chosen_ids/rejected_ids")
+		return ex, rowErr(row, "", "text rows need a tokenizer (LoadOptions.Encoder); or give prompt_ids/chosen_ids/rejected_ids")
 	case o.Mode == SFT && has("text"):
 		s, ok := f["text"].(string)
 		if !ok || s == "" {

@@ -72,8 +72,8 @@ func TestLoadExamplesBadRows(t *testing.T) {
 			if want := path + ":2: " + tc.want; !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q\nwant it to contain %q", err, want)
 			}
-			if !strings.Contains(err.Error(), "--skip-bad-rows") {
-				t.Errorf("error %q does not mention --skip-bad-rows", err)
+			if !strings.Contains(err.Error(), "SkipBadRows") {
+				t.Errorf("error %q does not mention SkipBadRows", err)
 			}
 			o.SkipBadRows = true
 			exs, st, err := LoadExamples(path, o)

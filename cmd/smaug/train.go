@@ -248,12 +248,12 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool) error {
 	}
 	exs, stats, err := train.LoadExamples(cfg.Data, lo)
 	if err != nil {
-		return err
+		return &flagError{dataTerms.Replace(err.Error()), err}
 	}
 	var evalExs []train.Example
 	if cfg.EvalData != "" {
 		if evalExs, _, err = train.LoadExamples(cfg.EvalData, lo); err != nil {
-			return err
+			return &flagError{dataTerms.Replace(err.Error()), err}
 		}
 	}
 	logf("data: %d examples from %s (%d rows, %d skipped, %d prompts and %d completions truncated)",
@@ -270,7 +270,7 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool) error {
 	}
 	t, err := train.New(cfg, opts)
 	if err != nil {
-		return inFlagTerms(err)
+		return err
 	}
 	defer t.Close()
 	pb := makeBar(t.TotalSteps(), "train", !noProgress)
@@ -355,6 +355,12 @@ var flagOf = []struct{ field, flag string }{
 	{"EvalSteps", "--eval-steps"}, {"BaseDType", "--base-dtype"}, {"SaveDType", "--save-dtype"},
 }
 
+// dataTerms puts the library's advice in data errors in the command's
+// terms (only these phrases: the rest of a data error quotes files and
+// rows).
+var dataTerms = strings.NewReplacer("set SkipBadRows", "use --skip-bad-rows",
+	"a tokenizer (LoadOptions.Encoder)", "a tokenizer (--tokenizer, or tokenizer files in the model folder)")
+
 // fieldWord matches a field name of flagOf as a whole word.
 var fieldWord = func() *regexp.Regexp {
 	names := make([]string, len(flagOf))
@@ -374,9 +380,9 @@ type flagError struct {
 func (e *flagError) Error() string { return e.msg }
 func (e *flagError) Unwrap() error { return e.err }
 
-// inFlagTerms rewrites the train.Config field names in err's message as
+// inFlagTerms rewrites the train.Config field names in a Validate error as
 // the flags that set them ("BatchSize must be ≥ 1" becomes "--batch-size
-// must be ≥ 1").
+// must be ≥ 1"). Only for Validate's errors, which quote no paths.
 func inFlagTerms(err error) error {
 	if err == nil {
 		return nil
