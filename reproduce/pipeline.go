@@ -2,6 +2,7 @@ package reproduce
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/smaug-dev/smaug/data"
 	"github.com/smaug-dev/smaug/model"
+	"github.com/smaug-dev/smaug/pref"
 	"github.com/smaug-dev/smaug/tokenizer"
 	"github.com/smaug-dev/smaug/train"
 )
@@ -45,8 +47,10 @@ type Options struct {
 	CommandLine string
 }
 
-// Run runs the whole pipeline and writes the report into o.Out.
-func Run(o Options) (*Results, error) {
+// Run runs the whole pipeline and writes the report into o.Out. Cancelling
+// ctx stops the training stage in progress; a later Run redoes that stage
+// and reuses the finished ones.
+func Run(ctx context.Context, o Options) (*Results, error) {
 	s := Defaults()
 	if o.Quick {
 		s = Quick()
@@ -60,11 +64,12 @@ func Run(o Options) (*Results, error) {
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return nil, err
 	}
-	p := &pipeline{o: o, s: s, start: time.Now()}
+	p := &pipeline{ctx: ctx, o: o, s: s, start: time.Now()}
 	return p.run()
 }
 
 type pipeline struct {
+	ctx   context.Context
 	o     Options
 	s     Settings
 	start time.Time
@@ -403,38 +408,31 @@ func (p *pipeline) trainBase(dir string) error {
 	for i, q := range probs {
 		exs = append(exs, train.Example{Prompt: p.encodePrompt(q.Question), Chosen: p.encodeCompletion(q.Answer), Source: "data/train.jsonl", Line: i + 1})
 	}
-	init := filepath.Join(dir, "init-config.json")
-	if err := s.baseConfig(tok.VocabSize()).Save(init); err != nil {
+	// The base starts from random weights in memory, drawn as smaug sft
+	// --init-config draws them (the seed, and the default initializer range).
+	start, err := model.NewRandom(s.baseConfig(tok.VocabSize()), o.Seed, 0)
+	if err != nil {
 		return err
 	}
 	run := filepath.Join(dir, "sft-run")
-	cfg := train.Defaults("sft")
-	cfg.InitConfig, cfg.Data, cfg.Output = init, filepath.Join(o.Out, "data", "train.jsonl"), run
-	cfg.LR, cfg.LRSchedule, cfg.WarmupSteps = s.SFTLR, "cosine", s.SFTSteps/20
+	cfg := train.Defaults(train.SFT)
+	cfg.Data, cfg.Output = filepath.Join(o.Out, "data", "train.jsonl"), run
+	cfg.Optim.LR, cfg.Optim.Schedule, cfg.Optim.WarmupSteps = s.SFTLR, "cosine", s.SFTSteps/20
 	cfg.BatchSize, cfg.MaxSteps, cfg.Seed = s.SFTBatch, s.SFTSteps, o.Seed
-	cfg.WeightDecay, cfg.MaxLength, cfg.MaxPromptLength = 0.01, 512, 256
-	cfg.NoProgress = true
+	cfg.Optim.WeightDecay, cfg.MaxLength, cfg.MaxPromptLength = 0.01, 512, 256
 	p.logf("base: training a %d-layer, %d-wide Llama (vocabulary %d) from scratch (%d SFT steps of %d problems)", s.Layers, s.Hidden, tok.VocabSize(), s.SFTSteps, s.SFTBatch)
-	t, err := train.New(cfg, train.Options{Train: exs, Log: io.Discard})
+	bar := p.bar(s.SFTSteps, "base (sft)")
+	t, err := train.New(cfg, train.Options{Train: exs, Policy: start, Log: io.Discard,
+		Progress: func(int, map[string]float64) { bar(1) }})
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	bar := p.bar(s.SFTSteps, "base (sft)")
-	t.SetProgress(func(step int, m map[string]float64) { bar(1) })
-	if err := t.Run(); err != nil {
+	if err := t.Run(p.ctx); err != nil {
 		return err
 	}
 	// The trained model, with its tokenizer, is the base folder itself.
-	m, err := model.Load(run)
-	if err != nil {
-		return err
-	}
-	if err := m.Save(dir, "F32", 0); err != nil {
-		return err
-	}
-	os.Remove(init)
-	return nil
+	return t.Policy.Save(dir, "F32", 0)
 }
 
 func (p *pipeline) bar(n int, desc string) func(int) {
@@ -525,22 +523,27 @@ func (p *pipeline) trainPref(dir, loss string) error {
 	if err != nil {
 		return err
 	}
-	cfg := train.Defaults("pref")
+	cfg := train.Defaults(train.Preference)
 	cfg.Model, cfg.Data, cfg.Output = p.base, filepath.Join(o.Out, "pairs", "train.jsonl"), dir
-	cfg.Loss, cfg.Beta, cfg.DPOPLambda = loss, s.Beta, s.Lambda
-	cfg.LR, cfg.LRSchedule, cfg.WarmupSteps = s.PrefLR, "constant", 0
-	cfg.BatchSize, cfg.MaxSteps, cfg.Seed, cfg.EvalSteps, cfg.EvalOnStart = s.PrefBatch, s.PrefSteps, o.Seed, s.EvalEvery, true
-	cfg.MaxLength, cfg.MaxPromptLength, cfg.NoProgress = 1024, 512, true
-	if loss == "dpo" {
-		cfg.DPOPLambda = 0
+	spec, err := pref.ParseSpec(loss, "") // dpo: λ 0
+	if err != nil {
+		return err
 	}
+	spec.Beta = s.Beta
+	if loss == "dpop" {
+		spec.DPOPLambda = s.Lambda
+	}
+	cfg.Loss = spec
+	cfg.Optim.LR, cfg.Optim.Schedule, cfg.Optim.WarmupSteps = s.PrefLR, "constant", 0
+	cfg.BatchSize, cfg.MaxSteps, cfg.Seed, cfg.EvalSteps, cfg.EvalOnStart = s.PrefBatch, s.PrefSteps, o.Seed, s.EvalEvery, true
+	cfg.MaxLength, cfg.MaxPromptLength = 1024, 512
 	p.logf("%s: %d steps of %d pairs (β %g%s, lr %g)", loss, s.PrefSteps, s.PrefBatch, s.Beta, map[bool]string{true: fmt.Sprintf(", λ %g", s.Lambda), false: ""}[loss == "dpop"], s.PrefLR)
-	t, err := train.New(cfg, train.Options{Train: trainExs, Eval: evalExs, Log: io.Discard})
+	bar := p.bar(s.PrefSteps, loss)
+	t, err := train.New(cfg, train.Options{Train: trainExs, Eval: evalExs, Log: io.Discard,
+		Progress: func(int, map[string]float64) { bar(1) }})
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	bar := p.bar(s.PrefSteps, loss)
-	t.SetProgress(func(step int, m map[string]float64) { bar(1) })
-	return t.Run()
+	return t.Run(p.ctx)
 }

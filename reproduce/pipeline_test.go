@@ -1,6 +1,7 @@
 package reproduce
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -61,7 +62,7 @@ func checkReport(t *testing.T, out string, res *Results) {
 // again: every stage is reused and the results are the same.
 func TestQuickRun(t *testing.T) {
 	out := t.TempDir()
-	res, err := Run(Options{Out: out, Quick: true, Seed: 1})
+	res, err := Run(context.Background(), Options{Out: out, Quick: true, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func TestQuickRun(t *testing.T) {
 	}
 	stamp, _ := os.ReadFile(filepath.Join(out, "base", ".stage"))
 	var log strings.Builder
-	again, err := Run(Options{Out: out, Quick: true, Seed: 1, Log: &log})
+	again, err := Run(context.Background(), Options{Out: out, Quick: true, Seed: 1, Log: &log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +201,7 @@ func TestUserModelOnGSM8K(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "run")
-	res, err := Run(Options{Out: out, Model: dir, Data: gsm, Settings: &s})
+	res, err := Run(context.Background(), Options{Out: out, Model: dir, Data: gsm, Settings: &s})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/smaug-dev/smaug/dtype"
 	"github.com/smaug-dev/smaug/hf"
 )
 
@@ -27,7 +28,7 @@ func (t *Trainer) SaveCheckpoint() error {
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return err
 	}
-	if err := t.saveWeights(tmp, "F32"); err != nil {
+	if err := t.saveWeights(tmp, dtype.F32); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", name, err)
 	}
 	step, m, v := t.opt.State()
@@ -68,14 +69,14 @@ func (t *Trainer) SaveCheckpoint() error {
 }
 
 // saveWeights writes the policy (or its adapter) into dir.
-func (t *Trainer) saveWeights(dir, dtype string) error {
+func (t *Trainer) saveWeights(dir string, d dtype.DType) error {
 	if t.lora {
 		return t.Policy.SaveAdapter(dir, t.Cfg.Model)
 	}
-	return t.Policy.Save(dir, dtype, 5<<30)
+	return t.Policy.Save(dir, d.String(), 5<<30)
 }
 
-// FindCheckpoint resolves --resume: a checkpoint folder itself, or a run
+// FindCheckpoint resolves Config.Resume: a checkpoint folder itself, or a run
 // folder, whose highest-numbered checkpoint-N holding trainer_state.json is
 // taken (hidden .checkpoint-N.tmp folders, left by a kill during a save,
 // are not checkpoints).
@@ -85,7 +86,7 @@ func FindCheckpoint(path string) (string, error) {
 	}
 	entries, err := os.ReadDir(path)
 	if err != nil {
-		return "", fmt.Errorf("--resume: %w", err)
+		return "", fmt.Errorf("resume: %w", err)
 	}
 	var steps []int
 	for _, e := range entries {
@@ -101,7 +102,7 @@ func FindCheckpoint(path string) (string, error) {
 		}
 	}
 	if len(steps) == 0 {
-		return "", fmt.Errorf("--resume %s: no checkpoint-N folder with trainer_state.json in it", path)
+		return "", fmt.Errorf("resume %s: no checkpoint-N folder with trainer_state.json in it", path)
 	}
 	sort.Ints(steps)
 	return filepath.Join(path, fmt.Sprintf("checkpoint-%d", steps[len(steps)-1])), nil
@@ -112,28 +113,28 @@ func FindCheckpoint(path string) (string, error) {
 func (t *Trainer) loadCheckpointState(dir string) error {
 	b, err := os.ReadFile(filepath.Join(dir, "trainer_state.json"))
 	if err != nil {
-		return fmt.Errorf("--resume: %w", err)
+		return fmt.Errorf("resume: %w", err)
 	}
 	if err := json.Unmarshal(b, &t.state); err != nil {
-		return fmt.Errorf("--resume %s/trainer_state.json: %w", dir, err)
+		return fmt.Errorf("resume %s/trainer_state.json: %w", dir, err)
 	}
 	if h := refCacheKey("", t.train); t.state.DataHash != "" && t.state.DataHash != h {
-		return fmt.Errorf("--resume %s: the training examples differ from the run's (data hash %s, checkpoint %s): resume with the same --data, tokenizer and length limits", dir, h, t.state.DataHash)
+		return fmt.Errorf("resume %s: the training examples differ from the run's (data hash %s, checkpoint %s): resume with the same examples (data, tokenizer and length limits)", dir, h, t.state.DataHash)
 	}
 	if t.lora && t.state.DropoutRNG != nil {
 		if err := t.Policy.SetDropoutState(t.state.DropoutRNG); err != nil {
-			return fmt.Errorf("--resume: %w", err)
+			return fmt.Errorf("resume: %w", err)
 		}
 	}
 	path := filepath.Join(dir, "optimizer.safetensors")
 	f, err := hf.OpenSafetensors(path)
 	if err != nil {
-		return fmt.Errorf("--resume: %w", err)
+		return fmt.Errorf("resume: %w", err)
 	}
 	defer f.Close()
 	step, err := strconv.Atoi(f.Metadata()["step"])
 	if err != nil {
-		return fmt.Errorf("--resume %s: no optimiser step in the metadata", path)
+		return fmt.Errorf("resume %s: no optimiser step in the metadata", path)
 	}
 	m, v := map[string][]float32{}, map[string][]float32{}
 	for _, p := range t.params {
@@ -146,11 +147,11 @@ func (t *Trainer) loadCheckpointState(dir string) error {
 				if step == 0 {
 					continue
 				}
-				return fmt.Errorf("--resume %s: missing %s%s", path, kv.prefix, p.Name)
+				return fmt.Errorf("resume %s: missing %s%s", path, kv.prefix, p.Name)
 			}
 			d, err := ten.Float32()
 			if err != nil {
-				return fmt.Errorf("--resume %s: %w", path, err)
+				return fmt.Errorf("resume %s: %w", path, err)
 			}
 			kv.dst[p.Name] = d
 		}
@@ -174,7 +175,7 @@ func (t *Trainer) saveFinal() error {
 }
 
 // tokenizerDir is the folder whose tokenizer files go with the trained
-// model: --tokenizer's (the folder, or the folder of the file), else the
+// model: Tokenizer's (the folder, or the folder of the file), else the
 // starting model's.
 func tokenizerDir(c Config) string {
 	if c.Tokenizer == "" {

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/smaug-dev/smaug/model"
+	"github.com/smaug-dev/smaug/train"
 	"github.com/spf13/cobra"
 )
 
@@ -120,41 +121,54 @@ func trimSpace(b []byte) []byte {
 	return b
 }
 
-// scoreRows adds "<prefix>chosen_logp" etc. to every row using m.
+// scoreRows adds "<prefix>chosen_logp" etc. to every row using m, scoring
+// about batchSize sequences at a time in train.PairItems' layout (a row's
+// rejected completion, when it has one, in the same batch as its chosen).
 func scoreRows(m *model.Model, rows []idRow, prefix string, perToken bool, batchSize int, progress func(int)) error {
-	type job struct {
-		row   int
-		field string
-		item  model.Completion
-	}
-	var jobs []job
-	for i, r := range rows {
-		jobs = append(jobs, job{i, "chosen", model.Completion{Prompt: r.prompt, Completion: r.chosen}})
-		if r.hasRejected {
-			jobs = append(jobs, job{i, "rejected", model.Completion{Prompt: r.prompt, Completion: r.rejected}})
-		}
-	}
 	batchSize = max(batchSize, 1)
-	for lo := 0; lo < len(jobs); lo += batchSize {
-		hi := min(lo+batchSize, len(jobs))
-		items := make([]model.Completion, hi-lo)
-		for i := range items {
-			items[i] = jobs[lo+i].item
+	for lo := 0; lo < len(rows); {
+		// Rows while their sequences fit in batchSize (at least one row).
+		hi, seqs := lo, 0
+		for hi < len(rows) && (hi == lo || seqs+rowSeqs(rows[hi]) <= batchSize) {
+			seqs += rowSeqs(rows[hi])
+			hi++
 		}
+		exs := make([]train.Example, hi-lo)
+		for i, r := range rows[lo:hi] {
+			exs[i] = train.Example{Prompt: r.prompt, Chosen: r.chosen, Rejected: r.rejected}
+		}
+		items, rejected := train.PairItems(exs)
 		s, err := m.LogProbs(nil, items)
 		if err != nil {
-			return fmt.Errorf("row %d: %w", jobs[lo].row+1, err)
+			return fmt.Errorf("row %d: %w", lo+1, err)
 		}
-		for i, j := range jobs[lo:hi] {
-			f := rows[j.row].fields
-			f[prefix+j.field+"_logp"] = mustJSON(s.Seq.Data[i])
-			if perToken {
-				f[j.field+"_token_logps"] = mustJSON(s.Tokens[i])
+		for i := range exs {
+			f := rows[lo+i].fields
+			for _, c := range []struct {
+				field string
+				at    int
+			}{{"chosen", i}, {"rejected", rejected[i]}} {
+				if c.at < 0 {
+					continue
+				}
+				f[prefix+c.field+"_logp"] = mustJSON(s.Seq.Data[c.at])
+				if perToken {
+					f[c.field+"_token_logps"] = mustJSON(s.Tokens[c.at])
+				}
 			}
 		}
-		progress(hi - lo)
+		progress(seqs)
+		lo = hi
 	}
 	return nil
+}
+
+// rowSeqs is the number of sequences a row puts through the model.
+func rowSeqs(r idRow) int {
+	if r.hasRejected {
+		return 2
+	}
+	return 1
 }
 
 func mustJSON(v any) json.RawMessage {
@@ -177,10 +191,7 @@ func runLogprobs(modelDir, refDir, dataPath, outPath, dtype string, batchSize in
 	defer m.Close()
 	total := 0
 	for _, r := range rows {
-		total++
-		if r.hasRejected {
-			total++
-		}
+		total += rowSeqs(r)
 	}
 	bar := newBar(total, "policy")
 	if err := scoreRows(m, rows, "", true, batchSize, func(n int) { bar.Add(n) }); err != nil {
