@@ -1,11 +1,17 @@
-// Package model implements the Llama family of causal language models
-// (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM — Yi and Smaug
-// checkpoints are LlamaForCausalLM) on top of package tensor: loading and
-// saving Hugging Face checkpoints with their tensor names unchanged, the
-// batched right-padded forward and backward, per-sequence log-probs of
-// completions given prompts, KV-cache decoding, per-layer activation
-// recomputation (GradientCheckpointing), and LoRA adapters as PEFT computes,
-// loads and saves them (lora.go, peft.go).
+// Package model implements the Llama family of causal language models on
+// top of package tensor: loading and saving Hugging Face checkpoints with
+// their tensor names unchanged, the batched right-padded forward and
+// backward, per-sequence log-probs of completions given prompts, KV-cache
+// decoding, per-layer activation recomputation (GradientCheckpointing), and
+// LoRA adapters as PEFT computes, loads and saves them (lora.go, peft.go).
+//
+// Each architecture lives in its own file behind a registry (Register,
+// Arch): llama.go (LlamaForCausalLM — Yi and Smaug checkpoints are Llama),
+// mistral.go (MistralForCausalLM) and qwen2.go (Qwen2ForCausalLM), each
+// with its config rules, parameter names and decoder block. CheckConfig is
+// the one check that a config.json is one the model can run; Load runs it,
+// and compares the checkpoint's tensor table with the config, before
+// allocating anything (load.go).
 //
 // Weights keep Hugging Face names end to end (load, gradients, save), so
 // fixtures, adapters and checkpoints line up without translation tables.
