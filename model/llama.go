@@ -76,6 +76,30 @@ func (llama) Params(c *hf.Config) []ParamShape {
 	return out
 }
 
+// wireLlama points m's Embed, Layers, Norm and LMHead at its parameters,
+// by their Llama-family names.
+func wireLlama(m *Model) {
+	p := func(n string) *tensor.Tensor { return m.params[n] }
+	m.Embed = p("model.embed_tokens.weight")
+	m.Norm = p("model.norm.weight")
+	if m.Config.TieWordEmbeddings {
+		m.LMHead = m.Embed
+	} else {
+		m.LMHead = p("lm_head.weight")
+	}
+	m.Layers = make([]Layer, m.Config.NumHiddenLayers)
+	for i := range m.Layers {
+		pre := fmt.Sprintf("%s%d.", layerPrefix, i)
+		lin := func(n string) Linear { return Linear{W: p(pre + n + ".weight"), B: p(pre + n + ".bias")} }
+		m.Layers[i] = Layer{
+			InputNorm: p(pre + "input_layernorm.weight"),
+			PostNorm:  p(pre + "post_attention_layernorm.weight"),
+			Q:         lin("self_attn.q_proj"), K: lin("self_attn.k_proj"), V: lin("self_attn.v_proj"), O: lin("self_attn.o_proj"),
+			Gate: lin("mlp.gate_proj"), Up: lin("mlp.up_proj"), Down: lin("mlp.down_proj"),
+		}
+	}
+}
+
 // Block is LlamaDecoderLayer: x + attention(RMSNorm(x)), then
 // x + down(silu(gate(h))·up(h)) with h = RMSNorm(x).
 func (llama) Block(tp *tensor.Tape, m *Model, l *Layer, x *tensor.Tensor, s *Span) *tensor.Tensor {

@@ -138,25 +138,7 @@ func build(c *hf.Config, a Arch, ps []ParamShape, get func(name string, shape []
 		m.names = append(m.names, ps.Name)
 		m.params[ps.Name] = t
 	}
-	p := func(n string) *tensor.Tensor { return m.params[n] }
-	m.Embed = p("model.embed_tokens.weight")
-	m.Norm = p("model.norm.weight")
-	if c.TieWordEmbeddings {
-		m.LMHead = m.Embed
-	} else {
-		m.LMHead = p("lm_head.weight")
-	}
-	m.Layers = make([]Layer, c.NumHiddenLayers)
-	for i := range m.Layers {
-		pre := fmt.Sprintf("%s%d.", layerPrefix, i)
-		lin := func(n string) Linear { return Linear{W: p(pre + n + ".weight"), B: p(pre + n + ".bias")} }
-		m.Layers[i] = Layer{
-			InputNorm: p(pre + "input_layernorm.weight"),
-			PostNorm:  p(pre + "post_attention_layernorm.weight"),
-			Q:         lin("self_attn.q_proj"), K: lin("self_attn.k_proj"), V: lin("self_attn.v_proj"), O: lin("self_attn.o_proj"),
-			Gate: lin("mlp.gate_proj"), Up: lin("mlp.up_proj"), Down: lin("mlp.down_proj"),
-		}
-	}
+	wireLlama(m)
 	return m, nil
 }
 
