@@ -67,6 +67,11 @@ func TestLoadChecksTensorTable(t *testing.T) {
 			setLayers(t, dir, "2", "1000000000")
 			return dir
 		}, "field num_hidden_layers: 1000000000 layers, but the checkpoint holds no tensor of layer 2", ""},
+		{"a billion layers written 1e9", func(t *testing.T) string {
+			dir := saveTiny(t, c)
+			setLayers(t, dir, "2", "1e9")
+			return dir
+		}, "field num_hidden_layers: want an integer, got 1e9", ""},
 		{"more layers than the config", func(t *testing.T) string {
 			c3 := *c
 			c3.NumHiddenLayers = 3
