@@ -165,7 +165,7 @@ func checkTable(ck *hf.Checkpoint, a Arch, warn func(string)) ([]ParamShape, err
 		used[p.Name] = true
 	}
 	if n := extraLayers(layers, c.NumHiddenLayers); n > 0 {
-		warn(fmt.Sprintf("%s holds the tensors of %d layers past config.json's num_hidden_layers %d (%d tensors): they are not used",
+		warn(fmt.Sprintf("%s holds %d more layers than config.json's num_hidden_layers %d: their %d tensors are not used",
 			ck.Dir, n, c.NumHiddenLayers, extra))
 	}
 	var unused []string
@@ -180,7 +180,7 @@ func checkTable(ck *hf.Checkpoint, a Arch, warn func(string)) ([]ParamShape, err
 		if len(unused) > show {
 			list += fmt.Sprintf(" and %d more", len(unused)-show)
 		}
-		warn(fmt.Sprintf("%s: %d tensors are not used by %s: %s", ck.Dir, len(unused), c.Architecture(), list))
+		warn(fmt.Sprintf("%s: tensors not used by %s (%d): %s", ck.Dir, c.Architecture(), len(unused), list))
 	}
 	return ps, nil
 }

@@ -78,7 +78,7 @@ func TestLoadChecksTensorTable(t *testing.T) {
 			dir := saveTiny(t, &c3)
 			setLayers(t, dir, "3", "2")
 			return dir
-		}, "", "holds the tensors of 1 layers past config.json's num_hidden_layers 2 (9 tensors): they are not used"},
+		}, "", "holds 1 more layers than config.json's num_hidden_layers 2: their 9 tensors are not used"},
 		{"an unused tensor", func(t *testing.T) string {
 			dir := filepath.Join(t.TempDir(), "ckpt")
 			ts := tensorsOf(t, c)
@@ -87,7 +87,7 @@ func TestLoadChecksTensorTable(t *testing.T) {
 				t.Fatal(err)
 			}
 			return dir
-		}, "", "1 tensors are not used by LlamaForCausalLM: model.rotary_emb.inv_freq"},
+		}, "", "tensors not used by LlamaForCausalLM (1): model.rotary_emb.inv_freq"},
 		{"a missing tensor", func(t *testing.T) string {
 			dir := filepath.Join(t.TempDir(), "ckpt")
 			ts := tensorsOf(t, c)
