@@ -7,27 +7,6 @@ import (
 	"github.com/smaug-dev/smaug/tensor"
 )
 
-// block runs decoder layer l on x [batch·t, hidden]. For a KV-cache forward
-// (batch 1), cache holds the layer's earlier keys and values and receives the
-// new ones; attention then reads the whole cache.
-func (m *Model) block(tp *tensor.Tape, l *Layer, x *tensor.Tensor, pos []int, batch int, lengths []int, cache *layerCache) *tensor.Tensor {
-	c := m.Config
-	eps := c.RMSNormEps
-	h := tensor.RMSNorm(tp, x, l.InputNorm, eps)
-	q := tensor.RoPE(tp, l.Q.Forward(tp, h), c.NumAttentionHeads, m.Rope, pos)
-	k := tensor.RoPE(tp, l.K.Forward(tp, h), c.NumKeyValueHeads, m.Rope, pos)
-	v := l.V.Forward(tp, h)
-	if cache != nil {
-		k, v = cache.append(k, v)
-		lengths = []int{k.Rows()}
-	}
-	a := tensor.CausalAttention(tp, q, k, v, batch, c.NumAttentionHeads, c.NumKeyValueHeads, lengths)
-	x = tensor.Add(tp, x, l.O.Forward(tp, a))
-	h = tensor.RMSNorm(tp, x, l.PostNorm, eps)
-	mlp := l.Down.Forward(tp, tensor.SwiGLU(tp, l.Gate.Forward(tp, h), l.Up.Forward(tp, h)))
-	return tensor.Add(tp, x, mlp)
-}
-
 // inferenceTapes recycles the arenas of forwards without gradients.
 var inferenceTapes = sync.Pool{New: func() any { return tensor.NewInferenceTape() }}
 
@@ -65,23 +44,24 @@ func (m *Model) Hidden(tp *tensor.Tape, seqs [][]int) (*tensor.Tensor, int, erro
 		return nil, 0, err
 	}
 	ids, pos, lengths, t := padded(seqs)
+	span := &Span{pos: pos, batch: len(seqs), lengths: lengths}
 	x := tensor.Embedding(tp, m.Embed, ids)
 	for i := range m.Layers {
 		l := &m.Layers[i]
 		switch {
 		case tp.Recording() && m.GradientCheckpointing:
 			x = tensor.Checkpoint(tp, x, func(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
-				return m.block(tp, l, x, pos, len(seqs), lengths, nil)
+				return m.arch.Block(tp, m, l, x, span)
 			}, m.dropoutReplay)
 		case tp != nil && !tp.Recording():
 			// Inference: keep only the layer's output; its temporaries'
 			// memory is reused by the next layer.
 			mark := tp.Mark()
-			y := m.block(tp, l, x, pos, len(seqs), lengths, nil)
+			y := m.arch.Block(tp, m, l, x, span)
 			copy(x.Data, y.Data)
 			tp.Release(mark)
 		default:
-			x = m.block(tp, l, x, pos, len(seqs), lengths, nil)
+			x = m.arch.Block(tp, m, l, x, span)
 		}
 	}
 	return tensor.RMSNorm(tp, x, m.Norm, m.Config.RMSNormEps), t, nil

@@ -60,7 +60,7 @@ func (m *Model) Forward(cache *KVCache, ids []int) ([]float32, error) {
 	x := tensor.Embedding(tp, m.Embed, ids)
 	for i := range m.Layers {
 		mark := tp.Mark()
-		y := m.block(tp, &m.Layers[i], x, pos, 1, nil, &cache.layers[i])
+		y := m.arch.Block(tp, m, &m.Layers[i], x, &Span{pos: pos, batch: 1, cache: &cache.layers[i]})
 		copy(x.Data, y.Data)
 		tp.Release(mark)
 	}

@@ -166,7 +166,7 @@ func (t *Trainer) saveFinal() error {
 		return fmt.Errorf("save %s: %w", t.Cfg.Output, err)
 	}
 	if src := tokenizerDir(t.Cfg); src != "" {
-		if err := CopyTokenizerFiles(src, t.Cfg.Output); err != nil {
+		if _, err := hf.CopyTokenizerFiles(src, t.Cfg.Output); err != nil {
 			return err
 		}
 	}
@@ -185,25 +185,4 @@ func tokenizerDir(c Config) string {
 		return filepath.Dir(c.Tokenizer)
 	}
 	return c.Tokenizer
-}
-
-// tokenizerFiles are copied next to a trained model so it loads as a whole.
-var tokenizerFiles = []string{"tokenizer.json", "tokenizer.model", "tokenizer_config.json",
-	"special_tokens_map.json", "chat_template.jinja", "generation_config.json"}
-
-// CopyTokenizerFiles copies the tokenizer files present in src into dst.
-func CopyTokenizerFiles(src, dst string) error {
-	for _, n := range tokenizerFiles {
-		b, err := os.ReadFile(filepath.Join(src, n))
-		if os.IsNotExist(err) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if err := atomicfile.WriteFile(filepath.Join(dst, n), b); err != nil {
-			return err
-		}
-	}
-	return nil
 }
