@@ -378,4 +378,3 @@ func (f *fakeHub) serveUpload(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 	}
 }
-
