@@ -25,7 +25,7 @@ func (c *Client) Resolve(ctx context.Context, idOrPath string, opts PullOptions)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("resolve %s: %w", idOrPath, err)
 	}
-	if !ValidRepoID(idOrPath) || strings.HasPrefix(idOrPath, ".") {
+	if !looksLikeRepoID(idOrPath) {
 		return "", fmt.Errorf("resolve %s: no such file or folder, and not a hub repository id (ORG/NAME)", idOrPath)
 	}
 	if s, err := c.Cached(opts.Type, idOrPath, opts.Revision, opts.Include); err == nil {
@@ -38,6 +38,24 @@ func (c *Client) Resolve(ctx context.Context, idOrPath string, opts PullOptions)
 		return "", err
 	}
 	return s.Dir, nil
+}
+
+// fileExts end names that are files, not repositories.
+var fileExts = []string{".jsonl", ".json", ".parquet", ".csv", ".txt", ".gz", ".bz2", ".bin", ".gguf", ".safetensors", ".model", ".yaml", ".yml"}
+
+// looksLikeRepoID tells a repo id (ORG/NAME) from a missing local path: a
+// single "/", valid name characters, and no file extension.
+func looksLikeRepoID(s string) bool {
+	if !ValidRepoID(s) || strings.Count(s, "/") != 1 || strings.HasPrefix(s, ".") {
+		return false
+	}
+	l := strings.ToLower(s)
+	for _, e := range fileExts {
+		if strings.HasSuffix(l, e) {
+			return false
+		}
+	}
+	return true
 }
 
 // Resolve is Client.Resolve with the client FromEnv.

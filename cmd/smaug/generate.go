@@ -39,6 +39,9 @@ generator seeded by --seed (the same seed gives the same tokens).`,
 			if opt.TopP < 0 || opt.TopP > 1 {
 				return fmt.Errorf("--top-p must be in [0, 1], got %v", opt.TopP)
 			}
+			if err := resolveModelArg(cmd.Context(), &modelDir); err != nil {
+				return err
+			}
 			m, err := loadInference(modelDir, dtype)
 			if err != nil {
 				return err
@@ -60,7 +63,7 @@ generator seeded by --seed (the same seed gives the same tokens).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&modelDir, "model", "", "Hugging Face model folder (required)")
+	f.StringVar(&modelDir, "model", "", "Hugging Face model folder, hub repo id or .gguf file (required)")
 	f.StringVar(&promptIDs, "prompt-ids", "", "prompt token ids, comma-separated (required)")
 	f.IntVar(&opt.MaxNewTokens, "max-new-tokens", 32, "number of tokens to generate")
 	f.Float64Var(&opt.Temperature, "temperature", 0, "sampling temperature; 0 is greedy")

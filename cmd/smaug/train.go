@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -119,6 +120,9 @@ for smaug train.`
 	f.BoolVar(&cfg.EvalOnStart, "eval-on-start", false, "also evaluate before the first step (step 0), to see where training starts")
 	f.StringVar(&cfg.SaveDType, "save-dtype", cfg.SaveDType, "dtype of the saved model: F32, BF16 or F16")
 	f.BoolVar(&cfg.NoProgress, "no-progress", false, "no progress bar")
+	var split, evalSplit string
+	cmd.Flags().StringVar(&split, "split", "train", "split of a hub dataset given to --data (ORG/NAME)")
+	cmd.Flags().StringVar(&evalSplit, "eval-split", "test", "split of a hub dataset given to --eval-data")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if configFile != "" {
 			if err := applyConfigFile(cmd.Flags(), "--config", configFile, mode); err != nil {
@@ -136,6 +140,10 @@ for smaug train.`
 			}
 		}
 		cmd.Flags().Visit(func(fl *pflag.Flag) { cfg.Explicit = append(cfg.Explicit, fl.Name) })
+		if err := errors.Join(resolveModelArg(cmd.Context(), &cfg.Model), resolveModelArg(cmd.Context(), &cfg.RefModel),
+			resolveDataArg(cmd.Context(), &cfg.Data, split), resolveDataArg(cmd.Context(), &cfg.EvalData, evalSplit)); err != nil {
+			return err
+		}
 		return runTrain(cfg)
 	}
 	return cmd
