@@ -375,6 +375,12 @@ func (g *File) readHeader() error {
 			}
 			t.Dims = append(t.Dims, d)
 		}
+		n := uint64(1)
+		for _, d := range t.Dims {
+			if n *= d; n > uint64(g.size)*256 {
+				return fmt.Errorf("tensor %s: %v values are impossible in a file of %d bytes", t.Name, t.Dims, g.size)
+			}
+		}
 		typ, err := h.u32()
 		if err != nil {
 			return fmt.Errorf("tensor %s: %w", t.Name, err)

@@ -178,6 +178,9 @@ func (g *File) Architecture() string { return g.String("general.architecture") }
 func (g *File) HFConfig() (*hf.Config, error) {
 	arch := g.Architecture()
 	cls, ok := hfArch[arch]
+	if w, _ := g.number(arch+".attention.sliding_window", false, 0); arch == "llama" && w > 0 {
+		cls = hfArch["mistral"] // convert_hf_to_gguf.py writes Mistral as llama with its window
+	}
 	if !ok {
 		return nil, fmt.Errorf("gguf %s: architecture %q is not supported (llama, mistral, qwen2)", g.path, arch)
 	}
@@ -227,7 +230,7 @@ func (g *File) HFConfig() (*hf.Config, error) {
 		errs = append(errs, err)
 		raw["rope_scaling"] = map[string]any{"type": "linear", "factor": roundTrip32(f)}
 	}
-	if w := num("attention.sliding_window", false, 0); w > 0 && arch == "mistral" {
+	if w := num("attention.sliding_window", false, 0); w > 0 && cls[1] == "mistral" {
 		raw["sliding_window"] = w
 	}
 	_, hasOut := g.Tensor("output.weight")

@@ -51,7 +51,13 @@ func (m *ModelCard) Markdown() []byte {
 	} else {
 		b.WriteString("library_name: transformers\n")
 	}
-	b.WriteString("tags:\n- smaug\n")
+	b.WriteString("pipeline_tag: text-generation\ntags:\n- smaug\n")
+	if m.Adapter {
+		b.WriteString("- lora\n")
+		if m.BaseModel != "" {
+			fmt.Fprintf(&b, "- %s\n", q("base_model:adapter:"+m.BaseModel))
+		}
+	}
 	if m.Loss != "" {
 		fmt.Fprintf(&b, "- %s\n", q(m.Loss))
 	}
@@ -115,10 +121,10 @@ func CardFromRun(dir string) (*ModelCard, error) {
 			}
 			switch k {
 			case "model", "base_model":
-				m.BaseModel = s
+				m.BaseModel = RepoIDOf(s)
 			case "data", "dataset", "train_data":
 				if s != "" {
-					m.Datasets = append(m.Datasets, s)
+					m.Datasets = append(m.Datasets, RepoIDOf(s))
 				}
 			case "loss":
 				m.Loss = s
@@ -132,7 +138,7 @@ func CardFromRun(dir string) (*ModelCard, error) {
 			Base string `json:"base_model_name_or_path"`
 		}
 		if json.Unmarshal(b, &ac) == nil && ac.Base != "" && m.BaseModel == "" {
-			m.BaseModel = ac.Base
+			m.BaseModel = RepoIDOf(ac.Base)
 		}
 	}
 	if f, err := os.Open(filepath.Join(dir, "metrics.jsonl")); err == nil {
@@ -156,3 +162,22 @@ func CardFromRun(dir string) (*ModelCard, error) {
 	}
 	return m, nil
 }
+
+// RepoIDOf returns the repo id of a path inside a huggingface_hub cache
+// (…/models--ORG--NAME/snapshots/COMMIT[/…] gives ORG/NAME; a split
+// folder of ResolveData gives the dataset's id), else the path unchanged.
+func RepoIDOf(p string) string {
+	parts := strings.Split(filepath.ToSlash(p), "/")
+	for i, part := range parts {
+		for _, prefix := range []string{"models--", "datasets--"} {
+			if strings.HasPrefix(part, prefix) && i+1 < len(parts) && (parts[i+1] == "snapshots" || commitPattern.MatchString(parts[i+1])) {
+				return strings.ReplaceAll(strings.TrimPrefix(part, prefix), "--", "/")
+			}
+		}
+	}
+	return p
+}
+
+// generatedCard reports whether a README.md was written by smaug itself
+// (an adapter's card), which Push may replace with a fuller one.
+func generatedCard(b []byte) bool { return bytes.Contains(b, []byte("written by smaug")) }

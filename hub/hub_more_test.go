@@ -309,3 +309,38 @@ func TestDatasetShards(t *testing.T) {
 		t.Errorf("convert/parquet layout: %v, %v", files, err)
 	}
 }
+
+// TestCardRepoIDs: paths inside the cache (snapshots, ResolveData's split
+// folders) are named by their repo ids in the card; a user's README.md is
+// pushed as it is, smaug's own adapter card is replaced.
+func TestCardRepoIDs(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte("model: /c/hub/models--Qwen--Qwen2.5-0.5B/snapshots/"+commitA+"\n"+
+		"data: /c/smaug/splits/datasets--org--pairs/"+commitB+"/train\nloss: dpo\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "adapter_config.json"), []byte(`{"base_model_name_or_path": "/elsewhere"}`), 0o644)
+	card, err := CardFromRun(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if card.BaseModel != "Qwen/Qwen2.5-0.5B" || !reflect.DeepEqual(card.Datasets, []string{"org/pairs"}) || !card.Adapter {
+		t.Fatalf("card %+v", card)
+	}
+	if md := string(card.Markdown()); !strings.Contains(md, "library_name: peft") || !strings.Contains(md, `- "base_model:adapter:Qwen/Qwen2.5-0.5B"`) {
+		t.Errorf("adapter card:\n%s", md)
+	}
+	for _, tc := range []struct {
+		readme   string
+		replaced bool
+	}{{"# mine\n", false}, {"# LoRA adapter\n\nA LoRA adapter in PEFT's format, written by smaug: r = 4\n", true}} {
+		f := newFakeHub(t)
+		os.WriteFile(filepath.Join(dir, "README.md"), []byte(tc.readme), 0o644)
+		if _, err := f.client(t).Push(context.Background(), dir, "org/new", PushOptions{Card: card}); err != nil {
+			t.Fatal(err)
+		}
+		commit := string(f.calls[len(f.calls)-1].Body)
+		sent := base64.StdEncoding.EncodeToString([]byte(tc.readme))
+		if strings.Contains(commit, sent) == tc.replaced || strings.Count(commit, `"path":"README.md"`) != 1 {
+			t.Errorf("README %q: replaced should be %v; commit %s", tc.readme, tc.replaced, commit)
+		}
+	}
+}

@@ -30,7 +30,8 @@ type PushOptions struct {
 	Revision string
 	// Message is the commit summary ("Upload with smaug" when empty).
 	Message string
-	// Card is written as README.md when the folder has none (nil: none).
+	// Card is written as README.md when the folder has none, or has the
+	// adapter card smaug's trainer writes (nil: none).
 	Card *ModelCard
 	// Progress, when set, is called as LFS bytes are sent.
 	Progress func(done, total int64)
@@ -99,9 +100,20 @@ func (c *Client) Push(ctx context.Context, dir, repoID string, opts PushOptions)
 	if err != nil {
 		return "", fmt.Errorf("push %s: %w", dir, err)
 	}
-	if opts.Card != nil && !hasFile(files, "README.md") {
-		card := opts.Card.Markdown()
-		files = append(files, &pushFile{path: "README.md", content: card, size: int64(len(card))})
+	if opts.Card != nil {
+		// A README.md of the user's is kept; smaug's own adapter card is
+		// replaced by the fuller one.
+		old, err := os.ReadFile(filepath.Join(dir, "README.md"))
+		if err != nil || generatedCard(old) {
+			kept := files[:0]
+			for _, f := range files {
+				if f.path != "README.md" {
+					kept = append(kept, f)
+				}
+			}
+			card := opts.Card.Markdown()
+			files = append(kept, &pushFile{path: "README.md", content: card, size: int64(len(card))})
+		}
 	}
 	if len(files) == 0 {
 		return "", fmt.Errorf("push %s: the folder has no files", dir)
@@ -121,15 +133,6 @@ func (c *Client) Push(ctx context.Context, dir, repoID string, opts PushOptions)
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	return u, nil
-}
-
-func hasFile(files []*pushFile, p string) bool {
-	for _, f := range files {
-		if f.path == p {
-			return true
-		}
-	}
-	return false
 }
 
 // collect lists the folder's files, skipping hidden ones.
