@@ -1,18 +1,22 @@
 package gguf
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"math"
 	"testing"
 
 	"github.com/smaug-dev/smaug/dtype"
 )
 
-// synthetic is test-quantize-fns.cpp's generate_data: 0.1 + 2·cos(i + offset).
+// synthetic is test-quantize-fns.cpp's generate_data, 0.1 + 2·cosf(i +
+// offset), evaluated as C does (cosf in float, the sum in double).
 func synthetic(n int, offset float32) []float32 {
 	x := make([]float32, n)
 	for i := range x {
-		x[i] = 0.1 + 2*float32(math.Cos(float64(float32(i)+offset)))
+		c := float32(math.Cos(float64(float32(i) + offset)))
+		x[i] = float32(0.1 + float64(2*c))
 	}
 	return x
 }
@@ -217,5 +221,70 @@ func TestQuantizeFloats(t *testing.T) {
 	}
 	if _, err := Dequantize(Q4_K, make([]byte, 143), 256); err == nil {
 		t.Error("short Q4_K block accepted")
+	}
+}
+
+func sha256Of(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+func float32Bytes(x []float32) []byte {
+	b := make([]byte, 4*len(x))
+	for i, v := range x {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+	}
+	return b
+}
+
+// ggmlInput is the harness's input: integer arithmetic and one correctly
+// rounded division, so C and Go produce the same floats (libm's cosf is
+// not correctly rounded everywhere).
+func ggmlInput() []float32 {
+	x := make([]float32, 4096)
+	for i := range x {
+		x[i] = float32((i*7919)%2001-1000) / 500 * float32(1+(i/256)%4)
+	}
+	return x
+}
+
+// TestAgainstGGML pins the quantiser ports and the dequantisers to ggml
+// itself: the sha256 of the blocks ggml's quantize_row_*_ref made from
+// ggmlInput, and of ggml's dequantize_row_* of them, recorded once by
+// compiling ggml (ggml-org/ggml, August 2026) around a small C harness. The
+// ports reproduce ggml's blocks byte for byte and the dequantisers its
+// floats bit for bit.
+func TestAgainstGGML(t *testing.T) {
+	x := ggmlInput()
+	if h := sha256Of(float32Bytes(x)); h != "8cda78d954c5cb63f7ef52602b87f3c3161e148aa718accbf36aa1f0814c5d41" {
+		t.Fatalf("input differs from the harness's (sha256 %s)", h)
+	}
+	for _, tc := range []struct {
+		typ         Type
+		quant       func([]float32) []byte
+		blocks, deq string
+	}{
+		{Q8_0, func(x []float32) []byte { b, _ := Quantize(Q8_0, x); return b },
+			"91a9291159048a0ac5193327ae3d53b990ee3565f88b0c8a1f4413fabe08c204", "d8834b5d91042f666e56d0dbc04f251b0f36643c67c121a5276ed50fb6174356"},
+		{Q4_0, refQ4_0,
+			"4c3971157def513d7e4cc208466ffd6f3071f3c5609128f7edd291894f251b35", "8dfbb41c7441e1c62e524558e1045f303fefd0c047f907799b86ba1fc4f2609e"},
+		{Q4_K, func(x []float32) []byte { return refK45(x, 15) },
+			"13039cd33b944260a7621063446862c940da68873265848796d596f4a5799ff0", "4a67a9423e7cbf80e84995cb7ce3a3ad062463c259b287213bdeaf0e1c41ffbc"},
+		{Q5_K, func(x []float32) []byte { return refK45(x, 31) },
+			"a1893cdb99732a43f68e67f9438a541d4e52041870f093e72c12d673c002cd1f", "e16480b139719b978f63b30da470a9a55ed6cd51e98ac17aa989dfc65947f855"},
+		{Q6_K, refQ6_K,
+			"f9e42368b57133d14eb6d951954d2208790533aac51c8bd7474c075fb7e053ed", "594f527a3d866848b14922ea4b5f7b4c236082795b33c62775acd2437d7c3df1"},
+	} {
+		b := tc.quant(x)
+		if h := sha256Of(b); h != tc.blocks {
+			t.Errorf("%s: blocks differ from ggml's (sha256 %s)", tc.typ, h)
+		}
+		y, err := Dequantize(tc.typ, b, len(x))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := sha256Of(float32Bytes(y)); h != tc.deq {
+			t.Errorf("%s: dequantised values differ from ggml's (sha256 %s)", tc.typ, h)
+		}
 	}
 }
