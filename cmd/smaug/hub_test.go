@@ -85,11 +85,13 @@ func miniHub(t *testing.T, repos map[string]string) *httptest.Server {
 }
 
 // TestPullAndRepoIDs: smaug pull prints the snapshot folder; generate
-// --model ORG/NAME resolves through the cache to the same tokens as the
-// local folder; offline, with the hub gone, both still work from the cache.
+// --model ORG/NAME and tokenize --tokenizer ORG/NAME resolve through the
+// cache to the same output as the local folders; offline, with the hub
+// gone, pull and generate still work from the cache.
 func TestPullAndRepoIDs(t *testing.T) {
 	policy := sharedtest.Path(t, "fixtures/hf/llama/policy")
-	hub := miniHub(t, map[string]string{"fixtures/llama-policy": policy})
+	tok := sharedtest.Path(t, "fixtures/tokenizers/llama2_hf")
+	hub := miniHub(t, map[string]string{"fixtures/llama-policy": policy, "fixtures/llama2-tok": tok})
 	env := []string{"HF_ENDPOINT=" + hub.URL, "HF_HOME=" + t.TempDir(), "HF_TOKEN=", "HF_HUB_CACHE=", "HF_HUB_OFFLINE="}
 	out, stderr, err := runEnv(t, env, "pull", "fixtures/llama-policy")
 	if err != nil {
@@ -106,6 +108,13 @@ func TestPullAndRepoIDs(t *testing.T) {
 	got, stderr, err := runEnv(t, env, "generate", "--model", "fixtures/llama-policy", "--prompt-ids", "5,17,42", "--max-new-tokens", "6")
 	if err != nil || got != want {
 		t.Fatalf("generate from the repo id: %q (%v, %s), from the folder %q", got, err, stderr, want)
+	}
+	wantTok, _, err := runEnv(t, env, "tokenize", "--tokenizer", tok, "--text", "Hello world", "--add-special-tokens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, stderr, err := runEnv(t, env, "tokenize", "--tokenizer", "fixtures/llama2-tok", "--text", "Hello world", "--add-special-tokens"); err != nil || got != wantTok {
+		t.Fatalf("tokenize from the repo id: %q (%v, %s), from the folder %q", got, err, stderr, wantTok)
 	}
 	hub.Close()
 	offline := append(env, "HF_HUB_OFFLINE=1")

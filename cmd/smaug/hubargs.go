@@ -78,6 +78,21 @@ func resolveModelArg(ctx context.Context, arg *string) error {
 	return nil
 }
 
+// resolveTokenizerArg turns a tokenizer argument that is a hub repo id into
+// its snapshot folder, fetching only the tokenizer and config files.
+func resolveTokenizerArg(ctx context.Context, arg *string) error {
+	if *arg == "" || strings.HasSuffix(strings.ToLower(*arg), ".gguf") {
+		return nil
+	}
+	dir, err := hub.Resolve(ctx, *arg, hub.PullOptions{Include: []string{"*.json", "*.model", "*.jinja", "*.txt"},
+		Progress: byteProgress("download " + *arg)})
+	if err != nil {
+		return err
+	}
+	*arg = dir
+	return nil
+}
+
 // resolveDataArg turns a --data value into a local path: a file as it is;
 // a hub dataset id through the cache, the split's file or folder of shards.
 func resolveDataArg(ctx context.Context, arg *string, split string) error {
