@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/smaug-dev/smaug/gguf"
 	"github.com/smaug-dev/smaug/hf"
 	"github.com/smaug-dev/smaug/internal/atomicfile"
 )
@@ -151,11 +152,12 @@ func (w *Weights) HFConfig() (*hf.Config, error) {
 }
 
 // HFTensors returns the weights under transformers' Llama names, Q and K
-// rows permuted from llama2.c's interleaved rotary pairs (2i, 2i+1) to
-// transformers' halves (i, i+d/2), stored as dtype.
+// rows permuted from llama2.c's interleaved rotary pairs (2i, 2i+1) —
+// llama.cpp's layout too — to transformers' halves (i, i+d/2), stored as
+// dtype.
 func (w *Weights) HFTensors(dtype string) []hf.WriteTensor {
 	c := w.Config
-	dim, kv, hid, hd := c.Dim, c.KVHeads*c.HeadDim(), c.HiddenDim, c.HeadDim()
+	dim, kv, hid := c.Dim, c.KVHeads*c.HeadDim(), c.HiddenDim
 	var ts []hf.WriteTensor
 	add := func(name string, data []float32, shape ...int) {
 		ts = append(ts, hf.WriteTensor{Name: name, Shape: shape, Data: data, DType: dtype})
@@ -164,8 +166,8 @@ func (w *Weights) HFTensors(dtype string) []hf.WriteTensor {
 	for i := 0; i < c.Layers; i++ {
 		p := fmt.Sprintf("model.layers.%d.", i)
 		add(p+"input_layernorm.weight", w.AttnNorm[i], dim)
-		add(p+"self_attn.q_proj.weight", Deinterleave(w.WQ[i], dim, dim, hd), dim, dim)
-		add(p+"self_attn.k_proj.weight", Deinterleave(w.WK[i], kv, dim, hd), kv, dim)
+		add(p+"self_attn.q_proj.weight", gguf.Unpermute(w.WQ[i], dim, dim, c.Heads), dim, dim)
+		add(p+"self_attn.k_proj.weight", gguf.Unpermute(w.WK[i], kv, dim, c.KVHeads), kv, dim)
 		add(p+"self_attn.v_proj.weight", w.WV[i], kv, dim)
 		add(p+"self_attn.o_proj.weight", w.WO[i], dim, dim)
 		add(p+"post_attention_layernorm.weight", w.FFNNorm[i], dim)
@@ -178,24 +180,4 @@ func (w *Weights) HFTensors(dtype string) []hf.WriteTensor {
 		add("lm_head.weight", w.Classifier, c.VocabSize, dim)
 	}
 	return ts
-}
-
-// Deinterleave reorders the rows of a [rows, cols] projection whose heads
-// (headDim rows each) rotate interleaved pairs (2i, 2i+1) into
-// transformers' rotate-half order (i, i+headDim/2): row h·d + j·d/2 + i of
-// the result is row h·d + 2i + j of w (transformers'
-// convert_llama_weights_to_hf permute).
-func Deinterleave(w []float32, rows, cols, headDim int) []float32 {
-	out := make([]float32, len(w))
-	half := headDim / 2
-	for h := 0; h < rows/headDim; h++ {
-		for i := 0; i < half; i++ {
-			for j := 0; j < 2; j++ {
-				dst := h*headDim + j*half + i
-				src := h*headDim + 2*i + j
-				copy(out[dst*cols:(dst+1)*cols], w[src*cols:(src+1)*cols])
-			}
-		}
-	}
-	return out
 }

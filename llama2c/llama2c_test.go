@@ -200,20 +200,6 @@ func TestTruncatedAndBadHeaders(t *testing.T) {
 	}
 }
 
-// TestDeinterleave checks the row permutation by hand for one head of size 4
-// and two columns: rows (0,1,2,3) = pairs (0,1),(2,3) become (0,2,1,3).
-func TestDeinterleave(t *testing.T) {
-	w := []float32{0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5, 5.5, 6, 6.5, 7, 7.5}
-	// two heads of 4 rows × 2 columns
-	got := Deinterleave(w, 8, 2, 4)
-	want := []float32{0, 0.5, 2, 2.5, 1, 1.5, 3, 3.5, 4, 4.5, 6, 6.5, 5, 5.5, 7, 7.5}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("got %v, want %v", got, want)
-		}
-	}
-}
-
 // runcEncode is llama2.c run.c's encode: a dummy-prefix space, one token per
 // UTF-8 character (bytes + 3 when absent), then repeatedly the merge of the
 // adjacent pair whose concatenation has the highest score (leftmost first).
