@@ -806,3 +806,15 @@ func pyString(s string) string {
 	b.WriteByte('"')
 	return b.String()
 }
+
+// checkSpace refuses a download that does not fit on the cache's disk.
+func checkSpace(dir string, need int64) error {
+	free, ok := freeSpace(dir)
+	if !ok {
+		return nil // unknown: let the writes tell
+	}
+	if need > free {
+		return fmt.Errorf("not enough disk space in %s: %d bytes needed, %d free (free space, or set HF_HUB_CACHE to a larger disk)", dir, need, free)
+	}
+	return nil
+}

@@ -333,3 +333,44 @@ func TestFromEnv(t *testing.T) {
 		t.Fatalf("%+v", c)
 	}
 }
+
+// TestPullDiskFull: a download larger than the free space is refused
+// before any file is fetched, with the sizes named.
+func TestPullDiskFull(t *testing.T) {
+	if _, ok := freeSpace(t.TempDir()); !ok {
+		t.Skip("free space is not known on this system")
+	}
+	f := newFakeHub(t)
+	f.add("model", "org/tiny", commitA, tinyRepo(), "model.safetensors")
+	old := freeSpace
+	freeSpace = func(string) (int64, bool) { return 1000, true }
+	defer func() { freeSpace = old }()
+	_, err := f.client(t).Pull(context.Background(), "org/tiny", PullOptions{})
+	if err == nil || !strings.Contains(err.Error(), "300029 bytes needed, 1000 free") {
+		t.Fatalf("error %v", err)
+	}
+	if n := f.servedBytes("org/tiny/model.safetensors"); n != 0 {
+		t.Errorf("%d bytes downloaded", n)
+	}
+}
+
+// TestPullHubUnreachable: when the hub cannot be reached (not offline
+// mode), Pull falls back on a complete cached snapshot, as huggingface_hub
+// does.
+func TestPullHubUnreachable(t *testing.T) {
+	f := newFakeHub(t)
+	f.add("model", "org/tiny", commitA, tinyRepo(), "model.safetensors")
+	c := f.client(t)
+	s, err := c.Pull(context.Background(), "org/tiny", PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.hub.Close()
+	s2, err := c.Pull(context.Background(), "org/tiny", PullOptions{})
+	if err != nil || s2.Dir != s.Dir {
+		t.Fatalf("pull with the hub down: %v", err)
+	}
+	if _, err := c.Pull(context.Background(), "org/other", PullOptions{}); err == nil {
+		t.Fatal("an uncached repository pulled with the hub down")
+	}
+}
