@@ -21,7 +21,8 @@ import (
 )
 
 // TestPullFixtureModel serves the shared policy_bf16 fixture from the fake
-// hub (safetensors through LFS and the CDN), pulls it and loads the
+// hub (safetensors through LFS and the CDN), resolves it (ModelFiles only:
+// a pytorch_model.bin beside is not fetched) and loads the
 // snapshot: the logits equal those of the fixture folder loaded directly,
 // and stay within bfloat16's 2e-2 (relative L2) of transformers' float32
 // logits.
@@ -40,12 +41,16 @@ func TestPullFixtureModel(t *testing.T) {
 		}
 		files[e.Name()] = b
 	}
+	files["pytorch_model.bin"] = []byte("another format, not needed")
 	f := newFakeHub(t)
 	f.add("model", "smaug-fixtures/policy_bf16", commitA, files, "model.safetensors")
 	c := f.client(t)
 	dir, err := c.Resolve(context.Background(), "smaug-fixtures/policy_bf16", PullOptions{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "pytorch_model.bin")); err == nil {
+		t.Error("Resolve downloaded pytorch_model.bin (not in ModelFiles)")
 	}
 	pulled, err := model.Load(dir)
 	if err != nil {

@@ -13,9 +13,9 @@ import (
 
 // Resolve returns a local folder or file for a model or data argument: an
 // existing path as it is; otherwise a hub repo id, served from the cache
-// when the revision's selected files are all there (offline first, no
-// request), else downloaded (Pull). Update a cached branch with an explicit
-// Pull.
+// when the revision's selected files (ModelFiles for a model when
+// opts.Include is empty) are all there (offline first, no request), else
+// downloaded (Pull). Update a cached branch with an explicit Pull.
 func (c *Client) Resolve(ctx context.Context, idOrPath string, opts PullOptions) (string, error) {
 	if idOrPath == "" {
 		return "", errors.New("resolve: empty model or data argument")
@@ -27,6 +27,9 @@ func (c *Client) Resolve(ctx context.Context, idOrPath string, opts PullOptions)
 	}
 	if !looksLikeRepoID(idOrPath) {
 		return "", fmt.Errorf("resolve %s: no such file or folder, and not a hub repository id (ORG/NAME)", idOrPath)
+	}
+	if (opts.Type == "" || opts.Type == Model) && len(opts.Include) == 0 {
+		opts.Include = ModelFiles
 	}
 	if s, err := c.Cached(opts.Type, idOrPath, opts.Revision, opts.Include); err == nil {
 		return s.Dir, nil
@@ -62,6 +65,12 @@ func looksLikeRepoID(s string) bool {
 func Resolve(ctx context.Context, idOrPath string, opts PullOptions) (string, error) {
 	return FromEnv().Resolve(ctx, idOrPath, opts)
 }
+
+// ModelFiles are the files a model needs (config, safetensors weights,
+// tokenizer and chat template): Resolve's selection for a model when none
+// is given, so that a repository's other formats (.bin, .pth, .gguf, ONNX)
+// are not downloaded.
+var ModelFiles = []string{"*.json", "*.safetensors", "*.model", "*.jinja", "*.txt"}
 
 // dataExts are the file types a dataset split may be stored in.
 var dataExts = []string{".parquet", ".jsonl", ".json", ".csv", ".jsonl.gz", ".json.gz", ".csv.gz"}
