@@ -17,7 +17,8 @@ import (
 // loads: the llama.cpp metadata of convert_hf_to_gguf.py, the tensors
 // under llama.cpp's names (Q and K rows permuted for the llama
 // architecture), and, when the folder has a tokenizer.json, the
-// tokenizer.ggml.* vocabulary and the chat template.
+// tokenizer.ggml.* vocabulary and the chat template. Tensors are read,
+// converted and written one at a time.
 type Export struct {
 	// Model is the Hugging Face folder (config.json, safetensors).
 	Model string
@@ -60,9 +61,6 @@ func (e *Export) Run(ctx context.Context) error {
 	arch := archOf[c.ModelType]
 	var ts []WriteTensor
 	for _, name := range ck.Names() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		gn, ok := GGUFName(name)
 		if !ok {
 			return fmt.Errorf("export gguf %s: tensor %s has no llama.cpp name", e.Model, name)
@@ -71,29 +69,32 @@ func (e *Export) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("export gguf: %w", err)
 		}
-		data, err := t.Float32()
-		if err != nil {
-			return fmt.Errorf("export gguf %s: tensor %s: %w", e.Model, name, err)
-		}
-		if arch == "llama" {
-			switch {
-			case strings.HasSuffix(name, "q_proj.weight"), strings.HasSuffix(name, "q_proj.bias"):
-				data = Permute(data, t.Shape[0], len(data)/t.Shape[0], c.NumAttentionHeads)
-			case strings.HasSuffix(name, "k_proj.weight"), strings.HasSuffix(name, "k_proj.bias"):
-				data = Permute(data, t.Shape[0], len(data)/t.Shape[0], c.NumKeyValueHeads)
-			}
-		}
 		typ := e.Type
 		if len(t.Shape) < 2 {
 			typ = F32
 		} else if t.Shape[len(t.Shape)-1]%typ.BlockSize() != 0 {
 			typ = F16
 		}
-		b, err := Quantize(typ, data)
-		if err != nil {
-			return fmt.Errorf("export gguf %s: tensor %s: %w", e.Model, name, err)
+		// Encoded while the file is written: one tensor in memory at a time.
+		encode := func() ([]byte, error) {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			data, err := t.Float32()
+			if err != nil {
+				return nil, err
+			}
+			if arch == "llama" {
+				switch {
+				case strings.HasSuffix(name, "q_proj.weight"), strings.HasSuffix(name, "q_proj.bias"):
+					data = Permute(data, t.Shape[0], len(data)/t.Shape[0], c.NumAttentionHeads)
+				case strings.HasSuffix(name, "k_proj.weight"), strings.HasSuffix(name, "k_proj.bias"):
+					data = Permute(data, t.Shape[0], len(data)/t.Shape[0], c.NumKeyValueHeads)
+				}
+			}
+			return Quantize(typ, data)
 		}
-		ts = append(ts, WriteTensor{Name: gn, Shape: t.Shape, Type: typ, Data: b})
+		ts = append(ts, WriteTensor{Name: gn, Shape: t.Shape, Type: typ, Encode: encode})
 	}
 	return atomicfile.Write(e.Out, func(w io.Writer) error { return Write(w, kv, ts) })
 }

@@ -411,12 +411,14 @@ func (g *File) readHeader() error {
 func align(n, a int64) int64 { return (n + a - 1) / a * a }
 
 // WriteTensor is one tensor to write: its row-major shape and its bytes,
-// already encoded as Type (see Quantize).
+// already encoded as Type (see Quantize) in Data, or produced by Encode
+// when the data section is written (one tensor in memory at a time).
 type WriteTensor struct {
-	Name  string
-	Shape []int
-	Type  Type
-	Data  []byte
+	Name   string
+	Shape  []int
+	Type   Type
+	Data   []byte
+	Encode func() ([]byte, error)
 }
 
 // Write writes a GGUF version 3 file: the metadata in the given order, the
@@ -449,6 +451,7 @@ func Write(w io.Writer, kv []KV, ts []WriteTensor) error {
 	}
 	var off uint64
 	offsets := make([]uint64, len(ts))
+	sizes := make([]int64, len(ts))
 	names := map[string]bool{}
 	for i, t := range ts {
 		if names[t.Name] {
@@ -463,9 +466,10 @@ func Write(w io.Writer, kv []KV, ts []WriteTensor) error {
 		if err != nil {
 			return fmt.Errorf("tensor %s: %w", t.Name, err)
 		}
-		if size != int64(len(t.Data)) {
+		if t.Encode == nil && size != int64(len(t.Data)) {
 			return fmt.Errorf("tensor %s: %d bytes, shape %v of %s takes %d", t.Name, len(t.Data), t.Shape, t.Type, size)
 		}
+		sizes[i] = size
 		str(t.Name)
 		put(uint32(len(t.Shape)))
 		for _, d := range slices.Backward(t.Shape) {
@@ -481,7 +485,17 @@ func Write(w io.Writer, kv []KV, ts []WriteTensor) error {
 	start := pos()
 	for i, t := range ts {
 		pad(start + int64(offsets[i]))
-		if _, err := bw.Write(t.Data); err != nil {
+		data := t.Data
+		if t.Encode != nil {
+			var err error
+			if data, err = t.Encode(); err != nil {
+				return fmt.Errorf("tensor %s: %w", t.Name, err)
+			}
+			if int64(len(data)) != sizes[i] {
+				return fmt.Errorf("tensor %s: encoded %d bytes, shape %v of %s takes %d", t.Name, len(data), t.Shape, t.Type, sizes[i])
+			}
+		}
+		if _, err := bw.Write(data); err != nil {
 			return err
 		}
 	}
