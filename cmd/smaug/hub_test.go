@@ -131,7 +131,8 @@ func TestPullAndRepoIDs(t *testing.T) {
 
 // TestConvertCLI: stories260K through smaug convert llama2c, then to GGUF
 // (f32) and back with convert hf, and used directly as --model x.gguf:
-// greedy generation gives the same tokens from all four.
+// greedy generation gives the same tokens from all three; the GGUF model is
+// scored (logprobs) and fine-tuned with LoRA (train).
 func TestConvertCLI(t *testing.T) {
 	src := sharedtest.Path(t, "models/stories260K")
 	dir := t.TempDir()
@@ -160,5 +161,18 @@ func TestConvertCLI(t *testing.T) {
 	}
 	if _, stderr, err := runEnv(t, env, "convert", "gguf", "--model", filepath.Join(dir, "hf1"), "--out", filepath.Join(dir, "x.gguf"), "--type", "q4_k"); err == nil || !strings.Contains(stderr, "Q4_K") {
 		t.Errorf("writing q4_k: %v, %s", err, stderr)
+	}
+	// The GGUF model scored and fine-tuned with LoRA on its dequantised base.
+	pairs := filepath.Join(dir, "pairs.jsonl")
+	os.WriteFile(pairs, []byte(`{"prompt_ids": [1, 403, 407], "chosen_ids": [261, 378, 432], "rejected_ids": [286, 261, 376]}`+"\n"), 0o644)
+	if _, stderr, err := runEnv(t, env, "logprobs", "--model", filepath.Join(dir, "s.gguf"), "--data", pairs, "--out", filepath.Join(dir, "lp.jsonl")); err != nil {
+		t.Fatalf("logprobs on the GGUF model: %v\n%s", err, stderr)
+	}
+	run := filepath.Join(dir, "run")
+	if _, stderr, err := runEnv(t, env, "train", "--model", filepath.Join(dir, "s.gguf"), "--data", pairs, "--output", run, "--lora-r", "4", "--max-steps", "2"); err != nil {
+		t.Fatalf("LoRA training on the GGUF model: %v\n%s", err, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(run, "adapter_model.safetensors")); err != nil {
+		t.Errorf("no adapter written: %v", err)
 	}
 }
