@@ -38,12 +38,14 @@ type fakeHub struct {
 	repos map[string]*fakeRepo // "model/org/name", "dataset/org/name"
 
 	mu       sync.Mutex
-	requests []string         // "METHOD path" of every request to either server
+	requests []string         // "METHOD escaped-path" of every request to either server
 	served   map[string]int64 // body bytes sent per repository path
 	// dropAfter drops the connection once, after that many bytes of the file.
 	dropAfter map[string]int64
 	// corrupt serves the file with its first byte changed.
 	corrupt map[string]bool
+	// staleCommit answers file requests with another X-Repo-Commit.
+	staleCommit bool
 
 	// the upload API's record
 	calls   []recorded
@@ -92,7 +94,7 @@ func (f *fakeHub) client(t *testing.T) *Client {
 
 func (f *fakeHub) log(r *http.Request) {
 	f.mu.Lock()
-	f.requests = append(f.requests, r.Method+" "+r.URL.Path)
+	f.requests = append(f.requests, r.Method+" "+r.URL.EscapedPath())
 	f.mu.Unlock()
 }
 
@@ -156,7 +158,7 @@ func (f *fakeHub) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	switch parts[3] {
 	case "revision":
-		if parts[4] != "main" && parts[4] != repo.commit {
+		if parts[4] != "main" && parts[4] != "refs/convert/parquet" && parts[4] != repo.commit {
 			w.Header().Set("X-Error-Code", "RevisionNotFound")
 			http.Error(w, "Invalid rev id: "+parts[4], http.StatusNotFound)
 			return
@@ -224,6 +226,9 @@ func (f *fakeHub) serveResolve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("X-Repo-Commit", repo.commit)
+	if f.staleCommit {
+		w.Header().Set("X-Repo-Commit", strings.Repeat("9", 40))
+	}
 	if repo.lfs[parts[4]] {
 		w.Header().Set("X-Linked-Etag", `"`+sha256Hex(b)+`"`)
 		w.Header().Set("X-Linked-Size", strconv.Itoa(len(b)))

@@ -374,3 +374,32 @@ func TestPullHubUnreachable(t *testing.T) {
 		t.Fatal("an uncached repository pulled with the hub down")
 	}
 }
+
+// TestRevisionsAndCommits: a revision with slashes (the parquet conversion
+// branch) is sent escaped and recorded as refs/refs/convert/parquet, as
+// huggingface_hub does; a file served from another commit than the listing
+// is refused.
+func TestRevisionsAndCommits(t *testing.T) {
+	f := newFakeHub(t)
+	f.add("dataset", "org/pairs", commitB, map[string][]byte{"default/train/0000.parquet": []byte("x")})
+	c := f.client(t)
+	s, err := c.Pull(context.Background(), "org/pairs", PullOptions{Type: Dataset, Revision: "refs/convert/parquet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(f.requests, "\n"), "GET /api/datasets/org/pairs/revision/refs%2Fconvert%2Fparquet") {
+		t.Errorf("revision not escaped: %v", f.requests)
+	}
+	b, err := os.ReadFile(filepath.Join(c.Cache, "datasets--org--pairs", "refs", "refs", "convert", "parquet"))
+	if err != nil || string(b) != commitB || s.Commit != commitB {
+		t.Fatalf("ref %q, %v; snapshot %s", b, err, s.Commit)
+	}
+	if got, err := c.Cached(Dataset, "org/pairs", "refs/convert/parquet", nil); err != nil || got.Dir != s.Dir {
+		t.Fatalf("cached: %v", err)
+	}
+	f.staleCommit = true
+	f.add("model", "org/tiny", commitA, tinyRepo())
+	if _, err := c.Pull(context.Background(), "org/tiny", PullOptions{}); err == nil || !strings.Contains(err.Error(), "served commit") {
+		t.Fatalf("stale commit: %v", err)
+	}
+}
