@@ -574,8 +574,14 @@ func (c *Client) download(ctx context.Context, u, tmp string, f TreeEntry, what 
 			report(have)
 			return verify(tmp, f, what)
 		}
-		req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
+		// A connection that stops sending for stallTimeout is cut and
+		// resumed like a dropped one.
+		actx, cancel := context.WithCancel(ctx)
+		stall := time.AfterFunc(stallTimeout, cancel)
+		req, err := http.NewRequestWithContext(actx, "GET", u, nil)
 		if err != nil {
+			stall.Stop()
+			cancel()
 			return err
 		}
 		req.Header.Set("User-Agent", "smaug")
@@ -587,17 +593,21 @@ func (c *Client) download(ctx context.Context, u, tmp string, f TreeEntry, what 
 		}
 		resp, err := c.httpClient().Do(req)
 		if err != nil {
+			stall.Stop()
+			cancel()
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			lastErr = err
 			continue
 		}
+		done := func() { stall.Stop(); cancel() }
 		flags := os.O_CREATE | os.O_WRONLY | os.O_APPEND
 		switch {
 		case resp.StatusCode == http.StatusPartialContent && have > 0:
 			if !strings.HasPrefix(resp.Header.Get("Content-Range"), fmt.Sprintf("bytes %d-", have)) {
 				resp.Body.Close()
+				done()
 				return fmt.Errorf("%s: the server answered range %q to a request from byte %d", what, resp.Header.Get("Content-Range"), have)
 			}
 		case resp.StatusCode == http.StatusOK:
@@ -606,16 +616,22 @@ func (c *Client) download(ctx context.Context, u, tmp string, f TreeEntry, what 
 		default:
 			err := c.httpError(resp, what)
 			resp.Body.Close()
+			done()
 			return err
 		}
 		report(have)
 		out, err := os.OpenFile(tmp, flags, 0o644)
 		if err != nil {
 			resp.Body.Close()
+			done()
 			return err
 		}
-		_, err = io.Copy(out, &progressReader{r: resp.Body, report: report})
+		_, err = io.Copy(out, &progressReader{r: resp.Body, report: func(n int64) {
+			stall.Reset(stallTimeout)
+			report(n)
+		}})
 		resp.Body.Close()
+		done()
 		if cerr := out.Close(); err == nil {
 			err = cerr
 		}

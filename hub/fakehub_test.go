@@ -46,6 +46,9 @@ type fakeHub struct {
 	corrupt map[string]bool
 	// staleCommit answers file requests with another X-Repo-Commit.
 	staleCommit bool
+	// stall, when set, makes a dropped connection (dropAfter) hang until
+	// it is closed instead of closing.
+	stall chan struct{}
 
 	// the upload API's record
 	calls   []recorded
@@ -306,6 +309,9 @@ func (f *fakeHub) serveBytes(w http.ResponseWriter, r *http.Request, key string,
 		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(body))
 		buf.Write(body[:n])
 		buf.Flush()
+		if f.stall != nil {
+			<-f.stall
+		}
 		conn.Close()
 		return
 	}

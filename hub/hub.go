@@ -135,6 +135,10 @@ func (c *Client) retries() int {
 // retryDelay is the pause before resuming a dropped download.
 var retryDelay = 200 * time.Millisecond
 
+// stallTimeout is how long a download may receive nothing before its
+// connection is cut and resumed.
+var stallTimeout = 60 * time.Second
+
 var (
 	repoIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$`)
 	commitPattern = regexp.MustCompile(`^[0-9a-f]{40}$`)

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 const (
@@ -401,5 +402,31 @@ func TestRevisionsAndCommits(t *testing.T) {
 	f.add("model", "org/tiny", commitA, tinyRepo())
 	if _, err := c.Pull(context.Background(), "org/tiny", PullOptions{}); err == nil || !strings.Contains(err.Error(), "served commit") {
 		t.Fatalf("stale commit: %v", err)
+	}
+}
+
+// TestPullStalledConnection: a connection that stops sending after
+// 120,000 bytes and never ends (the stall limit lowered to 100 ms) is cut
+// and resumed: the file arrives whole and no byte is sent twice. Without
+// the cut, Pull would wait forever.
+func TestPullStalledConnection(t *testing.T) {
+	old := stallTimeout
+	stallTimeout = 100 * time.Millisecond
+	defer func() { stallTimeout = old }()
+	f := newFakeHub(t)
+	f.add("model", "org/tiny", commitA, tinyRepo(), "model.safetensors")
+	f.dropAfter["org/tiny/model.safetensors"] = 120_000
+	f.stall = make(chan struct{})
+	t.Cleanup(func() { close(f.stall) })
+	s, err := f.client(t).Pull(context.Background(), "org/tiny", PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.servedBytes("org/tiny/model.safetensors"); got != 300_000 {
+		t.Errorf("%d bytes sent for a 300000-byte file", got)
+	}
+	b, _ := os.ReadFile(filepath.Join(s.Dir, "model.safetensors"))
+	if sha256Hex(b) != sha256Hex(tinyRepo()["model.safetensors"]) {
+		t.Fatal("resumed file differs")
 	}
 }
