@@ -531,7 +531,25 @@ func (c *Client) fetch(ctx context.Context, t RepoType, repoID, commit string, f
 		return err
 	}
 	os.Remove(pointer)
-	return os.Symlink(rel, pointer)
+	if err := os.Symlink(rel, pointer); err != nil {
+		// No symbolic links here (Windows without the privilege): copy the
+		// blob, as huggingface_hub does.
+		return copyFile(blob, pointer)
+	}
+	return nil
+}
+
+// copyFile copies src to dst through a temporary file.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return atomicfile.Write(dst, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	})
 }
 
 // escapePath escapes each segment of a repository path for a URL.
