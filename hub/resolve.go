@@ -171,7 +171,9 @@ func (c *Client) ResolveData(ctx context.Context, idOrPath, split string, opts P
 		link := filepath.Join(out, fmt.Sprintf("%05d-%s", i, filepath.Base(f)))
 		os.Remove(link)
 		if err := os.Symlink(f, link); err != nil {
-			return "", fmt.Errorf("resolve data %s: %w", idOrPath, err)
+			if err := copyFile(f, link); err != nil {
+				return "", fmt.Errorf("resolve data %s: %w", idOrPath, err)
+			}
 		}
 	}
 	return out, nil
