@@ -30,6 +30,9 @@ type Export struct {
 	Type Type
 	// Name is general.name; the folder's name when empty.
 	Name string
+	// Progress, when set, is called after each tensor with the number
+	// written and the total.
+	Progress func(done, total int)
 }
 
 // fileType is llama.cpp's general.file_type (enum llama_ftype) of a type.
@@ -60,6 +63,7 @@ func (e *Export) Run(ctx context.Context) error {
 	kv = append(kv, tk...)
 	arch := archOf[c.ModelType]
 	var ts []WriteTensor
+	written, total := 0, len(ck.Names())
 	for _, name := range ck.Names() {
 		gn, ok := GGUFName(name)
 		if !ok {
@@ -92,7 +96,12 @@ func (e *Export) Run(ctx context.Context) error {
 					data = Permute(data, t.Shape[0], len(data)/t.Shape[0], c.NumKeyValueHeads)
 				}
 			}
-			return Quantize(typ, data)
+			b, err := Quantize(typ, data)
+			if err == nil && e.Progress != nil {
+				written++
+				e.Progress(written, total)
+			}
+			return b, err
 		}
 		ts = append(ts, WriteTensor{Name: gn, Shape: t.Shape, Type: typ, Encode: encode})
 	}

@@ -26,6 +26,9 @@ type ToHF struct {
 	Out string
 	// DType stores the tensors: "F32" (the default), "BF16" or "F16".
 	DType string
+	// Progress, when set, is called after each tensor is dequantised with
+	// the number done and the total.
+	Progress func(done, total int)
 }
 
 // Run writes the folder into a temporary folder beside Out and renames it
@@ -69,6 +72,9 @@ func (c *ToHF) Run(ctx context.Context) error {
 			return err
 		}
 		ts = append(ts, hf.WriteTensor{Name: n, Shape: t.Shape(), Data: data, DType: dt})
+		if c.Progress != nil {
+			c.Progress(len(ts), len(g.Tensors))
+		}
 	}
 	tj, tc, err := g.TokenizerFiles()
 	if err != nil {

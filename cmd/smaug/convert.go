@@ -88,6 +88,7 @@ reference Q8_0 rounding); norms and biases stay f32.`,
 			if err := resolveModelArg(cmd.Context(), &e.Model); err != nil {
 				return err
 			}
+			e.Progress = tensorProgress("write " + e.Out)
 			if err := e.Run(cmd.Context()); err != nil {
 				return err
 			}
@@ -118,6 +119,7 @@ the chat template) for a llama, mistral or qwen2 GGUF model.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c.DType = strings.ToUpper(c.DType)
+			c.Progress = tensorProgress("read " + c.Model)
 			if err := c.Run(cmd.Context()); err != nil {
 				return err
 			}
@@ -132,4 +134,22 @@ the chat template) for a llama, mistral or qwen2 GGUF model.`,
 	cmd.MarkFlagRequired("model")
 	cmd.MarkFlagRequired("out")
 	return cmd
+}
+
+// tensorProgress shows a conversion's progress in tensors: a bar on a
+// terminal (newBar is silent elsewhere).
+func tensorProgress(desc string) func(done, total int) {
+	var bar interface {
+		Set(int) error
+		Finish() error
+	}
+	return func(done, total int) {
+		if bar == nil {
+			bar = newBar(total, desc)
+		}
+		bar.Set(done)
+		if done == total {
+			bar.Finish()
+		}
+	}
 }

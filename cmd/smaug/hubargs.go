@@ -127,7 +127,7 @@ func ggufFolder(ctx context.Context, path string) (string, error) {
 		return "", err
 	}
 	fmt.Fprintf(os.Stderr, "converting %s to a Hugging Face folder in %s\n", path, dir)
-	if err := (&gguf.ToHF{Model: abs, Out: dir}).Run(ctx); err != nil {
+	if err := (&gguf.ToHF{Model: abs, Out: dir, Progress: tensorProgress("read " + path)}).Run(ctx); err != nil {
 		return "", err
 	}
 	return dir, nil
