@@ -523,7 +523,7 @@ func (c *counter) Write(p []byte) (int, error) {
 
 // writeValue writes a metadata value's type and payload.
 func writeValue(bw *bufio.Writer, v any, put func(any), str func(string)) error {
-	scalar := func(typ uint32, v any) {
+	scalar := func(v any) {
 		if s, ok := v.(string); ok {
 			str(s)
 			return
@@ -543,7 +543,7 @@ func writeValue(bw *bufio.Writer, v any, put func(any), str func(string)) error 
 		put(et)
 		put(uint64(n))
 		for i := 0; i < n; i++ {
-			scalar(et, at(i))
+			scalar(at(i))
 		}
 	}
 	switch x := v.(type) {
@@ -595,6 +595,6 @@ func writeValue(bw *bufio.Writer, v any, put func(any), str func(string)) error 
 	default:
 		return fmt.Errorf("value of Go type %T has no GGUF type", v)
 	}
-	scalar(0, v)
+	scalar(v)
 	return nil
 }

@@ -174,6 +174,7 @@ type HTTPError struct {
 	Message string
 }
 
+// Error gives the advice, the status and the URL.
 func (e *HTTPError) Error() string {
 	return fmt.Sprintf("%s (HTTP %d from %s)", e.Message, e.Status, e.URL)
 }
