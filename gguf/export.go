@@ -11,6 +11,7 @@ import (
 
 	"github.com/smaug-dev/smaug/hf"
 	"github.com/smaug-dev/smaug/internal/atomicfile"
+	"github.com/smaug-dev/smaug/model"
 )
 
 // Export writes a Hugging Face model folder as a GGUF file that llama.cpp
@@ -105,6 +106,14 @@ func (e *Export) Run(ctx context.Context) error {
 		}
 		ts = append(ts, WriteTensor{Name: gn, Shape: t.Shape, Type: typ, Encode: encode})
 	}
+	if c.RopeScaling != nil && c.RopeScaling.Type == "llama3" {
+		f, err := ropeFreqs(c)
+		if err != nil {
+			return fmt.Errorf("export gguf %s: %w", e.Model, err)
+		}
+		b, _ := Quantize(F32, f)
+		ts = append(ts, WriteTensor{Name: "rope_freqs.weight", Shape: []int{len(f)}, Type: F32, Data: b})
+	}
 	return atomicfile.Write(e.Out, func(w io.Writer) error { return Write(w, kv, ts) })
 }
 
@@ -143,10 +152,14 @@ func (e *Export) metadata(c *hf.Config) ([]KV, error) {
 		kv = append(kv, KV{arch + ".attention.key_length", u(c.HeadDim)}, KV{arch + ".attention.value_length", u(c.HeadDim)})
 	}
 	if s := c.RopeScaling; s != nil {
-		if s.Type != "linear" {
-			return nil, fmt.Errorf("rope scaling %q cannot be written as GGUF here (linear can)", s.Type)
+		switch s.Type {
+		case "linear":
+			kv = append(kv, KV{arch + ".rope.scaling.type", "linear"}, KV{arch + ".rope.scaling.factor", float32(s.Factor)})
+		case "llama3":
+			// written as the rope_freqs.weight tensor (ropeFreqs)
+		default:
+			return nil, fmt.Errorf("rope scaling %q cannot be written as GGUF here (linear and llama3 can)", s.Type)
 		}
-		kv = append(kv, KV{arch + ".rope.scaling.type", "linear"}, KV{arch + ".rope.scaling.factor", float32(s.Factor)})
 	}
 	if c.SlidingWindow > 0 {
 		kv = append(kv, KV{arch + ".attention.sliding_window", u(c.SlidingWindow)})
@@ -158,4 +171,26 @@ func (e *Export) metadata(c *hf.Config) ([]KV, error) {
 func exists(path string) bool {
 	st, err := os.Stat(path)
 	return err == nil && !st.IsDir()
+}
+
+// ropeFreqs returns llama.cpp's rope_freqs.weight for a llama3 rope
+// scaling: per frequency, the factor llama.cpp divides it by (θ_i/f_i), so
+// the unscaled frequencies over the scaled ones of transformers' rule
+// (model.InvFreq).
+func ropeFreqs(c *hf.Config) ([]float32, error) {
+	scaled, err := model.InvFreq(c)
+	if err != nil {
+		return nil, err
+	}
+	plain := *c
+	plain.RopeScaling = nil
+	base, err := model.InvFreq(&plain)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, len(base))
+	for i := range base {
+		out[i] = float32(base[i] / scaled[i])
+	}
+	return out, nil
 }

@@ -56,15 +56,18 @@ func (c *ToHF) Run(ctx context.Context) error {
 		dt = "F32"
 	}
 	var ts []hf.WriteTensor
-	for _, t := range g.Tensors {
+	for i, t := range g.Tensors {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if t.Name == "rope_freqs.weight" {
+			if c.Progress != nil {
+				c.Progress(i+1, len(g.Tensors))
+			}
+			continue // in config.json's rope_scaling (HFConfig)
+		}
 		n, ok := HFName(t.Name)
 		if !ok {
-			if t.Name == "rope_freqs.weight" {
-				return fmt.Errorf("gguf %s: rope_freqs.weight (Llama 3 rope scaling) cannot be converted", c.Model)
-			}
 			return fmt.Errorf("gguf %s: tensor %s has no transformers name", c.Model, t.Name)
 		}
 		data, err := g.HFTensor(cfg, n, t.Shape())
@@ -73,7 +76,7 @@ func (c *ToHF) Run(ctx context.Context) error {
 		}
 		ts = append(ts, hf.WriteTensor{Name: n, Shape: t.Shape(), Data: data, DType: dt})
 		if c.Progress != nil {
-			c.Progress(len(ts), len(g.Tensors))
+			c.Progress(i+1, len(g.Tensors))
 		}
 	}
 	tj, tc, err := g.TokenizerFiles()

@@ -3,6 +3,7 @@ package gguf
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -260,7 +261,41 @@ func (g *File) HFConfig() (*hf.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gguf %s: %w", g.path, err)
 	}
+	if t, ok := g.Tensor("rope_freqs.weight"); ok {
+		if err := g.llama3Scaling(c, t); err != nil {
+			return nil, fmt.Errorf("gguf %s: %w", g.path, err)
+		}
+	}
 	return c, nil
+}
+
+// llama3Scaling recovers transformers' llama3 rope_scaling from llama.cpp's
+// rope_freqs.weight: the factor is the largest one, the other parameters
+// those of every Llama 3.1–3.3 release (low 1, high 4, original context
+// 8192), checked by recomputing every factor.
+func (g *File) llama3Scaling(c *hf.Config, t *TensorInfo) error {
+	f, err := g.Float32(t)
+	if err != nil {
+		return err
+	}
+	if len(f) != c.HeadDim/2 {
+		return fmt.Errorf("rope_freqs.weight has %d factors for a head size of %d", len(f), c.HeadDim)
+	}
+	var mx float32
+	for _, v := range f {
+		mx = max(mx, v)
+	}
+	c.RopeScaling = &hf.RopeScaling{Type: "llama3", Factor: float64(mx), LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositionEmbeddings: 8192}
+	want, err := ropeFreqs(c)
+	if err != nil {
+		return err
+	}
+	for i := range f {
+		if math.Abs(float64(f[i]-want[i])) > 1e-5*float64(want[i]) {
+			return fmt.Errorf("rope_freqs.weight: factor %d is %v, Llama 3's rule with factor %v gives %v (other rope scalings are not supported)", i, f[i], mx, want[i])
+		}
+	}
+	return nil
 }
 
 // roundTrip32 returns the shortest decimal of a float32 value as float64

@@ -268,3 +268,70 @@ func TestTokenizerFromGGUF(t *testing.T) {
 		})
 	}
 }
+
+// TestLlama3RopeScaling: a Llama with Llama 3.1's rope scaling (factor 8,
+// low 1, high 4, original 8192; with head size 16 and θ 1e4 its eight
+// frequencies fall in all three bands) is written with llama.cpp's
+// rope_freqs.weight, hand-checked at both ends (1 for the highest
+// frequency, 8 for the lowest), and read back to the same config: logits
+// equal to the HF model's bitwise, and equal again after GGUF → HF.
+func TestLlama3RopeScaling(t *testing.T) {
+	src := filepath.Join(sharedtest.Path(t, "fixtures/hf/llama"), "policy")
+	c, err := hf.LoadConfig(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.RopeScaling = &hf.RopeScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositionEmbeddings: 8192}
+	dir := t.TempDir()
+	if err := c.Save(filepath.Join(dir, "config.json")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(src, "model.safetensors"), filepath.Join(dir, "model.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := model.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "m.gguf")
+	if err := (&Export{Model: dir, Out: out}).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	g, err := Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rf, ok := g.Tensor("rope_freqs.weight")
+	if !ok {
+		t.Fatal("no rope_freqs.weight")
+	}
+	f, _ := g.Float32(rf)
+	g.Close()
+	if len(f) != 8 || f[0] != 1 || f[7] != 8 || !(f[6] > 1 && f[6] < 8) {
+		t.Fatalf("rope_freqs %v: want 1 first, 8 last, between in the smooth band", f)
+	}
+	m, err := LoadModel(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := m.Config.RopeScaling; s == nil || *s != *c.RopeScaling {
+		t.Fatalf("rope scaling read back as %+v", s)
+	}
+	ids := [][]int{{1, 5, 9, 33, 2, 7, 300, 12}}
+	want, _ := ref.Logits(ids)
+	got, _ := m.Logits(ids)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatal("logits differ from the HF model's")
+	}
+	back := filepath.Join(t.TempDir(), "hf")
+	if err := (&ToHF{Model: out, Out: back}).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := model.Load(back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got2, _ := m2.Logits(ids); !reflect.DeepEqual(got2, want) {
+		t.Fatal("logits differ after GGUF → HF")
+	}
+}
