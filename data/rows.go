@@ -112,8 +112,12 @@ func DetectFormat(path string) (Format, error) {
 
 // OpenRows opens path ("-" for standard input) and returns a reader of its
 // rows. The format comes from opts.Format or the file name; .gz and .bz2
-// files are decompressed on the fly.
+// files are decompressed on the fly. A folder is read as the shards of one
+// split: its data files one after another, in name order.
 func OpenRows(path string, opts ReadOptions) (RowReader, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return openShards(path, opts)
+	}
 	format := opts.Format
 	if format == "" {
 		f, err := DetectFormat(path)

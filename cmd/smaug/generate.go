@@ -56,11 +56,14 @@ Answer:"
   smaug generate --model ./policy --prompt-ids 5,17,42 --max-new-tokens 16`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := resolveModelArg(cmd.Context(), &a.modelDir); err != nil {
+				return err
+			}
 			return runGenerate(cmd.OutOrStdout(), cmd.ErrOrStderr(), a)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&a.modelDir, "model", "", "Hugging Face model folder (required)")
+	f.StringVar(&a.modelDir, "model", "", "Hugging Face model folder, hub repo id or .gguf file (required)")
 	f.StringVar(&a.tokenizerPath, "tokenizer", "", "tokenizer file or folder (default: the model folder)")
 	f.StringVar(&a.prompt, "prompt", "", "prompt text (with --chat: the user's message)")
 	f.BoolVar(&a.chat, "chat", false, "render --prompt as a user message through the model's chat template")

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"io"
@@ -38,6 +39,9 @@ a temporary file and renamed, so a failed run leaves nothing half-written.`,
 		Example: `  smaug logprobs --model ./policy --ref-model ./ref --data pairs.jsonl --out scored.jsonl`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := errors.Join(resolveModelArg(cmd.Context(), &modelDir), resolveModelArg(cmd.Context(), &refDir)); err != nil {
+				return err
+			}
 			return runLogprobs(modelDir, refDir, dataPath, outPath, dtype, batchSize)
 		},
 	}

@@ -54,6 +54,9 @@ place, so a failed merge leaves nothing behind.`,
 			if err != nil {
 				return fmt.Errorf("--max-shard-size: %w", err)
 			}
+			if err := errors.Join(resolveModelArg(cmd.Context(), &baseDir), resolveModelArg(cmd.Context(), &adapterDir)); err != nil {
+				return err
+			}
 			return runMerge(cmd, baseDir, adapterDir, outDir, strings.ToUpper(dtype), maxShard)
 		},
 	}

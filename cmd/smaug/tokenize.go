@@ -44,6 +44,9 @@ spaces or commas) and the decoded text is printed as it is.`,
 			if path == "" {
 				return fmt.Errorf("--tokenizer is required (a tokenizer.json, .model, .gguf or model folder)")
 			}
+			if err := resolveTokenizerArg(cmd.Context(), &path); err != nil {
+				return err
+			}
 			tok, err := tokenizer.Load(path)
 			if err != nil {
 				return err

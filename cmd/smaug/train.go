@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -131,6 +132,9 @@ for smaug train.`
 	f.BoolVar(&cfg.EvalOnStart, "eval-on-start", false, "also evaluate before the first step (step 0), to see where training starts")
 	f.Var(&cfg.SaveDType, "save-dtype", "dtype of the saved model: F32, BF16 or F16")
 	f.BoolVar(&noProgress, "no-progress", false, "no progress bar")
+	var split, evalSplit string
+	f.StringVar(&split, "split", "train", "split of a hub dataset given to --data (ORG/NAME)")
+	f.StringVar(&evalSplit, "eval-split", "test", "split of a hub dataset given to --eval-data")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		fs := cmd.Flags()
 		if configFile != "" {
@@ -173,6 +177,10 @@ for smaug train.`
 			}
 			spec.LabelSmoothing, spec.SimPOGamma, spec.ORPOAlpha = cfg.Loss.LabelSmoothing, cfg.Loss.SimPOGamma, cfg.Loss.ORPOAlpha
 			cfg.Loss = spec
+		}
+		if err := errors.Join(resolveModelArg(cmd.Context(), &cfg.Model), resolveModelArg(cmd.Context(), &cfg.RefModel),
+			resolveDataArg(cmd.Context(), &cfg.Data, split), resolveDataArg(cmd.Context(), &cfg.EvalData, evalSplit)); err != nil {
+			return err
 		}
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
