@@ -234,6 +234,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.queue = e.dropCancelled(e.queue)
 		for len(batch) < e.maxConc && len(e.queue) > 0 {
 			s := e.queue[0]
+			e.queue[0] = nil // the backing array must not keep finished requests alive
 			e.queue = e.queue[1:]
 			s.cache = e.m.NewKVCache()
 			batch = append(batch, s)
