@@ -88,9 +88,9 @@ type chatResp struct {
 		} `json:"message"`
 		Logprobs *struct {
 			Content []struct {
-				Token       string    `json:"token"`
-				Logprob     float32   `json:"logprob"`
-				Bytes       []int     `json:"bytes"`
+				Token       string  `json:"token"`
+				Logprob     float32 `json:"logprob"`
+				Bytes       []int   `json:"bytes"`
 				TopLogprobs []struct {
 					Token   string  `json:"token"`
 					Logprob float32 `json:"logprob"`
