@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/smaug-dev/smaug/chat"
+	"github.com/smaug-dev/smaug/internal/testmodel"
 	"github.com/smaug-dev/smaug/model"
 )
 
@@ -27,11 +29,13 @@ var shared struct {
 // testDir writes the test model once per test binary.
 func testDir(t testing.TB) string {
 	shared.once.Do(func() {
-		dir, err := osMkdirTemp()
+		dir, err := os.MkdirTemp("", "smaug-serve-test-")
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeTestModel(t, dir, 64, 2)
+		if err := testmodel.Write(dir, 64, 2); err != nil {
+			t.Fatal(err)
+		}
 		shared.dir = dir
 	})
 	return shared.dir
