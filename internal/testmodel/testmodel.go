@@ -97,4 +97,3 @@ func Write(dir string, hidden, layers int) error {
 	}
 	return nil
 }
-
