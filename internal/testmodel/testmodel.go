@@ -55,7 +55,7 @@ func byteLevel() []string {
 func Write(dir string, hidden, layers int) error {
 	c := &hf.Config{Architectures: []string{"LlamaForCausalLM"}, ModelType: "llama",
 		VocabSize: Vocab, HiddenSize: hidden, IntermediateSize: 2 * hidden, NumHiddenLayers: layers,
-		NumAttentionHeads: 4, NumKeyValueHeads: 2, HeadDim: hidden / 4, MaxPositionEmbeddings: 512,
+		NumAttentionHeads: 4, NumKeyValueHeads: 2, HeadDim: hidden / 4, MaxPositionEmbeddings: 2048,
 		RMSNormEps: 1e-5, RopeTheta: 10000, HiddenAct: "silu", BOSTokenID: 256, EOSTokenIDs: []int{EOS}}
 	m, err := model.NewRandom(c, 11, 0.3)
 	if err != nil {
