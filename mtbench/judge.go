@@ -77,9 +77,9 @@ type item struct {
 }
 
 type itemKey struct {
-	qid                int
-	model              string
-	turn, repeat       int
+	qid               int
+	model             string
+	turn, repeat      int
 	judge, promptName string
 }
 
