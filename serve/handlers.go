@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -141,6 +142,9 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) *apiErr
 	}
 	if len(msgs) == 0 {
 		return errInvalid("messages", "messages is empty")
+	}
+	for _, m := range msgs {
+		flattenText(m)
 	}
 	opt := s.cfg.ChatOptions
 	opt.AddGenerationPrompt = true
@@ -374,4 +378,30 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) *apiError {
 	}
 	out.done()
 	return nil
+}
+
+// flattenText turns a content given as a list of text parts
+// ([{"type": "text", "text": ...}], as OpenAI clients may send it) into one
+// string joined by newlines, as vLLM does, since most chat templates expect
+// a string. Lists with other parts are left to the template.
+func flattenText(m chat.Message) {
+	parts, ok := m["content"].([]any)
+	if !ok {
+		return
+	}
+	texts := make([]string, 0, len(parts))
+	for _, p := range parts {
+		d, ok := p.(*chat.Dict)
+		if !ok {
+			return
+		}
+		typ, _ := d.Get("type")
+		text, ok := d.Get("text")
+		s, isStr := text.(string)
+		if typ != "text" || !ok || !isStr {
+			return
+		}
+		texts = append(texts, s)
+	}
+	m["content"] = strings.Join(texts, "\n")
 }

@@ -209,6 +209,21 @@ func joinStream(t testing.TB, events []string) (texts map[int]string, finish map
 	return texts, finish, u
 }
 
+// TestContentParts: a content given as text parts renders as their text
+// joined by newlines.
+func TestContentParts(t *testing.T) {
+	cfg := testConfig(t, testDir(t))
+	url, _ := startServer(t, cfg)
+	_, want, _ := reference(t, cfg, []chat.Message{{"role": "user", "content": "one\ntwo"}}, "", model.GenerateOptions{MaxNewTokens: 6})
+	parts := []any{map[string]any{"type": "text", "text": "one"}, map[string]any{"type": "text", "text": "two"}}
+	code, b := post(t, url+"/v1/chat/completions", "", map[string]any{"messages": []any{map[string]any{"role": "user", "content": parts}},
+		"max_tokens": 6, "temperature": 0})
+	var r chatResp
+	if code != 200 || json.Unmarshal(b, &r) != nil || r.Choices[0].Message.Content != want {
+		t.Errorf("status %d: %s; want content %q", code, b, want)
+	}
+}
+
 func TestChatStream(t *testing.T) {
 	cfg := testConfig(t, testDir(t))
 	url, _ := startServer(t, cfg)

@@ -46,7 +46,8 @@ that disconnects frees its slot at the next step. Requests beyond that wait
 
 The server listens on loopback by default. With --api-key (or SMAUG_API_KEY)
 /v1/* and /metrics need "Authorization: Bearer KEY". On SIGTERM or Ctrl-C,
-new requests get 503 while those in flight finish.`,
+new requests get 503 while those in flight finish (a second signal
+ends the process at once).`,
 		Example: `  smaug serve --model ./smaug-tuned
   curl http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' \
       -d '{"model": "smaug-tuned", "messages": [{"role": "user", "content": "Hi!"}]}'
@@ -100,6 +101,10 @@ new requests get 503 while those in flight finish.`,
 			logger.Printf("serving %s at http://%s (chat page at /, API at /v1)", base.ModelID, ln.Addr())
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			go func() {
+				<-ctx.Done()
+				stop() // a second signal ends the process at once
+			}()
 			return s.Run(ctx, ln)
 		},
 	}
