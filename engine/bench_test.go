@@ -12,19 +12,21 @@ import (
 )
 
 // benchShapes are smaug bench's model shapes.
+// Prompts of prompt tokens, gen new tokens each.
 var benchShapes = []struct {
-	name string
-	cfg  hf.Config
+	name        string
+	prompt, gen int
+	cfg         hf.Config
 }{
-	{"small", hf.Config{VocabSize: 4096, HiddenSize: 256, IntermediateSize: 688, NumHiddenLayers: 4,
+	{"small", 64, 64, hf.Config{VocabSize: 4096, HiddenSize: 256, IntermediateSize: 688, NumHiddenLayers: 4,
 		NumAttentionHeads: 4, NumKeyValueHeads: 4, HeadDim: 64}},
-	{"smol135m", hf.Config{VocabSize: 49152, HiddenSize: 576, IntermediateSize: 1536, NumHiddenLayers: 30,
+	{"smol135m", 32, 32, hf.Config{VocabSize: 49152, HiddenSize: 576, IntermediateSize: 1536, NumHiddenLayers: 30,
 		NumAttentionHeads: 9, NumKeyValueHeads: 3, HeadDim: 64, TieWordEmbeddings: true}},
 }
 
 // BenchmarkStreams measures generated tokens/s and the mean time to first
-// token with 1, 4 and 16 concurrent streams (prompts of 64 tokens, 64 new
-// tokens each, greedy) on the small and smol135m shapes:
+// token with 1, 4 and 16 concurrent streams (greedy; small: prompts of 64
+// tokens, 64 new tokens each; smol135m: 32 and 32) on smaug bench's shapes:
 //
 //	go test ./engine -run '^$' -bench Streams -benchtime 1x
 func BenchmarkStreams(b *testing.B) {
@@ -48,7 +50,7 @@ func BenchmarkStreams(b *testing.B) {
 				ctx, cancel := context.WithCancel(context.Background())
 				go e.Run(ctx)
 				defer cancel()
-				const promptLen, newTokens = 64, 64
+				promptLen, newTokens := sh.prompt, sh.gen
 				var tokens int
 				var ttft time.Duration
 				b.ResetTimer()
