@@ -12,6 +12,9 @@ import (
 	"time"
 )
 
+// DefaultMaxRetries is Client.MaxRetries' default.
+const DefaultMaxRetries = 6
+
 // Client calls an OpenAI-compatible /chat/completions endpoint, retrying
 // with exponential back-off on 429, 5xx and network errors.
 type Client struct {
@@ -20,7 +23,7 @@ type Client struct {
 	BaseURL string
 	APIKey  string
 	// MaxRetries is the number of retries after the first try (default
-	// 6); Backoff the first wait, doubled each retry (default 1 s). A
+	// DefaultMaxRetries); Backoff the first wait, doubled each retry (default 1 s). A
 	// Retry-After header, when sent, sets the wait instead.
 	MaxRetries int
 	Backoff    time.Duration
@@ -62,7 +65,7 @@ func retryable(err error) bool {
 func (c *Client) Chat(ctx context.Context, req ChatRequest) (string, error) {
 	retries, wait := c.MaxRetries, c.Backoff
 	if retries == 0 {
-		retries = 6
+		retries = DefaultMaxRetries
 	}
 	if wait == 0 {
 		wait = time.Second

@@ -233,7 +233,7 @@ its file name without .jsonl, as in FastChat.`,
 	f.StringVar(&cfg.JudgeModel, "judge-model", "gpt-4", "judge model name")
 	f.IntVar(&cfg.Repeats, "repeats", 1, "judge each item this many times; report the median and range")
 	f.IntVar(&cfg.Parallel, "parallel", mtbench.DefaultParallel, "judge requests at once")
-	f.IntVar(&client.MaxRetries, "max-retries", 6, "retries of a request answered 429 or 5xx")
+	f.IntVar(&client.MaxRetries, "max-retries", mtbench.DefaultMaxRetries, "retries of a request answered 429 or 5xx")
 	f.StringVar(&benchDir, "bench-dir", "data/mt_bench", benchDirUsage)
 	f.StringVar(&references, "references", "", "reference answers (default BENCH-DIR/reference_answer/gpt-4.jsonl)")
 	f.StringVar(&output, "output", "", "judgment file (default BENCH-DIR/model_judgment/JUDGE-MODEL_single.jsonl)")

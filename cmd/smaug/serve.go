@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/smaug-dev/smaug/engine"
 	"github.com/smaug-dev/smaug/model"
 	"github.com/smaug-dev/smaug/serve"
 	"github.com/spf13/cobra"
@@ -114,8 +115,8 @@ ends the process at once).`,
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (host:port)")
 	f.StringVar(&modelID, "model-id", "", "model name in the API (default: the model folder's name)")
 	f.StringVar(&cfg.APIKey, "api-key", "", "require this bearer token (default $SMAUG_API_KEY; none when both are empty)")
-	f.IntVar(&cfg.MaxConcurrency, "max-concurrency", 16, "sequences decoded together")
-	f.IntVar(&cfg.MaxQueue, "max-queue", 256, "requests that may wait for a slot; more get 429")
+	f.IntVar(&cfg.MaxConcurrency, "max-concurrency", engine.DefaultMaxConcurrency, "sequences decoded together")
+	f.IntVar(&cfg.MaxQueue, "max-queue", engine.DefaultMaxQueue, "requests that may wait for a slot; more get 429")
 	f.IntVar(&cfg.MaxPromptTokens, "max-prompt-tokens", 0, "longest prompt in tokens (0: the model's context length)")
 	f.IntVar(&cfg.MaxCompletionTokens, "max-completion-tokens", serve.DefaultMaxCompletionTokens, "largest max_tokens, and the default")
 	f.IntVar(&cfg.MaxN, "max-n", serve.DefaultMaxN, "most choices (n) per request")
