@@ -1,11 +1,13 @@
 // Package engine owns continuous batching: it decodes many generation
 // requests on one model at once, each with its own KV cache, sampler and
 // stop conditions. Every step feeds the model one batch made of the new
-// token of each running sequence plus the whole prompt of each request that
-// arrived since the last step (model.ForwardBatch), so a request joins the
-// running batch at the next step instead of waiting for the others to end,
-// and a request whose context is cancelled leaves it (freeing its slot and
-// cache) at the next step.
+// token of each running sequence plus the prompts of requests that arrived
+// since (model.ForwardBatch), so a request joins the running batch at the
+// next step instead of waiting for the others to end, and a request whose
+// context is cancelled leaves it (freeing its slot and cache) at the next
+// step. Long prompts are fed in chunks (chunked prefill, at most
+// MaxStepTokens tokens a step), so the running streams keep producing
+// tokens while a new prompt is read.
 //
 // The engine knows token ids only; text, chat templates, stop strings and
 // the HTTP API belong to package serve.
@@ -29,6 +31,7 @@ import (
 const (
 	DefaultMaxConcurrency = 16
 	DefaultMaxQueue       = 256
+	DefaultMaxStepTokens  = 512
 )
 
 // ErrBusy is returned by Submit when MaxQueue requests already wait.
@@ -46,6 +49,11 @@ type Config struct {
 	// MaxQueue is the number of requests that may wait for a slot; Submit
 	// fails with ErrBusy beyond it. 0 means DefaultMaxQueue.
 	MaxQueue int
+	// MaxStepTokens caps the tokens fed in one step: every running
+	// sequence's next token, then chunks of the prompts being read (at
+	// least one token of the oldest, so prompts always advance). 0 means
+	// DefaultMaxStepTokens.
+	MaxStepTokens int
 }
 
 // Request is one sequence to generate.
@@ -109,6 +117,7 @@ type Engine struct {
 	m        *model.Model
 	maxConc  int
 	maxQueue int
+	maxStep  int
 	ctxLen   int
 
 	mu      sync.Mutex
@@ -121,12 +130,16 @@ type Engine struct {
 }
 
 type seq struct {
-	ctx    context.Context
-	req    Request
-	out    *Stream
-	cache  *model.KVCache
-	rng    *rand.Rand
-	feed   []int
+	ctx   context.Context
+	req   Request
+	out   *Stream
+	cache *model.KVCache
+	rng   *rand.Rand
+	// feed is what the next step feeds: the rest of the prompt while it is
+	// being read, then the last sampled token.
+	feed []int
+	// chunk is the part of feed given to the current step.
+	chunk  []int
 	gen    int
 	stopID map[int]bool
 }
@@ -136,16 +149,19 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Model == nil {
 		return nil, fmt.Errorf("engine: no model")
 	}
-	if cfg.MaxConcurrency < 0 || cfg.MaxQueue < 0 {
-		return nil, fmt.Errorf("engine: MaxConcurrency %d and MaxQueue %d must be ≥ 0", cfg.MaxConcurrency, cfg.MaxQueue)
+	if cfg.MaxConcurrency < 0 || cfg.MaxQueue < 0 || cfg.MaxStepTokens < 0 {
+		return nil, fmt.Errorf("engine: MaxConcurrency %d, MaxQueue %d and MaxStepTokens %d must be ≥ 0", cfg.MaxConcurrency, cfg.MaxQueue, cfg.MaxStepTokens)
 	}
-	e := &Engine{m: cfg.Model, maxConc: cfg.MaxConcurrency, maxQueue: cfg.MaxQueue,
+	e := &Engine{m: cfg.Model, maxConc: cfg.MaxConcurrency, maxQueue: cfg.MaxQueue, maxStep: cfg.MaxStepTokens,
 		ctxLen: cfg.Model.Config.MaxPositionEmbeddings, wake: make(chan struct{}, 1)}
 	if e.maxConc == 0 {
 		e.maxConc = DefaultMaxConcurrency
 	}
 	if e.maxQueue == 0 {
 		e.maxQueue = DefaultMaxQueue
+	}
+	if e.maxStep == 0 {
+		e.maxStep = DefaultMaxStepTokens
 	}
 	return e, nil
 }
@@ -256,25 +272,66 @@ func (e *Engine) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return finish(ctx.Err())
 		}
-		caches := make([]*model.KVCache, len(batch))
-		feeds := make([][]int, len(batch))
-		for i, s := range batch {
-			caches[i], feeds[i] = s.cache, s.feed
+		step := e.plan(batch)
+		caches := make([]*model.KVCache, len(step))
+		feeds := make([][]int, len(step))
+		for i, s := range step {
+			caches[i], feeds[i] = s.cache, s.chunk
 		}
 		logits, err := e.m.ForwardBatch(caches, feeds)
 		if err != nil {
 			return finish(fmt.Errorf("engine: forward: %w", err))
 		}
 		e.steps.Add(1)
+		for i, s := range step {
+			s.feed = s.feed[len(s.chunk):]
+			if len(s.feed) == 0 && !e.advance(s, logits[i]) {
+				s.feed = nil // finished: dropped below
+			}
+		}
 		kept := batch[:0]
-		for i, s := range batch {
-			if e.advance(s, logits[i]) {
+		for _, s := range batch {
+			if s.feed != nil {
 				kept = append(kept, s)
 			}
 		}
 		clear(batch[len(kept):])
 		batch = kept
 	}
+}
+
+// plan chooses what each sequence feeds in the next step: every decoding
+// sequence its one token, then prompt chunks in arrival order within
+// MaxStepTokens (the oldest prompt gets at least one token).
+func (e *Engine) plan(batch []*seq) []*seq {
+	var step []*seq
+	budget := e.maxStep
+	for _, s := range batch {
+		s.chunk = nil
+		if s.gen > 0 {
+			s.chunk = s.feed
+			budget -= len(s.chunk)
+			step = append(step, s)
+		}
+	}
+	first := true
+	for _, s := range batch {
+		if s.gen > 0 {
+			continue
+		}
+		n := min(len(s.feed), budget)
+		if first {
+			n = max(n, 1)
+			first = false
+		}
+		if n <= 0 {
+			break
+		}
+		s.chunk = s.feed[:n]
+		budget -= n
+		step = append(step, s)
+	}
+	return step
 }
 
 // dropCancelled closes the streams of sequences whose context has ended.

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"runtime"
 	"sync"
@@ -61,10 +62,18 @@ func prompt(i int) []int {
 // TestConcurrentEqualsAlone: 16 requests submitted together (prompts of
 // different lengths, greedy and seeded sampling, different lengths to
 // generate, so sequences join and leave the batch at different steps) each
-// get exactly the tokens model.Generate gives for them alone.
+// get exactly the tokens model.Generate gives for them alone — with whole
+// prompts in one step, and with prompts read in chunks of a 3-token step
+// budget while the others decode.
 func TestConcurrentEqualsAlone(t *testing.T) {
+	for _, maxStep := range []int{0, 3} {
+		t.Run(fmt.Sprintf("MaxStepTokens=%d", maxStep), func(t *testing.T) { concurrentEqualsAlone(t, maxStep) })
+	}
+}
+
+func concurrentEqualsAlone(t *testing.T, maxStep int) {
 	m := testModel(t, 64, 2, 61)
-	e := start(t, Config{Model: m, MaxConcurrency: 16})
+	e := start(t, Config{Model: m, MaxConcurrency: 16, MaxStepTokens: maxStep})
 	reqs := make([]Request, 16)
 	for i := range reqs {
 		reqs[i] = Request{Prompt: prompt(i), MaxNewTokens: 10 + i, StopIDs: []int{60}}
@@ -96,7 +105,7 @@ func TestConcurrentEqualsAlone(t *testing.T) {
 	if st.Running != 0 || st.Waiting != 0 {
 		t.Errorf("after all finished: %+v", st)
 	}
-	if st.Steps >= st.GeneratedTokens/4 {
+	if maxStep == 0 && st.Steps >= st.GeneratedTokens/4 {
 		t.Errorf("%d steps for %d tokens: the requests were not batched", st.Steps, st.GeneratedTokens)
 	}
 }
@@ -301,5 +310,39 @@ func TestBatchingOverlaps(t *testing.T) {
 	t.Logf("1 stream %v, 16 streams %v: %.1f× (16× without batching)", one, sixteen, ratio)
 	if ratio > 8 {
 		t.Errorf("16 streams took %.1f× one stream, want < 8×", ratio)
+	}
+}
+
+// TestPlan checks the step budget by hand: decoding sequences first, then
+// prompt chunks in arrival order; the oldest prompt always advances.
+func TestPlan(t *testing.T) {
+	dec := func() *seq { return &seq{gen: 1, feed: []int{9}} }
+	pre := func(n int) *seq { return &seq{feed: make([]int, n)} }
+	for _, tc := range []struct {
+		name   string
+		budget int
+		batch  []*seq
+		want   []int // tokens fed per sequence, in batch order (0: not in the step)
+	}{
+		{"all fit", 16, []*seq{dec(), pre(5), dec(), pre(4)}, []int{1, 5, 1, 4}},
+		{"chunked", 6, []*seq{dec(), pre(5), dec(), pre(4)}, []int{1, 4, 1, 0}},
+		{"second chunked", 9, []*seq{dec(), pre(5), dec(), pre(4)}, []int{1, 5, 1, 2}},
+		{"oldest advances", 2, []*seq{dec(), dec(), dec(), pre(5), pre(3)}, []int{1, 1, 1, 1, 0}},
+	} {
+		e := &Engine{maxStep: tc.budget}
+		step := e.plan(tc.batch)
+		in := map[*seq]bool{}
+		for _, s := range step {
+			in[s] = true
+		}
+		for i, s := range tc.batch {
+			got := 0
+			if in[s] {
+				got = len(s.chunk)
+			}
+			if got != tc.want[i] {
+				t.Errorf("%s: sequence %d feeds %d tokens, want %d", tc.name, i, got, tc.want[i])
+			}
+		}
 	}
 }

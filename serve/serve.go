@@ -58,10 +58,11 @@ type Config struct {
 	// APIKey, when set, is required as "Authorization: Bearer KEY" on
 	// /v1/* and /metrics.
 	APIKey string
-	// MaxConcurrency is the number of sequences decoded together and
+	// MaxConcurrency is the number of sequences decoded together,
 	// MaxQueue the number of requests that may wait for a slot (429 beyond
-	// it); 0 takes the engine's defaults.
-	MaxConcurrency, MaxQueue int
+	// it) and MaxStepTokens the tokens fed per step (chunked prefill); 0
+	// takes the engine's defaults.
+	MaxConcurrency, MaxQueue, MaxStepTokens int
 	// MaxBodyBytes caps request bodies (413 beyond it).
 	MaxBodyBytes int64
 	// MaxPromptTokens caps prompts (400); 0 means the model's context
@@ -129,7 +130,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBodyBytes < 0 || cfg.MaxPromptTokens < 0 || cfg.MaxCompletionTokens < 0 || cfg.MaxN < 0 {
 		return nil, fmt.Errorf("serve: limits must be ≥ 0")
 	}
-	eng, err := engine.New(engine.Config{Model: cfg.Model, MaxConcurrency: cfg.MaxConcurrency, MaxQueue: cfg.MaxQueue})
+	eng, err := engine.New(engine.Config{Model: cfg.Model, MaxConcurrency: cfg.MaxConcurrency, MaxQueue: cfg.MaxQueue, MaxStepTokens: cfg.MaxStepTokens})
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,9 @@ stream_options.include_usage adds a usage chunk).
 
 Requests that arrive together share the model: the running batch (up to
 --max-concurrency sequences) takes new requests at its next step, and a client
-that disconnects frees its slot at the next step. Requests beyond that wait
+that disconnects frees its slot at the next step. New prompts are read in
+chunks (at most --max-step-tokens tokens a step, after the running streams'
+next tokens), so streams keep flowing while a long prompt is read. Requests beyond that wait
 (at most --max-queue; more get 429). Errors come in OpenAI's shape:
 {"error": {"message", "type", "param", "code"}}.
 
@@ -74,7 +76,7 @@ ends the process at once).`,
 			if err != nil {
 				return err
 			}
-			base.APIKey, base.MaxConcurrency, base.MaxQueue = cfg.APIKey, cfg.MaxConcurrency, cfg.MaxQueue
+			base.APIKey, base.MaxConcurrency, base.MaxQueue, base.MaxStepTokens = cfg.APIKey, cfg.MaxConcurrency, cfg.MaxQueue, cfg.MaxStepTokens
 			base.MaxBodyBytes, base.MaxPromptTokens, base.MaxCompletionTokens, base.MaxN =
 				cfg.MaxBodyBytes, cfg.MaxPromptTokens, cfg.MaxCompletionTokens, cfg.MaxN
 			if base.APIKey == "" {
@@ -117,6 +119,7 @@ ends the process at once).`,
 	f.StringVar(&cfg.APIKey, "api-key", "", "require this bearer token (default $SMAUG_API_KEY; none when both are empty)")
 	f.IntVar(&cfg.MaxConcurrency, "max-concurrency", engine.DefaultMaxConcurrency, "sequences decoded together")
 	f.IntVar(&cfg.MaxQueue, "max-queue", engine.DefaultMaxQueue, "requests that may wait for a slot; more get 429")
+	f.IntVar(&cfg.MaxStepTokens, "max-step-tokens", engine.DefaultMaxStepTokens, "tokens fed per step: running streams' next tokens, then chunks of new prompts")
 	f.IntVar(&cfg.MaxPromptTokens, "max-prompt-tokens", 0, "longest prompt in tokens (0: the model's context length)")
 	f.IntVar(&cfg.MaxCompletionTokens, "max-completion-tokens", serve.DefaultMaxCompletionTokens, "largest max_tokens, and the default")
 	f.IntVar(&cfg.MaxN, "max-n", serve.DefaultMaxN, "most choices (n) per request")
