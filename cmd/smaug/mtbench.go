@@ -82,6 +82,9 @@ model_answer/ID.jsonl), and questions already there are skipped.`,
 			}
 			ctx := cmd.Context()
 			if modelDir != "" {
+				if err := resolveModelArg(ctx, &modelDir); err != nil {
+					return err
+				}
 				url, stop, err := serveLocally(ctx, modelDir, adapterDir, dtype, cfg.Model, cfg.Parallel)
 				if err != nil {
 					return err
@@ -106,7 +109,7 @@ model_answer/ID.jsonl), and questions already there are skipped.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&modelDir, "model", "", "model folder to serve in-process")
+	f.StringVar(&modelDir, "model", "", "model folder (or hub repo id, .gguf file) to serve in-process")
 	f.StringVar(&adapterDir, "adapter", "", "PEFT LoRA adapter on --model")
 	f.StringVar(&dtype, "dtype", "F32", dtypeUsage)
 	f.StringVar(&endpoint, "endpoint", "", "OpenAI-compatible base URL (…/v1) to ask instead of --model")

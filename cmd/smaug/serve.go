@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"log"
 	"net"
 	"os"
@@ -62,6 +63,9 @@ ends the process at once).`,
   # From Python or Node: any OpenAI client with base_url http://127.0.0.1:8080/v1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := errors.Join(resolveModelArg(cmd.Context(), &modelDir), resolveModelArg(cmd.Context(), &adapterDir)); err != nil {
+				return err
+			}
 			m, err := loadInference(modelDir, dtype)
 			if err != nil {
 				return err
@@ -112,7 +116,7 @@ ends the process at once).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&modelDir, "model", "", "Hugging Face model folder with its tokenizer (required)")
+	f.StringVar(&modelDir, "model", "", "Hugging Face model folder with its tokenizer, hub repo id or .gguf file (required)")
 	f.StringVar(&adapterDir, "adapter", "", "PEFT LoRA adapter folder to apply on the model")
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (host:port)")
 	f.StringVar(&modelID, "model-id", "", "model name in the API (default: the model folder's name)")
