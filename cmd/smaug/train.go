@@ -99,8 +99,9 @@ for smaug train.`
 	f.StringVar(&cfg.Tokenizer, "tokenizer", "", "tokenizer (tokenizer.json, .model, .gguf or folder; default: the model folder) for text data")
 	f.StringVar(&cfg.Data, "data", "", "training data: JSONL or parquet (required)")
 	f.StringVar(&cfg.EvalData, "eval-data", "", "evaluation data in the same layout; its metrics are logged with the eval_ prefix")
-	f.StringVar(&cfg.Output, "output", "", "run folder (required)")
-	f.StringVar(&cfg.Resume, "resume", "", "continue from a checkpoint folder, or the latest checkpoint of a run folder, with the run's settings (flags given again win)")
+	f.StringVar(&cfg.Output, "output", "", "run folder (required unless --resume): new or empty; a folder holding another run is refused unless --overwrite-output-dir")
+	f.BoolVar(&cfg.OverwriteOutput, "overwrite-output-dir", false, "empty an --output that holds another run (or other files) before starting; never a model folder or a folder holding an input")
+	f.StringVar(&cfg.Resume, "resume", "", "continue from a checkpoint folder, or the latest checkpoint of a run folder, in that run folder (wherever it was moved or copied), with the run's settings (flags given again win)")
 	f.Float64Var(&cfg.Optim.LR, "lr", cfg.Optim.LR, "peak learning rate")
 	f.StringVar(&cfg.Optim.Schedule, "lr-schedule", cfg.Optim.Schedule, "constant, linear or cosine (each after --warmup-steps of linear warm-up)")
 	f.IntVar(&cfg.Optim.WarmupSteps, "warmup-steps", cfg.Optim.WarmupSteps, "steps of linear learning-rate warm-up")
@@ -127,6 +128,7 @@ for smaug train.`
 	f.BoolVar(&cfg.LoRA.RSLoRA, "rslora", false, "rank-stabilised LoRA scaling α/√r")
 	f.Var(&cfg.BaseDType, "base-dtype", "how frozen weights are held: F32, or BF16 for half the memory (the base under --lora-r, a reference model; exact for a BF16 checkpoint, rounded otherwise)")
 	f.IntVar(&cfg.SaveSteps, "save-steps", 0, "write a checkpoint every N steps and at the end (0: only the final model)")
+	f.IntVar(&cfg.SaveTotalLimit, "save-total-limit", 0, "keep only the newest N checkpoints, removing older ones after each save (0: keep all)")
 	f.IntVar(&cfg.EvalSteps, "eval-steps", 0, "evaluate on --eval-data every N steps (0: at the end only)")
 	f.BoolVar(&cfg.EvalOnStart, "eval-on-start", false, "also evaluate before the first step (step 0), to see where training starts")
 	f.Var(&cfg.SaveDType, "save-dtype", "dtype of the saved model: F32, BF16 or F16")
@@ -144,8 +146,14 @@ for smaug train.`
 			if err != nil {
 				return fmt.Errorf("--resume: %w", err)
 			}
+			outputGiven := fs.Changed("output")
 			if err := applyConfigFile(fs, "--resume", filepath.Join(ck, "config.yaml"), mode); err != nil {
 				return err
+			}
+			if !outputGiven {
+				// The run continues where the checkpoint is (train.RunFolder),
+				// not in the output config.yaml recorded.
+				cfg.Output = ""
 			}
 		}
 		switch {
@@ -153,7 +161,7 @@ for smaug train.`
 			return fmt.Errorf("--model is required")
 		case cfg.Data == "":
 			return fmt.Errorf("--data is required")
-		case cfg.Output == "":
+		case cfg.Output == "" && cfg.Resume == "":
 			return fmt.Errorf("--output is required")
 		}
 		cfg.LoRA.Targets = splitList(loraTargets)
@@ -270,9 +278,12 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool) error {
 	}
 	t, err := train.New(cfg, opts)
 	if err != nil {
-		return err
+		return inTrainTerms(err)
 	}
 	defer t.Close()
+	if t.Finished() {
+		return t.Run(ctx) // says so, and writes nothing
+	}
 	pb := makeBar(t.TotalSteps(), "train", !noProgress)
 	pb.Set(t.StepsDone())
 	t.SetProgress(func(step int, m map[string]float64) {
@@ -286,20 +297,20 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool) error {
 	})
 	if err := t.Run(ctx); err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("%w; continue with: smaug %s --resume %s", err, commandOf(cfg.Mode), cfg.Output)
+			return fmt.Errorf("%w; continue with: smaug %s --resume %s", err, commandOf(cfg.Mode), t.Cfg.Output)
 		}
-		return err
+		return inTrainTerms(err)
 	}
 	pb.Finish()
 	fmt.Println(t.Summary())
 	// The model is saved by now: a plot that cannot be drawn is reported,
 	// not fatal.
-	plots, err := report.PlotRun(cfg.Output)
+	plots, err := report.PlotRun(t.Cfg.Output)
 	if err != nil {
 		logf("warning: plots: %v", err)
 	}
 	if len(plots) > 0 {
-		logf("plots: %d PNG files in %s", len(plots), cfg.Output)
+		logf("plots: %d PNG files in %s", len(plots), t.Cfg.Output)
 	}
 	return nil
 }
@@ -353,6 +364,7 @@ var flagOf = []struct{ field, flag string }{
 	{"MaxLength", "--max-length"}, {"MaxPromptLength", "--max-prompt-length"}, {"LoRA.R", "--lora-r"},
 	{"LoRA.Alpha", "--lora-alpha"}, {"LoRA.Dropout", "--lora-dropout"}, {"SaveSteps", "--save-steps"},
 	{"EvalSteps", "--eval-steps"}, {"BaseDType", "--base-dtype"}, {"SaveDType", "--save-dtype"},
+	{"SaveTotalLimit", "--save-total-limit"},
 }
 
 // dataTerms puts the library's advice in data errors in the command's
