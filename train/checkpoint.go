@@ -21,7 +21,7 @@ import (
 // not saved. With Config.SaveTotalLimit, older checkpoints beyond the
 // newest SaveTotalLimit are removed after the save.
 func (t *Trainer) SaveCheckpoint() error {
-	if err := t.checkWeightsOnce(); err != nil {
+	if err := t.checkWeights(); err != nil {
 		return err
 	}
 	name := fmt.Sprintf("checkpoint-%d", t.state.Step)
@@ -70,18 +70,6 @@ func (t *Trainer) SaveCheckpoint() error {
 	t.kept = true
 	fmt.Fprintf(t.log, "saved %s\n", final)
 	return rotateCheckpoints(t.Cfg.Output, t.Cfg.SaveTotalLimit, t.logf)
-}
-
-// checkWeightsOnce runs checkWeights once per step.
-func (t *Trainer) checkWeightsOnce() error {
-	if t.checkedAt == t.state.Step {
-		return nil
-	}
-	if err := t.checkWeights(); err != nil {
-		return err
-	}
-	t.checkedAt = t.state.Step
-	return nil
 }
 
 // saveWeights writes the policy (or its adapter) into dir.
@@ -164,7 +152,7 @@ func (t *Trainer) loadCheckpointState(dir string) error {
 // saveFinal writes the trained model (or adapter) into the run folder, with
 // the tokenizer files of the starting model copied beside it.
 func (t *Trainer) saveFinal() error {
-	if err := t.checkWeightsOnce(); err != nil {
+	if err := t.checkWeights(); err != nil {
 		return err
 	}
 	t.kept = true

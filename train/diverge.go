@@ -42,6 +42,19 @@ func checkStep(step int, loss, gradNorm float64) *DivergedError {
 	return nil
 }
 
+// checkLogps is the divergence check of the policy's sequence log-probs in
+// a step's forward (seq holds one value per item of exs, chosen then
+// rejected for pairs): a NaN or infinite log-prob is a *DivergedError
+// naming the example.
+func checkLogps(step int, seq []float32, exs []Example) *DivergedError {
+	for i, v := range seq {
+		if !isFinite(float64(v)) {
+			return &DivergedError{Step: step, What: fmt.Sprintf("the policy's log-prob of %s is %v", where(exs[i%len(exs)]), v)}
+		}
+	}
+	return nil
+}
+
 func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // checkWeights is the check made before weights are saved: every trained

@@ -70,7 +70,6 @@ type Trainer struct {
 	dir         *runDir // the run folder, locked
 	resumed     bool    // started from a checkpoint
 	kept        bool    // a step was made or something saved: the folder stays
-	checkedAt   int     // the step whose weights checkWeights passed (-1: none)
 }
 
 // objective is what one mode computes: the preference trainer or the SFT
@@ -139,7 +138,7 @@ func New(cfg Config, o Options) (_ *Trainer, err error) {
 		return nil, fmt.Errorf("no training examples")
 	}
 	t := &Trainer{Cfg: cfg, train: o.Train, eval: o.Eval, log: o.Log, progress: o.Progress, LoadStats: o.LoadStats,
-		start: o.Policy, tape: tensor.NewTape(), checkedAt: -1}
+		start: o.Policy, tape: tensor.NewTape()}
 	if t.log == nil {
 		t.log = io.Discard
 	}
@@ -503,6 +502,14 @@ func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
 	var tokens int64
 	for a := 0; a < c.GradAccum; a++ {
 		n, err := t.obj.accumulate(t, t.nextBatch())
+		var d *DivergedError
+		if errors.As(err, &d) {
+			for _, p := range t.params {
+				clear(p.Grad)
+			}
+			d.LastCheckpoint = t.lastCheckpoint()
+			return nil, d
+		}
 		if err != nil {
 			return nil, fmt.Errorf("step %d: %w", t.state.Step+1, err)
 		}
