@@ -133,7 +133,10 @@ func TestRunFolderRefused(t *testing.T) {
 		}, IsModel, "is a model folder"},
 		{"output = model", func(t *testing.T, cfg *Config) { cfg.Output = cfg.Model }, InsideInput, "is the Model folder"},
 		{"output inside model", func(t *testing.T, cfg *Config) { cfg.Output = filepath.Join(cfg.Model, "run") }, InsideInput, "is inside the Model folder"},
-		{"output = ref model", func(t *testing.T, cfg *Config) { cfg.RefModel = cfg.Output; saveRandomModel(t, tinyConfig(32), cfg.Output, 3) },
+		{"output = ref model", func(t *testing.T, cfg *Config) {
+			cfg.RefModel = cfg.Output
+			saveRandomModel(t, tinyConfig(32), cfg.Output, 3)
+		},
 			InsideInput, "is the RefModel folder"},
 		{"overwrite would delete the data", func(t *testing.T, cfg *Config) {
 			mustWrite(t, filepath.Join(cfg.Output, "pairs.jsonl"), "{}")
