@@ -122,9 +122,16 @@ func openRunDir(cfg Config, resume string, log func(string, ...any)) (_ *runDir,
 	if err := checkInputs(cfg); err != nil {
 		return nil, err
 	}
+	continuing := resume != "" && sameOrInside(resume, dir)
 	d := &runDir{path: dir}
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		d.created = true
+	} else if !continuing {
+		// Refuse before writing anything (the lock file) into a folder
+		// that is not ours; checked again under the lock.
+		if err := checkContents(cfg, false); err != nil {
+			return nil, inUseFirst(dir, err)
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, &RunFolderError{Dir: dir, Problem: Unwritable, Err: err}
@@ -140,26 +147,58 @@ func openRunDir(cfg Config, resume string, log func(string, ...any)) (_ *runDir,
 	if n := removeStaleTemps(dir); n > 0 {
 		log("removed %d temporary file(s) left in %s by an interrupted save", n, dir)
 	}
-	if resume != "" && sameOrInside(resume, dir) {
+	if continuing {
 		return d, nil // continuing the run this folder holds
 	}
-	holds, kind, err := folderContents(dir)
-	if err != nil {
-		return d, &RunFolderError{Dir: dir, Problem: Unwritable, Err: err}
+	if err := checkContents(cfg, true); err != nil {
+		return d, err
 	}
-	d.fresh = kind != IsModel && (len(holds) == 0 || cfg.OverwriteOutput)
-	switch {
-	case kind == IsModel:
-		return d, &RunFolderError{Dir: dir, Problem: IsModel}
-	case len(holds) > 0 && !cfg.OverwriteOutput:
-		return d, &RunFolderError{Dir: dir, Problem: kind, Holds: shortList(holds)}
-	case len(holds) > 0:
+	d.fresh = true
+	if holds, _, _ := folderContents(dir); len(holds) > 0 {
 		if err := emptyFolder(dir); err != nil {
 			return d, &RunFolderError{Dir: dir, Problem: Unwritable, Err: err}
 		}
 		log("emptied %s (%s) to start a new run", dir, strings.Join(shortList(holds), ", "))
 	}
 	return d, nil
+}
+
+// inUseFirst returns the InUse error when a live process holds dir's
+// lock (the more useful reason: that run is what the folder holds), and
+// err otherwise.
+func inUseFirst(dir string, err error) error {
+	if _, statErr := os.Stat(filepath.Join(dir, LockFile)); statErr != nil {
+		return err
+	}
+	l, lerr := lockFolder(dir)
+	if l != nil {
+		l.release()
+	}
+	var rf *RunFolderError
+	if errors.As(lerr, &rf) && rf.Problem == InUse {
+		return lerr
+	}
+	return err
+}
+
+// checkContents refuses a run folder that is a model folder, or that holds
+// another run or other files when OverwriteOutput is not set. With locked,
+// the folder is held and a folder that cannot be read is an error;
+// otherwise such a folder is left to the check under the lock.
+func checkContents(cfg Config, locked bool) error {
+	dir := cfg.Output
+	holds, kind, err := folderContents(dir)
+	switch {
+	case err != nil && locked:
+		return &RunFolderError{Dir: dir, Problem: Unwritable, Err: err}
+	case err != nil:
+		return nil
+	case kind == IsModel:
+		return &RunFolderError{Dir: dir, Problem: IsModel}
+	case len(holds) > 0 && !cfg.OverwriteOutput:
+		return &RunFolderError{Dir: dir, Problem: kind, Holds: shortList(holds)}
+	}
+	return nil
 }
 
 // close releases the lock. With remove, a folder this trainer created is
