@@ -105,6 +105,34 @@ func RunFolder(cfg Config) (string, error) {
 	return filepath.Dir(filepath.Clean(ck)), nil
 }
 
+// CheckRunFolder reports, without writing anything, a run folder that New
+// would refuse: an output inside an input, a model folder, a folder in use
+// or holding another run, or one that cannot be created or written. It
+// lets a caller refuse before loading data; New checks again under the
+// folder's lock.
+func CheckRunFolder(cfg Config) error {
+	dir, err := RunFolder(cfg)
+	if err != nil {
+		return err
+	}
+	cfg.Output = dir
+	if err := checkInputs(cfg); err != nil {
+		return err
+	}
+	var resume string
+	if cfg.Resume != "" {
+		if resume, err = FindCheckpoint(cfg.Resume); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Stat(dir); err == nil && !(resume != "" && sameOrInside(resume, dir)) {
+		if err := checkContents(cfg, false); err != nil {
+			return inUseFirst(dir, err)
+		}
+	}
+	return checkWritable(dir)
+}
+
 // runDir is a run folder held by a trainer.
 type runDir struct {
 	path    string

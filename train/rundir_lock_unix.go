@@ -62,3 +62,23 @@ func (l *folderLock) release() error {
 	err := os.Remove(l.f.Name())
 	return errors.Join(err, l.f.Close())
 }
+
+// checkWritable reports a run folder that cannot be written: dir, or the
+// nearest folder above it that exists, refuses writing (permissions, a
+// read-only file system), or a file stands where a folder is needed.
+func checkWritable(dir string) error {
+	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+		st, err := os.Stat(p)
+		switch {
+		case err == nil && !st.IsDir():
+			return &RunFolderError{Dir: dir, Problem: Unwritable, Err: fmt.Errorf("%s is not a folder", p)}
+		case err == nil:
+			if err := unix.Access(p, unix.W_OK|unix.X_OK); err != nil {
+				return &RunFolderError{Dir: dir, Problem: Unwritable, Err: fmt.Errorf("%s: %w", p, err)}
+			}
+			return nil
+		case !errors.Is(err, os.ErrNotExist) && !errors.Is(err, unix.ENOTDIR) || p == filepath.Dir(p):
+			return &RunFolderError{Dir: dir, Problem: Unwritable, Err: err}
+		}
+	}
+}

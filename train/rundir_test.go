@@ -105,8 +105,9 @@ func runFromFolder(cfg Config, exs []Example, log *bytes.Buffer) error {
 }
 
 // TestRunFolderRefused builds each folder a run must not write into and
-// checks that New refuses it with the right problem, before the reference
-// log-probs are computed, leaving the folder and the model untouched.
+// checks that CheckRunFolder and New refuse it with the right problem, New
+// before the reference log-probs are computed, leaving the folder and the
+// model untouched.
 func TestRunFolderRefused(t *testing.T) {
 	exs := randomPairs(4, 1, 32)
 	base := saveTiny(t)
@@ -165,9 +166,12 @@ func TestRunFolderRefused(t *testing.T) {
 			tc.setup(t, &cfg)
 			parent := filepath.Dir(cfg.Output)
 			before, model := treeState(t, parent), treeState(t, base)
+			var rf *RunFolderError
+			if err := CheckRunFolder(cfg); !errors.As(err, &rf) || rf.Problem != tc.problem || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("CheckRunFolder: got %v; want a RunFolderError %d saying %q", err, tc.problem, tc.want)
+			}
 			var log bytes.Buffer
 			err := runFromFolder(cfg, exs, &log)
-			var rf *RunFolderError
 			if !errors.As(err, &rf) || rf.Problem != tc.problem || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("New: got %v; want a RunFolderError %d saying %q", err, tc.problem, tc.want)
 			}

@@ -250,6 +250,9 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool) error {
 	if err := cfg.Validate(); err != nil {
 		return inFlagTerms(err)
 	}
+	if err := train.CheckRunFolder(cfg); err != nil {
+		return inTrainTerms(err) // before the data is read
+	}
 	lo := train.LoadOptions{Mode: cfg.Mode, MaxLength: cfg.MaxLength, MaxPromptLength: cfg.MaxPromptLength, SkipBadRows: cfg.SkipBadRows}
 	if err := textSupport(&lo, cfg); err != nil {
 		return err

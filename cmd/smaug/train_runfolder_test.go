@@ -132,7 +132,7 @@ func TestTrainRunFolderRefusals(t *testing.T) {
 				t.Fatalf("first run: %v\n%s", err, msg)
 			}
 			return args
-		}, []string{"holds another run (checkpoint-1, checkpoint-2,", "continue it with --resume, choose another --output, or pass --overwrite-output-dir"}},
+		}, []string{"holds another run (accuracy.png, checkpoint-1, checkpoint-2,", "continue it with --resume, choose another --output, or pass --overwrite-output-dir"}},
 		{"sft twice into one folder", func(t *testing.T, model, out string) []string {
 			args := []string{"sft", "--model", model, "--data", sftData, "--output", out, "--max-steps", "1", "--no-progress"}
 			if msg, err := runCLI(t, args...); err != nil {
@@ -176,12 +176,32 @@ func TestTrainRunFolderRefusals(t *testing.T) {
 					t.Errorf("message does not say %q:\n%s", w, msg)
 				}
 			}
-			if strings.Contains(msg, "reference log-probs") {
-				t.Errorf("reference log-probs were computed before the refusal:\n%s", msg)
+			if strings.Contains(msg, "data: ") || strings.Contains(msg, "reference log-probs") {
+				t.Errorf("the data was read before the refusal:\n%s", msg)
 			}
 			unchanged(t, "refused run", parent, before)
 			unchanged(t, "refused run", model, modelBefore)
 		})
+	}
+}
+
+// TestTrainFailedStartLeavesNoFolder trains on a token id outside the
+// model's vocabulary of 320, found once the model is loaded (after the
+// run folder was created): exit 1 naming the row, and no folder left.
+func TestTrainFailedStartLeavesNoFolder(t *testing.T) {
+	root := fixtureRoot(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "pairs.jsonl")
+	if err := os.WriteFile(data, []byte(`{"prompt_ids":[5,6],"chosen_ids":[7,400],"rejected_ids":[9]}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "run")
+	msg, err := runCLI(t, "train", "--model", filepath.Join(root, "policy"), "--data", data, "--output", out, "--no-progress")
+	if code := exitCode(err); code != 1 || !strings.Contains(msg, "pairs.jsonl:1: token id 400 is outside the model's vocabulary of 320") {
+		t.Errorf("exit %d, want 1 naming the bad id:\n%s", code, msg)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the failed run left %s behind (%v)", out, err)
 	}
 }
 
