@@ -19,6 +19,10 @@
 // eval_), checkpoint-N/ folders (weights or adapter, optimiser state, trainer state
 // with the data position), the cached reference log-probs, plots, and at the
 // end the trained model (a Hugging Face checkpoint or a PEFT adapter).
+// A run folder belongs to one run: [New] refuses one that holds another
+// run, a model, or is an input's folder ([RunFolderError]), and locks it
+// ([LockFile]) while the trainer uses it; a step that produces non-finite
+// numbers stops the run ([DivergedError]) and such weights are never saved.
 package train
 
 import (

@@ -83,6 +83,20 @@ func (t *Trainer) checkWeights() error {
 	return nil
 }
 
+// checkStartWeights refuses a starting model (or resumed checkpoint) whose
+// trained parameters are not all finite: training from it could only
+// diverge at once.
+func (t *Trainer) checkStartWeights() error {
+	for _, p := range t.trainable() {
+		for i, v := range p.Tensor.Data {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return fmt.Errorf("starting model: weight %s[%d] is %v: the checkpoint is not finite (saved from a diverged run?)", p.Name, i, v)
+			}
+		}
+	}
+	return nil
+}
+
 // diverged is a DivergedError at the current step, naming the run
 // folder's newest checkpoint.
 func (t *Trainer) diverged(what string) *DivergedError {

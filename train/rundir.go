@@ -67,7 +67,11 @@ type RunFolderError struct {
 func (e *RunFolderError) Error() string {
 	switch e.Problem {
 	case InUse:
-		return fmt.Sprintf("run folder %s is in use by another training process (pid %d): wait for it to end, or choose another Output", e.Dir, e.PID)
+		holder := "another training process"
+		if e.PID > 0 {
+			holder += fmt.Sprintf(" (pid %d)", e.PID)
+		}
+		return fmt.Sprintf("run folder %s is in use by %s: wait for it to end, or choose another Output", e.Dir, holder)
 	case HoldsRun:
 		return fmt.Sprintf("run folder %s holds another run (%s): continue it with Resume, choose another Output, or set OverwriteOutput to empty it first", e.Dir, strings.Join(e.Holds, ", "))
 	case NotEmpty:

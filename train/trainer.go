@@ -172,6 +172,9 @@ func New(cfg Config, o Options) (_ *Trainer, err error) {
 	if err := t.loadPolicy(resume); err != nil {
 		return nil, err
 	}
+	if err := t.checkStartWeights(); err != nil {
+		return nil, err
+	}
 	for _, set := range [][]Example{t.train, t.eval} {
 		if err := checkVocab(set, t.Policy.Config.VocabSize); err != nil {
 			return nil, err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/smaug-dev/smaug/internal/sharedtest"
+	"github.com/smaug-dev/smaug/model"
 )
 
 // dirState maps every file under dir to its content hash, mode and
@@ -448,5 +450,54 @@ func TestTrainFinishedAndStale(t *testing.T) {
 	entries, _ := filepath.Glob(filepath.Join(out, "checkpoint-*"))
 	if len(entries) != 1 || filepath.Base(entries[0]) != "checkpoint-4" {
 		t.Errorf("--save-total-limit 1 left %v, want checkpoint-4 only", entries)
+	}
+}
+
+// TestTrainNaNCheckpoint trains from, and against, a model with one NaN
+// weight (as a diverged run would save): each is exit 1 with a message
+// naming the weight or the row, never "json: unsupported value: NaN", no
+// run folder is left, and the model folder is unchanged.
+func TestTrainNaNCheckpoint(t *testing.T) {
+	root := fixtureRoot(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "pairs.jsonl")
+	writeRandomPairs(t, data, 4, 1, 320, 4, 4, 8)
+	nan := copyModel(t, root)
+	m, err := model.Load(nan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	for _, p := range m.Params() {
+		if strings.HasSuffix(p.Name, "q_proj.weight") {
+			p.Tensor.Data[3], name = float32(math.NaN()), p.Name
+			break
+		}
+	}
+	if err := m.Save(nan, "F32", 5<<30); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	before := dirState(t, nan)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"--model", []string{"--model", nan}, "starting model: weight " + name + "[3] is NaN: the checkpoint is not finite"},
+		{"--ref-model", []string{"--model", filepath.Join(root, "policy"), "--ref-model", nan}, "pairs.jsonl:1: the reference model gives a log-prob of NaN"},
+		{"--model with LoRA", []string{"--model", nan, "--lora-r", "2"}, "pairs.jsonl:1: the reference model gives a log-prob of NaN"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "run")
+			msg, err := runCLI(t, append([]string{"train", "--data", data, "--output", out, "--max-steps", "1", "--no-progress"}, tc.args...)...)
+			if code := exitCode(err); code != 1 || !strings.Contains(msg, tc.want) || strings.Contains(msg, "unsupported value") {
+				t.Errorf("exit %d, want 1 saying %q:\n%s", code, tc.want, msg)
+			}
+			if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the failed run left %s behind (%v)", out, err)
+			}
+			unchanged(t, "the NaN model", nan, before)
+		})
 	}
 }
