@@ -476,9 +476,9 @@ func (t *Trainer) Finished() bool {
 	return err == nil
 }
 
-// finalWeights is the weight file the end of the run writes (the first
-// shard's index for a sharded model is not needed: smaug saves the final
-// model unsharded below 5 GiB, and the index beside shards otherwise).
+// finalWeights is the file the end of the run writes the weights to: the
+// adapter with LoRA, else the index of a sharded model when the run folder
+// has one, else model.safetensors.
 func (t *Trainer) finalWeights() string {
 	if t.lora {
 		return "adapter_model.safetensors"
