@@ -36,8 +36,9 @@ const (
 	NotEmpty
 	// IsModel: the folder is a model folder (config.json and weights), not a run.
 	IsModel
-	// InsideInput: the folder is, or is inside, an input of the run
-	// (RunFolderError.Field names it: Model, RefModel or Tokenizer).
+	// InsideInput: the folder is, or is inside, a model folder the run
+	// reads (Model, RefModel), or is the folder of its Tokenizer or
+	// InitConfig (RunFolderError.Field names it).
 	InsideInput
 	// HoldsInput: emptying the folder (OverwriteOutput) would delete an
 	// input of the run that lies inside it (RunFolderError.Field).
@@ -251,23 +252,29 @@ func (d *runDir) close(remove bool) error {
 	return err
 }
 
-// checkInputs refuses an output that is, or is inside, a folder the run
-// reads (it would replace the model's files) and, when the output is to be
-// emptied, an output that holds something the run reads.
+// checkInputs refuses an output that is, or is inside, a model folder the
+// run reads, or that is the folder of its tokenizer or InitConfig (saving
+// would replace their files) and, when the output is to be emptied, an
+// output that holds something the run reads.
 func checkInputs(cfg Config) error {
 	dir := cfg.Output
-	folders := []struct{ field, path string }{{"Model", cfg.Model}, {"RefModel", cfg.RefModel}, {"Tokenizer", tokenizerFolder(cfg.Tokenizer)}}
+	type input struct {
+		field, path string
+		inside      bool // an output inside the folder is refused too
+	}
+	folders := []input{{"Model", cfg.Model, true}, {"RefModel", cfg.RefModel, true},
+		{"Tokenizer", fileFolder(cfg.Tokenizer), false}, {"InitConfig", fileFolder(cfg.InitConfig), false}}
 	for _, in := range folders {
-		if in.path != "" && sameOrInside(dir, in.path) {
+		if in.path != "" && sameOrInside(dir, in.path) && (in.inside || sameOrInside(in.path, dir)) {
 			return &RunFolderError{Dir: dir, Problem: InsideInput, Field: in.field, Path: in.path}
 		}
 	}
 	if !cfg.OverwriteOutput {
 		return nil
 	}
-	inputs := append(folders, []struct{ field, path string }{{"InitConfig", cfg.InitConfig}, {"Data", cfg.Data}, {"EvalData", cfg.EvalData}}...)
+	inputs := append(folders, input{"Data", cfg.Data, false}, input{"EvalData", cfg.EvalData, false}, input{"InitConfig", cfg.InitConfig, false})
 	if cfg.Resume != "" && !sameOrInside(cfg.Resume, dir) {
-		inputs = append(inputs, struct{ field, path string }{"Resume", cfg.Resume})
+		inputs = append(inputs, input{"Resume", cfg.Resume, false})
 	}
 	for _, in := range inputs {
 		if in.path != "" && sameOrInside(in.path, dir) {
@@ -277,8 +284,12 @@ func checkInputs(cfg Config) error {
 	return nil
 }
 
-// tokenizerFolder is the folder of a tokenizer given as a folder or a file.
-func tokenizerFolder(p string) string {
+// fileFolder is p when it is a folder, else the folder p is in (for
+// inputs given as a folder or a file).
+func fileFolder(p string) string {
+	if p == "" {
+		return ""
+	}
 	if st, err := os.Stat(p); err == nil && !st.IsDir() {
 		return filepath.Dir(p)
 	}

@@ -139,6 +139,10 @@ func TestRunFolderRefused(t *testing.T) {
 			saveRandomModel(t, tinyConfig(32), cfg.Output, 3)
 		},
 			InsideInput, "is the RefModel folder"},
+		{"output = tokenizer folder", func(t *testing.T, cfg *Config) {
+			cfg.Tokenizer = filepath.Join(cfg.Output, "tokenizer.json")
+			mustWrite(t, cfg.Tokenizer, "{}")
+		}, InsideInput, "is the Tokenizer folder"},
 		{"overwrite would delete the data", func(t *testing.T, cfg *Config) {
 			mustWrite(t, filepath.Join(cfg.Output, "pairs.jsonl"), "{}")
 			cfg.Data, cfg.OverwriteOutput = filepath.Join(cfg.Output, "pairs.jsonl"), true
