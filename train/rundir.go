@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -403,9 +404,28 @@ func folderContents(dir string) ([]string, FolderProblem, error) {
 	return holds, NotEmpty, nil
 }
 
-// shortList keeps the first few names of a sorted list.
+// shortList keeps the first few names of a folder listing, those that
+// show a run first (checkpoints, the final weights, metrics.jsonl,
+// config.yaml), in name order within each group.
 func shortList(names []string) []string {
-	sort.Strings(names)
+	rank := func(n string) int {
+		switch {
+		case strings.HasPrefix(n, "checkpoint-"):
+			return 0
+		case n == "model.safetensors" || n == "model.safetensors.index.json" || n == "adapter_model.safetensors":
+			return 1
+		case n == "metrics.jsonl" || n == "config.yaml":
+			return 2
+		}
+		return 3
+	}
+	names = slices.Clone(names)
+	sort.SliceStable(names, func(i, j int) bool {
+		if ri, rj := rank(names[i]), rank(names[j]); ri != rj {
+			return ri < rj
+		}
+		return names[i] < names[j]
+	})
 	if len(names) > 5 {
 		return append(names[:5:5], fmt.Sprintf("and %d more", len(names)-5))
 	}

@@ -121,7 +121,7 @@ func TestRunFolderRefused(t *testing.T) {
 			if err := runFromFolder(*cfg, exs, nil); err != nil {
 				t.Fatal(err)
 			}
-		}, HoldsRun, "holds another run (checkpoint-4, config.json, config.yaml"},
+		}, HoldsRun, "holds another run (checkpoint-4, model.safetensors, config.yaml, metrics.jsonl, config.json, and 3 more)"},
 		{"other files", func(t *testing.T, cfg *Config) {
 			mustWrite(t, filepath.Join(cfg.Output, "notes.txt"), "mine")
 		}, NotEmpty, "is not empty (notes.txt)"},
