@@ -237,7 +237,8 @@ func TestTrainOverwriteOutputDir(t *testing.T) {
 
 // TestTrainConcurrentRuns starts a long run, and once it has saved its
 // first checkpoint, a second smaug train into the same folder: the second
-// is refused naming the first's pid and changes nothing. The first is then
+// is refused naming the first's pid. The first (60 steps, several seconds
+// left) is then
 // killed with SIGKILL, leaving its lock file; --resume takes the stale
 // lock over and finishes the run.
 func TestTrainConcurrentRuns(t *testing.T) {
@@ -247,7 +248,7 @@ func TestTrainConcurrentRuns(t *testing.T) {
 	writeRandomPairs(t, data, 16, 1, 320, 16, 80, 100)
 	out := filepath.Join(dir, "run")
 	args := []string{"train", "--model", filepath.Join(root, "policy"), "--data", data, "--output", out,
-		"--max-steps", "12", "--save-steps", "2", "--batch-size", "2", "--lr", "1e-3", "--no-progress"}
+		"--max-steps", "60", "--save-steps", "2", "--batch-size", "2", "--lr", "1e-3", "--no-progress"}
 	first := exec.Command(smaugBin, args...)
 	stderr, err := first.StderrPipe()
 	if err != nil {
@@ -282,7 +283,9 @@ func TestTrainConcurrentRuns(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, ".smaug.lock")); err != nil {
 		t.Fatalf("the killed run left no lock file to take over: %v", err)
 	}
-	if msg, err := runCLI(t, "train", "--resume", out, "--no-progress"); err != nil {
+	// --max-steps 2 (done already): the resumed run only saves, to keep
+	// the test short.
+	if msg, err := runCLI(t, "train", "--resume", out, "--max-steps", "2", "--no-progress"); err != nil {
 		t.Fatalf("resume after the kill (a stale lock): %v\n%s", err, msg)
 	}
 	if _, err := os.Stat(filepath.Join(out, "model.safetensors")); err != nil {
