@@ -58,14 +58,23 @@ and cached in the output folder.
 The output folder receives config.yaml, metrics.jsonl (TRL metric names),
 PNG plots, checkpoint-N/ folders (--save-steps), and the final model (or
 PEFT adapter with --lora-r). --resume continues a killed run exactly, with
-the settings saved in its checkpoint; Ctrl-C (SIGINT) or SIGTERM finishes the
+the settings saved in its checkpoint, in the folder the checkpoint is in
+(wherever the run was moved or copied); Ctrl-C (SIGINT) or SIGTERM finishes the
 step in progress, saves a checkpoint and stops. Every flag can also be given in a
-YAML file (--config), keyed by flag name; a run's config.yaml repeats it.`
+YAML file (--config), keyed by flag name; a run's config.yaml repeats it.
+
+A run folder belongs to one run: an --output holding another run is refused
+(--overwrite-output-dir empties it first), as are a model folder, an --output
+inside --model or --ref-model, and a folder another smaug train is using (its
+pid is named). A step whose loss or gradient is NaN or infinite stops the run
+("diverged at step N: lower the learning rate"); weights that are not finite
+are never saved, and the last finite checkpoint stays.`
 		cmd.Example = `  smaug train --model ./base --data pairs.jsonl --output runs/dpop --max-steps 200
   smaug train --model ./base --data pairs.parquet --output runs/lora --lora-r 16 --lora-alpha 32 --lora-targets q_proj,v_proj
   smaug train --model ./base-bf16 --data pairs.jsonl --output runs/lora --lora-r 16 --base-dtype BF16   # half the base's memory
   smaug train --config run.yaml
   smaug train --resume runs/dpop          # continue a killed run with its saved settings
+  smaug train --model ./base --data pairs.jsonl --output runs/dpop --overwrite-output-dir --save-steps 100 --save-total-limit 2
   smaug train --config runs/dpop/config.yaml --output runs/dpop-seed1 --seed 1`
 	} else {
 		cmd.Use = "sft"
