@@ -212,6 +212,8 @@ func TestTrainFailedStartLeavesNoFolder(t *testing.T) {
 // metric rows, no checkpoint of the first).
 func TestTrainOverwriteOutputDir(t *testing.T) {
 	root := fixtureRoot(t)
+	fixture := dirState(t, filepath.Join(root, "policy"))
+	defer unchanged(t, "the fixture model", filepath.Join(root, "policy"), fixture)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "pairs.jsonl")
 	writeRandomPairs(t, data, 4, 1, 320, 4, 4, 8)
@@ -243,6 +245,8 @@ func TestTrainOverwriteOutputDir(t *testing.T) {
 // lock over and finishes the run.
 func TestTrainConcurrentRuns(t *testing.T) {
 	root := fixtureRoot(t)
+	fixture := dirState(t, filepath.Join(root, "policy"))
+	defer unchanged(t, "the fixture model", filepath.Join(root, "policy"), fixture)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "pairs.jsonl")
 	writeRandomPairs(t, data, 16, 1, 320, 16, 80, 100)
@@ -301,6 +305,8 @@ func TestTrainConcurrentRuns(t *testing.T) {
 // weights the first run ended with (bitwise: the same 2 steps again).
 func TestTrainResumeWhereTheCheckpointIs(t *testing.T) {
 	root := fixtureRoot(t)
+	fixture := dirState(t, filepath.Join(root, "policy"))
+	defer unchanged(t, "the fixture model", filepath.Join(root, "policy"), fixture)
 	for _, tc := range []string{"copied", "moved", "relative"} {
 		t.Run(tc, func(t *testing.T) {
 			dir := t.TempDir()
@@ -365,6 +371,8 @@ func TestTrainResumeWhereTheCheckpointIs(t *testing.T) {
 // checkpoint, and no checkpoint-2 or final model is written.
 func TestTrainDiverged(t *testing.T) {
 	root := fixtureRoot(t)
+	fixture := dirState(t, filepath.Join(root, "policy"))
+	defer unchanged(t, "the fixture model", filepath.Join(root, "policy"), fixture)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "pairs.jsonl")
 	writeRandomPairs(t, data, 4, 1, 320, 4, 4, 8)
@@ -407,6 +415,8 @@ func TestTrainDiverged(t *testing.T) {
 // the newest checkpoint.
 func TestTrainFinishedAndStale(t *testing.T) {
 	root := fixtureRoot(t)
+	fixture := dirState(t, filepath.Join(root, "policy"))
+	defer unchanged(t, "the fixture model", filepath.Join(root, "policy"), fixture)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "pairs.jsonl")
 	writeRandomPairs(t, data, 4, 1, 320, 4, 4, 8)
