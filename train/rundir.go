@@ -111,11 +111,11 @@ func RunFolder(cfg Config) (string, error) {
 	return filepath.Dir(filepath.Clean(ck)), nil
 }
 
-// CheckRunFolder reports, without writing anything, a run folder that New
-// would refuse: an output inside an input, a model folder, a folder in use
-// or holding another run, or one that cannot be created or written. It
-// lets a caller refuse before loading data; New checks again under the
-// folder's lock.
+// CheckRunFolder reports a run folder that New would refuse: an output
+// inside an input, a model folder, a folder in use or holding another run,
+// or one that cannot be created or written. It writes nothing (but removes
+// the lock file of a dead holder in a refused folder). It lets a caller
+// refuse before loading data; New checks again under the folder's lock.
 func CheckRunFolder(cfg Config) error {
 	dir, err := RunFolder(cfg)
 	if err != nil {
