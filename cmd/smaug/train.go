@@ -155,15 +155,13 @@ for smaug train.`
 			if err != nil {
 				return fmt.Errorf("--resume: %w", err)
 			}
-			outputGiven := fs.Changed("output")
+			output := cfg.Output // given (by any spelling) or empty
 			if err := applyConfigFile(fs, "--resume", filepath.Join(ck, "config.yaml"), mode); err != nil {
 				return err
 			}
-			if !outputGiven {
-				// The run continues where the checkpoint is (train.RunFolder),
-				// not in the output config.yaml recorded.
-				cfg.Output = ""
-			}
+			// Never the output config.yaml recorded: without one given, the
+			// run continues where the checkpoint is (train.RunFolder).
+			cfg.Output = output
 		}
 		switch {
 		case cfg.Model == "" && cfg.InitConfig == "" && cfg.Resume == "":
