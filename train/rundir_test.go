@@ -524,6 +524,28 @@ func TestDivergence(t *testing.T) {
 			t.Error("the diverged weights were saved")
 		}
 	})
+	t.Run("sft lr 1e9", func(t *testing.T) {
+		cfg := Defaults(SFT)
+		cfg.Output = filepath.Join(t.TempDir(), "run")
+		cfg.Optim.LR, cfg.BatchSize, cfg.MaxSteps, cfg.SaveSteps = 1e9, 2, 1, 1
+		sft := randomPairs(4, 1, 32)
+		for i := range sft {
+			sft[i].Rejected = nil
+		}
+		tr, err := New(cfg, Options{Train: sft, Policy: newTiny(t, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tr.Close()
+		err = tr.Run(context.Background())
+		var d *DivergedError
+		if !errors.As(err, &d) || d.Step != 1 || d.LastCheckpoint != "" {
+			t.Fatalf("SFT Run at lr 1e9: %v; want a DivergedError at step 1 with no checkpoint", err)
+		}
+		if steps := checkpointSteps(cfg.Output); len(steps) != 0 {
+			t.Errorf("checkpoints %v saved from diverged weights", steps)
+		}
+	})
 	t.Run("NaN weight", func(t *testing.T) {
 		cfg := smallRun(filepath.Join(t.TempDir(), "run"))
 		tr, err := New(cfg, Options{Train: exs, Policy: newTiny(t, 1)})
