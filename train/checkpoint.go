@@ -6,9 +6,7 @@ import (
 	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/smaug-dev/smaug/dtype"
 	"github.com/smaug-dev/smaug/hf"
@@ -19,8 +17,13 @@ import (
 // moments (optimizer.safetensors), the trainer state (trainer_state.json:
 // step, data position, running means, RNG) and the config. It is written
 // under a temporary name and renamed, so a kill leaves either the whole
-// checkpoint or none.
+// checkpoint or none. Weights that are not finite (see [DivergedError]) are
+// not saved. With Config.SaveTotalLimit, older checkpoints beyond the
+// newest SaveTotalLimit are removed after the save.
 func (t *Trainer) SaveCheckpoint() error {
+	if err := t.checkWeights(); err != nil {
+		return err
+	}
 	name := fmt.Sprintf("checkpoint-%d", t.state.Step)
 	final := filepath.Join(t.Cfg.Output, name)
 	tmp := filepath.Join(t.Cfg.Output, "."+name+".tmp")
@@ -64,8 +67,9 @@ func (t *Trainer) SaveCheckpoint() error {
 	if err := os.Rename(tmp, final); err != nil {
 		return err
 	}
+	t.kept = true
 	fmt.Fprintf(t.log, "saved %s\n", final)
-	return nil
+	return rotateCheckpoints(t.Cfg.Output, t.Cfg.SaveTotalLimit, t.logf)
 }
 
 // saveWeights writes the policy (or its adapter) into dir.
@@ -84,27 +88,13 @@ func FindCheckpoint(path string) (string, error) {
 	if _, err := os.Stat(filepath.Join(path, "trainer_state.json")); err == nil {
 		return path, nil
 	}
-	entries, err := os.ReadDir(path)
-	if err != nil {
+	if _, err := os.ReadDir(path); err != nil {
 		return "", fmt.Errorf("resume: %w", err)
 	}
-	var steps []int
-	for _, e := range entries {
-		n, ok := strings.CutPrefix(e.Name(), "checkpoint-")
-		if !ok || !e.IsDir() {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(path, e.Name(), "trainer_state.json")); err != nil {
-			continue // not a checkpoint smaug wrote whole
-		}
-		if s, err := strconv.Atoi(n); err == nil {
-			steps = append(steps, s)
-		}
-	}
+	steps := checkpointSteps(path)
 	if len(steps) == 0 {
 		return "", fmt.Errorf("resume %s: no checkpoint-N folder with trainer_state.json in it", path)
 	}
-	sort.Ints(steps)
 	return filepath.Join(path, fmt.Sprintf("checkpoint-%d", steps[len(steps)-1])), nil
 }
 
@@ -162,6 +152,10 @@ func (t *Trainer) loadCheckpointState(dir string) error {
 // saveFinal writes the trained model (or adapter) into the run folder, with
 // the tokenizer files of the starting model copied beside it.
 func (t *Trainer) saveFinal() error {
+	if err := t.checkWeights(); err != nil {
+		return err
+	}
+	t.kept = true
 	if err := t.saveWeights(t.Cfg.Output, t.Cfg.SaveDType); err != nil {
 		return fmt.Errorf("save %s: %w", t.Cfg.Output, err)
 	}

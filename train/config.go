@@ -19,6 +19,10 @@
 // eval_), checkpoint-N/ folders (weights or adapter, optimiser state, trainer state
 // with the data position), the cached reference log-probs, plots, and at the
 // end the trained model (a Hugging Face checkpoint or a PEFT adapter).
+// A run folder belongs to one run: [New] refuses one that holds another
+// run, a model, or is an input's folder ([RunFolderError]), and locks it
+// ([LockFile]) while the trainer uses it; a step that produces non-finite
+// numbers stops the run ([DivergedError]) and such weights are never saved.
 package train
 
 import (
@@ -73,8 +77,15 @@ type Config struct {
 	// repeats a run with them); the trainer takes the examples themselves
 	// from [Options].
 	Data, EvalData string
-	// Output is the run folder (required).
+	// Output is the run folder. It must be new, empty, or (with
+	// OverwriteOutput) a folder to empty first; required unless Resume is
+	// set, whose run folder it then is (see [RunFolder]).
 	Output string
+	// OverwriteOutput empties an Output that holds another run or other
+	// files before the run starts (TRL's overwrite_output_dir). A model
+	// folder, or an Output holding an input of the run, is refused all the
+	// same.
+	OverwriteOutput bool
 	// Resume is a checkpoint folder, or a run folder whose latest
 	// checkpoint is taken, to continue from.
 	Resume string
@@ -122,6 +133,10 @@ type Config struct {
 	// SaveSteps writes a checkpoint every SaveSteps steps and at the end
 	// (0: only the final model).
 	SaveSteps int
+	// SaveTotalLimit keeps only the newest SaveTotalLimit checkpoints,
+	// removing older ones after each save (0: keep all), as TRL's
+	// save_total_limit.
+	SaveTotalLimit int
 	// EvalSteps evaluates every EvalSteps steps (0: at the end only).
 	EvalSteps int
 	// EvalOnStart evaluates once before the first step (step 0), as the HF
@@ -171,7 +186,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("InitConfig is for SFT only")
 	case c.RefModel != "" && c.Mode != Preference:
 		return fmt.Errorf("RefModel is for preference training only")
-	case c.Output == "":
+	case c.Output == "" && c.Resume == "":
 		return fmt.Errorf("Output (the run folder) is required")
 	case c.BatchSize < 1:
 		return fmt.Errorf("BatchSize must be ≥ 1, got %d", c.BatchSize)
@@ -193,6 +208,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("LoRA.Dropout must be in [0, 1), got %v", c.LoRA.Dropout)
 	case c.SaveSteps < 0 || c.EvalSteps < 0:
 		return fmt.Errorf("SaveSteps and EvalSteps must be ≥ 0, got %d and %d", c.SaveSteps, c.EvalSteps)
+	case c.SaveTotalLimit < 0:
+		return fmt.Errorf("SaveTotalLimit must be ≥ 0, got %d", c.SaveTotalLimit)
 	}
 	if err := c.Optim.Validate(); err != nil {
 		return err
@@ -251,7 +268,7 @@ func (c Config) settings() []setting {
 		{"lora-r", c.LoRA.R, ""}, {"lora-alpha", c.LoRA.Alpha, ""}, {"lora-dropout", c.LoRA.Dropout, ""},
 		{"lora-targets", strings.Join(c.LoRA.Targets, ","), ""}, {"rslora", c.LoRA.RSLoRA, ""},
 		{"base-dtype", c.BaseDType.String(), ""},
-		{"save-steps", c.SaveSteps, ""}, {"eval-steps", c.EvalSteps, ""}, {"eval-on-start", c.EvalOnStart, ""},
+		{"save-steps", c.SaveSteps, ""}, {"save-total-limit", c.SaveTotalLimit, ""}, {"eval-steps", c.EvalSteps, ""}, {"eval-on-start", c.EvalOnStart, ""},
 		{"save-dtype", c.SaveDType.String(), ""},
 	}
 }
@@ -296,8 +313,8 @@ func LoadConfigFile(path string) (map[string]string, error) {
 
 // Save writes the configuration as YAML into dir/config.yaml, keyed by
 // setting name (the flag names of smaug train and smaug sft), with only the
-// settings of the run's mode and without Resume (how this run started, not
-// what it is), so the file given back as --config repeats the run from the
+// settings of the run's mode and without Resume and OverwriteOutput (how
+// this run started, not what it is), so the file given back as --config repeats the run from the
 // start.
 func (c Config) Save(dir string) error {
 	doc := yaml.Node{Kind: yaml.MappingNode}

@@ -201,6 +201,10 @@ func (p *prefTrainer) accumulate(t *Trainer, idx []int) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", where(exs[0]), err)
 	}
+	if d := checkLogps(t.state.Step+1, s.Seq.Data, exs); d != nil {
+		t.tape.Reset()
+		return 0, d
+	}
 	pairs := pairsOf(exs, s, refs)
 	res, err := p.spec.Batch(pairs, &t.state.BCO)
 	if err != nil {

@@ -33,6 +33,11 @@ func scoreExamples(m *model.Model, exs []Example, batchSize int, progress func(i
 		n := hi - lo
 		for i := 0; i < n; i++ {
 			out[lo+i] = [2]float64{float64(s.Seq.Data[i]), float64(s.Seq.Data[n+i])}
+			for _, v := range out[lo+i] {
+				if !isFinite(v) {
+					return nil, fmt.Errorf("%s: the reference model gives a log-prob of %v: its weights are not finite (saved from a diverged run?)", where(exs[lo+i]), v)
+				}
+			}
 		}
 		if progress != nil {
 			progress(n)

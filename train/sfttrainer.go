@@ -50,6 +50,10 @@ func (s *sftTrainer) accumulate(t *Trainer, idx []int) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", where(exs[0]), err)
 	}
+	if d := checkLogps(t.state.Step+1, sc.Seq.Data, exs); d != nil {
+		t.tape.Reset()
+		return 0, d
+	}
 	seed := make([]float32, len(idx))
 	g := -1 / (float64(ntok) * float64(t.Cfg.GradAccum))
 	var loss float64

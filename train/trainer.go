@@ -67,6 +67,9 @@ type Trainer struct {
 	progress    func(step int, m map[string]float64)
 	metricsFile *os.File
 	lastMetrics map[string]float64
+	dir         *runDir // the run folder, locked
+	resumed     bool    // started from a checkpoint
+	kept        bool    // a step was made or something saved: the folder stays
 }
 
 // objective is what one mode computes: the preference trainer or the SFT
@@ -114,10 +117,14 @@ type Options struct {
 	NewBar func(n int, desc string) func(done int)
 }
 
-// New prepares a run: checks the config, loads (or resumes) the policy,
-// attaches LoRA, computes the reference log-probs and sets up the
-// optimiser, and creates the run folder. Call Run, or Step repeatedly,
-// next, and Close at the end.
+// New prepares a run: checks the config, creates and locks the run folder
+// (see [RunFolder]; a folder holding another run, a model folder, or an
+// output inside an input is a [*RunFolderError], before any work), loads
+// (or resumes) the policy, attaches LoRA, computes the reference log-probs
+// and sets up the optimiser. Call Run, or Step repeatedly, next, and Close
+// at the end. The run folder is locked until Close; when New fails, or no
+// step was made before Close, a folder New created is removed (one it
+// found empty is emptied again).
 func New(cfg Config, o Options) (_ *Trainer, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -145,16 +152,16 @@ func New(cfg Config, o Options) (_ *Trainer, err error) {
 			return nil, err
 		}
 	}
-	if err := os.MkdirAll(cfg.Output, 0o755); err != nil {
-		return nil, fmt.Errorf("run folder: %w", err)
-	}
 	var resume string
 	if cfg.Resume != "" {
 		if resume, err = FindCheckpoint(cfg.Resume); err != nil {
 			return nil, err
 		}
 	}
-	if err := t.loadPolicy(resume); err != nil {
+	if t.Cfg.Output, err = RunFolder(cfg); err != nil {
+		return nil, err
+	}
+	if t.dir, err = openRunDir(t.Cfg, resume, t.logf); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -162,6 +169,12 @@ func New(cfg Config, o Options) (_ *Trainer, err error) {
 			t.Close()
 		}
 	}()
+	if err := t.loadPolicy(resume); err != nil {
+		return nil, err
+	}
+	if err := t.checkStartWeights(); err != nil {
+		return nil, err
+	}
 	for _, set := range [][]Example{t.train, t.eval} {
 		if err := checkVocab(set, t.Policy.Config.VocabSize); err != nil {
 			return nil, err
@@ -178,9 +191,13 @@ func New(cfg Config, o Options) (_ *Trainer, err error) {
 			return nil, err
 		}
 		fmt.Fprintf(t.log, "resumed from %s at step %d\n", resume, t.state.Step)
+		t.resumed = true
 	}
 	return t, nil
 }
+
+// logf writes a line to the trainer's log.
+func (t *Trainer) logf(format string, args ...any) { fmt.Fprintf(t.log, format+"\n", args...) }
 
 func checkVocab(exs []Example, vocab int) error {
 	for _, e := range exs {
@@ -237,14 +254,21 @@ func (t *Trainer) loadPolicy(resume string) error {
 }
 
 // Close releases the files that frozen bfloat16 weights read from (see
-// model.LoadFrozen) and what the objective loaded; the trainer must not be
-// used afterwards. A starting model given in memory is not closed.
+// model.LoadFrozen), what the objective loaded and the run folder's lock;
+// the trainer must not be used afterwards. A starting model given in
+// memory is not closed. When no step was made and nothing saved, a run
+// folder New created is removed.
 func (t *Trainer) Close() error {
 	var err error
 	if t.Policy != nil && t.Policy != t.start {
 		err = t.Policy.Close()
 	}
-	return errors.Join(err, t.obj.close())
+	err = errors.Join(err, t.obj.close())
+	if t.dir != nil {
+		err = errors.Join(err, t.dir.close(!t.kept))
+		t.dir = nil
+	}
+	return err
 }
 
 // loadFrozen loads a reference model, held as BaseDType says.
@@ -359,8 +383,15 @@ func (t *Trainer) nextBatch() []int {
 // When ctx is cancelled, Run finishes the step in progress, saves a
 // checkpoint that Config.Resume continues from exactly, and returns an
 // error that wraps ctx.Err().
+//
+// Run on a resumed run that had already finished (see Finished) writes
+// nothing and returns nil.
 func (t *Trainer) Run(ctx context.Context) error {
 	c := t.Cfg
+	if t.Finished() {
+		t.logf("%s already holds the finished run (%d of %d steps, final %s saved): nothing to do", c.Output, t.state.Step, t.totalSteps, t.finalWeights())
+		return nil
+	}
 	if err := c.Save(c.Output); err != nil {
 		return err
 	}
@@ -434,6 +465,30 @@ func (t *Trainer) evaluateAndLog() error {
 	return t.writeMetrics(em)
 }
 
+// Finished reports whether the trainer resumed a run that had already made
+// all its steps and saved its final weights in the run folder; Run then
+// changes nothing.
+func (t *Trainer) Finished() bool {
+	if !t.resumed || t.state.Step < t.totalSteps {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(t.Cfg.Output, t.finalWeights()))
+	return err == nil
+}
+
+// finalWeights is the file the end of the run writes the weights to: the
+// adapter with LoRA, else the index of a sharded model when the run folder
+// has one, else model.safetensors.
+func (t *Trainer) finalWeights() string {
+	if t.lora {
+		return "adapter_model.safetensors"
+	}
+	if _, err := os.Stat(filepath.Join(t.Cfg.Output, "model.safetensors.index.json")); err == nil {
+		return "model.safetensors.index.json"
+	}
+	return "model.safetensors"
+}
+
 // Step does one optimiser step over GradAccum micro-batches of the next
 // training examples and returns its metrics (TRL names). It is Run's step,
 // for callers that drive their own loop: it writes no metrics file and no
@@ -450,12 +505,28 @@ func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
 	var tokens int64
 	for a := 0; a < c.GradAccum; a++ {
 		n, err := t.obj.accumulate(t, t.nextBatch())
+		var d *DivergedError
+		if errors.As(err, &d) {
+			for _, p := range t.params {
+				clear(p.Grad)
+			}
+			d.LastCheckpoint = t.lastCheckpoint()
+			return nil, d
+		}
 		if err != nil {
 			return nil, fmt.Errorf("step %d: %w", t.state.Step+1, err)
 		}
 		tokens += n
 	}
+	m := t.obj.stepMetrics()
 	gradNorm := optim.ClipGradNorm(t.params, c.Optim.MaxGradNorm)
+	if d := checkStep(t.state.Step+1, m["loss"], gradNorm); d != nil {
+		for _, p := range t.params {
+			clear(p.Grad)
+		}
+		d.LastCheckpoint = t.lastCheckpoint()
+		return nil, d
+	}
 	lr := t.sched.LR(t.state.Step)
 	if err := t.opt.Update(t.params, lr); err != nil {
 		return nil, fmt.Errorf("step %d: %w", t.state.Step+1, err)
@@ -465,7 +536,7 @@ func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
 	}
 	t.state.Step++
 	t.state.Tokens += tokens
-	m := t.obj.stepMetrics()
+	t.kept = true
 	secs := time.Since(start).Seconds()
 	m["step"] = float64(t.state.Step)
 	m["epoch"] = float64(t.state.Epoch) + float64(t.state.Pos)/float64(len(t.train))

@@ -59,14 +59,23 @@ and cached in the output folder.
 The output folder receives config.yaml, metrics.jsonl (TRL metric names),
 PNG plots, checkpoint-N/ folders (--save-steps), and the final model (or
 PEFT adapter with --lora-r). --resume continues a killed run exactly, with
-the settings saved in its checkpoint; Ctrl-C (SIGINT) or SIGTERM finishes the
+the settings saved in its checkpoint, in the folder the checkpoint is in
+(wherever the run was moved or copied); Ctrl-C (SIGINT) or SIGTERM finishes the
 step in progress, saves a checkpoint and stops. Every flag can also be given in a
-YAML file (--config), keyed by flag name; a run's config.yaml repeats it.`
+YAML file (--config), keyed by flag name; a run's config.yaml repeats it.
+
+A run folder belongs to one run: an --output holding another run is refused
+(--overwrite-output-dir empties it first), as are a model folder, an --output
+inside --model or --ref-model, and a folder another smaug train is using (its
+pid is named). A step whose loss or gradient is NaN or infinite stops the run
+("diverged at step N: lower the learning rate"); weights that are not finite
+are never saved, and the last finite checkpoint stays.`
 		cmd.Example = `  smaug train --model ./base --data pairs.jsonl --output runs/dpop --max-steps 200
   smaug train --model ./base --data pairs.parquet --output runs/lora --lora-r 16 --lora-alpha 32 --lora-targets q_proj,v_proj
   smaug train --model ./base-bf16 --data pairs.jsonl --output runs/lora --lora-r 16 --base-dtype BF16   # half the base's memory
   smaug train --config run.yaml
   smaug train --resume runs/dpop          # continue a killed run with its saved settings
+  smaug train --model ./base --data pairs.jsonl --output runs/dpop --overwrite-output-dir --save-steps 100 --save-total-limit 2
   smaug train --config runs/dpop/config.yaml --output runs/dpop-seed1 --seed 1`
 	} else {
 		cmd.Use = "sft"
@@ -100,8 +109,9 @@ for smaug train.`
 	f.StringVar(&cfg.Tokenizer, "tokenizer", "", "tokenizer (tokenizer.json, .model, .gguf or folder; default: the model folder) for text data")
 	f.StringVar(&cfg.Data, "data", "", "training data: JSONL or parquet (required)")
 	f.StringVar(&cfg.EvalData, "eval-data", "", "evaluation data in the same layout; its metrics are logged with the eval_ prefix")
-	f.StringVar(&cfg.Output, "output", "", "run folder (required)")
-	f.StringVar(&cfg.Resume, "resume", "", "continue from a checkpoint folder, or the latest checkpoint of a run folder, with the run's settings (flags given again win)")
+	f.StringVar(&cfg.Output, "output", "", "run folder (required unless --resume): new or empty; a folder holding another run is refused unless --overwrite-output-dir")
+	f.BoolVar(&cfg.OverwriteOutput, "overwrite-output-dir", false, "empty an --output that holds another run (or other files) before starting; never a model folder or a folder holding an input")
+	f.StringVar(&cfg.Resume, "resume", "", "continue from a checkpoint folder, or the latest checkpoint of a run folder, in that run folder (wherever it was moved or copied), with the run's settings (flags given again win)")
 	f.Float64Var(&cfg.Optim.LR, "lr", cfg.Optim.LR, "peak learning rate")
 	f.StringVar(&cfg.Optim.Schedule, "lr-schedule", cfg.Optim.Schedule, "constant, linear or cosine (each after --warmup-steps of linear warm-up)")
 	f.IntVar(&cfg.Optim.WarmupSteps, "warmup-steps", cfg.Optim.WarmupSteps, "steps of linear learning-rate warm-up")
@@ -128,6 +138,7 @@ for smaug train.`
 	f.BoolVar(&cfg.LoRA.RSLoRA, "rslora", false, "rank-stabilised LoRA scaling α/√r")
 	f.Var(&cfg.BaseDType, "base-dtype", "how frozen weights are held: F32, or BF16 for half the memory (the base under --lora-r, a reference model; exact for a BF16 checkpoint, rounded otherwise)")
 	f.IntVar(&cfg.SaveSteps, "save-steps", 0, "write a checkpoint every N steps and at the end (0: only the final model)")
+	f.IntVar(&cfg.SaveTotalLimit, "save-total-limit", 0, "keep only the newest N checkpoints, removing older ones after each save (0: keep all)")
 	f.IntVar(&cfg.EvalSteps, "eval-steps", 0, "evaluate on --eval-data every N steps (0: at the end only)")
 	f.BoolVar(&cfg.EvalOnStart, "eval-on-start", false, "also evaluate before the first step (step 0), to see where training starts")
 	f.Var(&cfg.SaveDType, "save-dtype", "dtype of the saved model: F32, BF16 or F16")
@@ -148,16 +159,20 @@ for smaug train.`
 			if err != nil {
 				return fmt.Errorf("--resume: %w", err)
 			}
+			output := cfg.Output // given (by any spelling) or empty
 			if err := applyConfigFile(fs, "--resume", filepath.Join(ck, "config.yaml"), mode); err != nil {
 				return err
 			}
+			// Never the output config.yaml recorded: without one given, the
+			// run continues where the checkpoint is (train.RunFolder).
+			cfg.Output = output
 		}
 		switch {
 		case cfg.Model == "" && cfg.InitConfig == "" && cfg.Resume == "":
 			return fmt.Errorf("--model is required")
 		case cfg.Data == "":
 			return fmt.Errorf("--data is required")
-		case cfg.Output == "":
+		case cfg.Output == "" && cfg.Resume == "":
 			return fmt.Errorf("--output is required")
 		}
 		cfg.LoRA.Targets = splitList(loraTargets)
@@ -250,6 +265,9 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool) error {
 	if err := cfg.Validate(); err != nil {
 		return inFlagTerms(err)
 	}
+	if err := train.CheckRunFolder(cfg); err != nil {
+		return inTrainTerms(err) // before the data is read
+	}
 	lo := train.LoadOptions{Mode: cfg.Mode, MaxLength: cfg.MaxLength, MaxPromptLength: cfg.MaxPromptLength, SkipBadRows: cfg.SkipBadRows}
 	if err := textSupport(&lo, cfg); err != nil {
 		return err
@@ -278,9 +296,12 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool) error {
 	}
 	t, err := train.New(cfg, opts)
 	if err != nil {
-		return err
+		return inTrainTerms(err)
 	}
 	defer t.Close()
+	if t.Finished() {
+		return t.Run(ctx) // says so, and writes nothing
+	}
 	pb := makeBar(t.TotalSteps(), "train", !noProgress)
 	pb.Set(t.StepsDone())
 	t.SetProgress(func(step int, m map[string]float64) {
@@ -294,20 +315,20 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool) error {
 	})
 	if err := t.Run(ctx); err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("%w; continue with: smaug %s --resume %s", err, commandOf(cfg.Mode), cfg.Output)
+			return fmt.Errorf("%w; continue with: smaug %s --resume %s", err, commandOf(cfg.Mode), t.Cfg.Output)
 		}
-		return err
+		return inTrainTerms(err)
 	}
 	pb.Finish()
 	fmt.Println(t.Summary())
 	// The model is saved by now: a plot that cannot be drawn is reported,
 	// not fatal.
-	plots, err := report.PlotRun(cfg.Output)
+	plots, err := report.PlotRun(t.Cfg.Output)
 	if err != nil {
 		logf("warning: plots: %v", err)
 	}
 	if len(plots) > 0 {
-		logf("plots: %d PNG files in %s", len(plots), cfg.Output)
+		logf("plots: %d PNG files in %s", len(plots), t.Cfg.Output)
 	}
 	return nil
 }
@@ -361,6 +382,7 @@ var flagOf = []struct{ field, flag string }{
 	{"MaxLength", "--max-length"}, {"MaxPromptLength", "--max-prompt-length"}, {"LoRA.R", "--lora-r"},
 	{"LoRA.Alpha", "--lora-alpha"}, {"LoRA.Dropout", "--lora-dropout"}, {"SaveSteps", "--save-steps"},
 	{"EvalSteps", "--eval-steps"}, {"BaseDType", "--base-dtype"}, {"SaveDType", "--save-dtype"},
+	{"SaveTotalLimit", "--save-total-limit"},
 }
 
 // dataTerms puts the library's advice in data errors in the command's
