@@ -2,9 +2,10 @@
 // how much memory the process may still use, from the tightest of the
 // cgroup limit (v2 memory.max, v1 memory.limit_in_bytes, less what the
 // cgroup already uses), MemAvailable in /proc/meminfo, and Go's own soft
-// limit (debug.SetMemoryLimit / GOMEMLIMIT, less the Go heap), so that an
-// oversized setting is refused with what was asked and what is there
-// instead of dying with Go's unrecoverable "fatal error: out of memory".
+// limit (debug.SetMemoryLimit / GOMEMLIMIT, less what Go has mapped), plus
+// the free part of Go's heap, so that an oversized setting is refused with
+// what was asked and what is there instead of dying with Go's
+// unrecoverable "fatal error: out of memory".
 package memlimit
 
 import (
@@ -14,8 +15,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 )
@@ -53,7 +54,10 @@ func Bytes(n int64) string {
 // Available returns how many more bytes the process may use and where that
 // bound comes from. When nothing bounds it (no readable limit at all) it
 // returns math.MaxInt64 and "no limit found".
-func Available() (int64, string) { return probe("/") }
+func Available() (int64, string) {
+	mapped, free := goMemory()
+	return probe("/", mapped, free)
+}
 
 // Check returns an *Error when need bytes exceed what the process may
 // still use; what names the allocation in the message.
@@ -66,8 +70,8 @@ func Check(need int64, what string) error {
 }
 
 // probe is Available with the files read under root (tests use a fake
-// tree).
-func probe(root string) (int64, string) {
+// tree) and the Go runtime's mapped and free heap bytes given.
+func probe(root string, mapped, free int64) (int64, string) {
 	best, src := int64(math.MaxInt64), "no limit found"
 	take := func(n int64, s string) {
 		if n < best {
@@ -81,11 +85,33 @@ func probe(root string) (int64, string) {
 		take(n, s)
 	}
 	if lim := debug.SetMemoryLimit(-1); lim != math.MaxInt64 {
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		take(lim-int64(ms.Sys-ms.HeapReleased), "Go memory limit (GOMEMLIMIT)")
+		take(lim-mapped, "Go memory limit (GOMEMLIMIT)")
 	}
-	return best, src
+	if best == math.MaxInt64 {
+		return best, src
+	}
+	// Heap memory Go holds but no longer uses is counted as used by the
+	// system, yet serves new allocations first.
+	return best + free, src
+}
+
+// goMemory returns the memory the Go runtime has mapped (less what it has
+// returned to the system) and the part of the heap that is free for reuse,
+// read from runtime/metrics, which does not stop the world.
+func goMemory() (mapped, free int64) {
+	s := []metrics.Sample{
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+	}
+	metrics.Read(s)
+	v := func(i int) int64 {
+		if s[i].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return int64(s[i].Value.Uint64())
+	}
+	return v(0) - v(1), v(2)
 }
 
 // memAvailable reads the MemAvailable line of a meminfo file (in kB).

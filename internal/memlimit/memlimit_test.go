@@ -53,11 +53,22 @@ func TestProbe(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			got, src := probe(root)
+			got, src := probe(root, 1<<20, 0)
 			if got != c.want || src != c.wantSrc {
 				t.Errorf("got %d from %q, want %d from %q", got, src, c.want, c.wantSrc)
 			}
 		})
+	}
+}
+
+// TestProbeCountsFreeHeap checks that free Go heap memory adds to what is
+// available, and that the Go limit is measured against what Go has mapped.
+func TestProbeCountsFreeHeap(t *testing.T) {
+	old := debug.SetMemoryLimit(1 << 30)
+	defer debug.SetMemoryLimit(old)
+	got, src := probe(t.TempDir(), 256<<20, 64<<20)
+	if want := int64(1<<30 - 256<<20 + 64<<20); got != want || src != "Go memory limit (GOMEMLIMIT)" {
+		t.Errorf("got %d from %q, want %d from the Go limit", got, src, want)
 	}
 }
 
