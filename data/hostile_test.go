@@ -75,6 +75,24 @@ func TestTextQuirks(t *testing.T) {
 	}
 }
 
+// TestLongLineIsRefused reads a JSONL file whose second line passes the
+// line limit (lowered to 1 KiB for the test) and checks the error names
+// where it happened instead of the reader growing without bound.
+func TestLongLineIsRefused(t *testing.T) {
+	old := maxLineBytes
+	maxLineBytes = 1 << 10
+	defer func() { maxLineBytes = old }()
+	p := filepath.Join(t.TempDir(), "long.jsonl")
+	long := `{"a": "` + strings.Repeat("x", 70000) + `"}`
+	if err := os.WriteFile(p, []byte("{\"a\": 1}\n"+long+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := ReadAllRows(p, ReadOptions{}, true)
+	if err == nil || !strings.Contains(err.Error(), "long.jsonl after line 1: a line longer than 1024 bytes") {
+		t.Fatalf("got %v", err)
+	}
+}
+
 // TestNullIsNotMissing checks that a field set to null is reported as null,
 // and one absent as missing.
 func TestNullIsNotMissing(t *testing.T) {

@@ -217,15 +217,31 @@ func ReadAllRows(path string, opts ReadOptions, skipBad bool) (rows []Row, skipp
 	}
 }
 
+// maxLineBytes bounds one line of a text file, so that a file without
+// newlines cannot make a reader hold gigabytes. A real row is far smaller.
+// Tests lower it.
+var maxLineBytes = 256 << 20
+
 // readLine returns the next line without its line ending, and io.EOF when
 // there are no more lines.
 func readLine(br *bufio.Reader) ([]byte, error) {
-	line, err := br.ReadBytes('\n')
-	if err == io.EOF && len(line) > 0 {
-		err = nil
-	}
-	if err != nil {
-		return nil, err
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(line)+len(chunk) > maxLineBytes {
+			return nil, fmt.Errorf("a line longer than %d bytes: not a line-oriented text file?", maxLineBytes)
+		}
+		line = append(line, chunk...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err == io.EOF && len(line) > 0 {
+			err = nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		break
 	}
 	line = bytes.TrimSuffix(line, []byte("\n"))
 	return bytes.TrimSuffix(line, []byte("\r")), nil
