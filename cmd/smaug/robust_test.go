@@ -166,3 +166,22 @@ func TestOversizedLoRARankIsAnError(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenizeCatastrophicRegex runs smaug tokenize with a tokenizer.json
+// whose Split pattern passes the load-time probe but backtracks
+// exponentially on a run of "x": the command must stop at the 1 s budget
+// with exit status 1 and name the pattern, not hang.
+func TestTokenizeCatastrophicRegex(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "tokenizer.json")
+	doc := `{"added_tokens": [], "normalizer": null, "post_processor": null, "decoder": null,
+	"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(x+)+y"}, "behavior": "Isolated"},
+	"model": {"type": "BPE", "vocab": {"x": 0, "y": 1}, "merges": []}}`
+	if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCLI(t, "tokenize", "--tokenizer", p, "--text", "xyxy"); err != nil || strings.TrimSpace(out) != "[0,1,0,1]" {
+		t.Fatalf("benign text: %v\n%s", err, out)
+	}
+	expectFailure(t, `regex "(x+)+y" ran past its 1s time budget on 40 bytes of text: the pattern backtracks catastrophically`,
+		"tokenize", "--tokenizer", p, "--text", strings.Repeat("x", 40))
+}
