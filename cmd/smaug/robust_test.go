@@ -185,3 +185,38 @@ func TestTokenizeCatastrophicRegex(t *testing.T) {
 	expectFailure(t, `regex "(x+)+y" ran past its 1s time budget on 40 bytes of text: the pattern backtracks catastrophically`,
 		"tokenize", "--tokenizer", p, "--text", strings.Repeat("x", 40))
 }
+
+// TestOversizedBatchIsAnError trains with settings whose activations need
+// gigabytes (--batch-size 64 over 64 long pairs, and one 20000-token pair
+// under --max-length 1000000) with a 32000-token vocabulary under
+// GOMEMLIMIT=300MiB: each run must stop with the memory refusal (exit 1),
+// not Go's fatal out-of-memory, and leave the base model unchanged.
+func TestOversizedBatchIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base")
+	saveTinyModel(t, base, 32000)
+	many := filepath.Join(dir, "many.jsonl")
+	writeRandomPairs(t, many, 16, 1, 32000, 100, 200, 300)
+	long := filepath.Join(dir, "long.jsonl")
+	writeRandomPairs(t, long, 1, 2, 32000, 5000, 5000, 5001)
+	before := hashTree(t, base)
+	for i, args := range [][]string{
+		{"--data", many, "--batch-size", "16"},
+		{"--data", long, "--max-length", "1000000", "--batch-size", "1"},
+	} {
+		cmd := exec.Command(smaugBin, append([]string{"train", "--model", base, "--output", filepath.Join(dir, "run", string(rune('a'+i))),
+			"--max-steps", "1", "--no-progress"}, args...)...)
+		cmd.Env = append(os.Environ(), "GOMEMLIMIT=300MiB")
+		b, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errorAs(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(b), "smaug: out of memory: a tensor buffer of ") ||
+			!strings.Contains(string(b), "(Go memory limit (GOMEMLIMIT)); use smaller settings") || strings.Contains(string(b), "goroutine ") {
+			t.Fatalf("%v: got %v:\n%s", args, err, b)
+		}
+	}
+	for p, h := range hashTree(t, base) {
+		if before[p] != h {
+			t.Errorf("%s changed", p)
+		}
+	}
+}
