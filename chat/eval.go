@@ -155,10 +155,14 @@ func (r *renderer) execBody(body []stmt, s *scope, w *strings.Builder) error {
 	return nil
 }
 
+// capture renders body to a string (a set or filter block, a macro's
+// output), counted against maxBuilt.
 func (r *renderer) capture(body []stmt, s *scope) (string, error) {
 	var b strings.Builder
-	err := r.execBody(body, s, &b)
-	return b.String(), err
+	if err := r.execBody(body, s, &b); err != nil {
+		return b.String(), err
+	}
+	return b.String(), r.charge(b.String())
 }
 
 func (r *renderer) exec(st stmt, s *scope, w *strings.Builder) error {
@@ -241,7 +245,10 @@ func (r *renderer) exec(st stmt, s *scope, w *strings.Builder) error {
 func (r *renderer) applyFilters(fs []*filter, v any, s *scope) (any, error) {
 	for _, f := range fs {
 		var err error
-		if v, err = r.applyFilter(f, v, s); err != nil {
+		if v, err = r.applyFilter(f, v, s); err == nil {
+			err = r.charge(v)
+		}
+		if err != nil {
 			return nil, withLine(err, f.line)
 		}
 	}

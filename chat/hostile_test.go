@@ -40,6 +40,8 @@ func TestSandboxMemoryCap(t *testing.T) {
 		{"batch fill", `{{ range(1000) | batch(10000000, 0) | list | length }}`, "larger than 67108864 bytes"},
 		{"sum of lists", `{{ ([[1] * 1000000] * 100) | sum(start=[]) | length }}`, "MemoryError"},
 		{"tojson indent", `{{ [[[[1]]]] | tojson(indent='x' * 30000000) }}`, "larger than 67108864 bytes"},
+		{"many large set blocks kept", `{% set big = 'x' * 40000000 %}{% set ns = namespace(l=[]) %}{% for i in range(100) %}{% set x %}{{ big }}{% endset %}{% set ns.l = ns.l + [x] %}{% endfor %}`,
+			"MemoryError: template built more than 268435456 bytes of strings and lists in all"},
 		{"many large strings kept", `{% set ns = namespace(l=[]) %}{% for i in range(100) %}{% set ns.l = ns.l + [('x' * 40000000) ~ i] %}{% endfor %}`,
 			"MemoryError: template built more than 268435456 bytes of strings and lists in all"},
 	}
