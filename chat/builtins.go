@@ -581,11 +581,6 @@ func init() {
 			return pyLen(v)
 		},
 		"list": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
-			if s, ok := asString(v); ok {
-				if err := checkSize(elemSize * int64(utf8.RuneCountInString(s))); err != nil {
-					return nil, err
-				}
-			}
 			items, err := iterate(v)
 			return append([]any{}, items...), err
 		},

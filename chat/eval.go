@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"unicode/utf8"
 )
 
 // Limits that keep a hostile or broken template from exhausting memory or
@@ -350,6 +351,9 @@ func iterate(v any) ([]any, error) {
 		return x, nil
 	case string, markup:
 		s, _ := asString(x)
+		if err := checkSize(elemSize * int64(utf8.RuneCountInString(s))); err != nil {
+			return nil, err // a list of its characters would be too large
+		}
 		out := make([]any, 0, len(s))
 		for _, c := range s {
 			out = append(out, string(c))

@@ -35,6 +35,7 @@ func TestSandboxMemoryCap(t *testing.T) {
 		{"split into many items", `{{ ('a,' * 30000000).split(',') | length }}`, "larger than 67108864 bytes"},
 		{"split on whitespace", `{{ ('a ' * 30000000).split() | length }}`, "larger than 67108864 bytes"},
 		{"list filter of a long string", `{{ ('ab' * 30000000) | list | length }}`, "larger than 67108864 bytes"},
+		{"loop over a long string", `{% for c in 'ab' * 30000000 %}{% endfor %}`, "larger than 67108864 bytes"},
 		{"list times", `{{ ([1] * 5000000) | length }}`, "larger than 67108864 bytes"},
 		{"list plus", `{% set l = [1] * 4000000 %}{{ (l + l) | length }}`, "larger than 67108864 bytes"},
 		{"batch fill", `{{ range(1000) | batch(10000000, 0) | list | length }}`, "larger than 67108864 bytes"},
