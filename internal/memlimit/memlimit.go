@@ -19,6 +19,7 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Error reports an allocation refused for lack of memory.
@@ -131,10 +132,21 @@ func memAvailable(path string) (int64, bool) {
 	return 0, false
 }
 
-// cgroupLeft returns the cgroup's limit less its usage, trying the
-// process's own cgroup (from /proc/self/cgroup) and then the mount root, for
-// cgroup v2 and v1.
-func cgroupLeft(root string) (int64, string, bool) {
+// cgroupFiles are a cgroup's limit and usage files (v2 memory.max and
+// memory.current, or v1 memory.limit_in_bytes and memory.usage_in_bytes).
+type cgroupFiles struct{ limit, usage string }
+
+// rootCgroups caches the cgroup files of the real system: they do not
+// change while the process runs, their values do.
+var rootCgroups struct {
+	once  sync.Once
+	files []cgroupFiles
+}
+
+// findCgroups lists the existing cgroup files to read, best first: the
+// process's own cgroup (from /proc/self/cgroup) and then the mount root,
+// for cgroup v2 and then v1.
+func findCgroups(root string) []cgroupFiles {
 	var v2, v1 []string
 	if b, err := os.ReadFile(filepath.Join(root, "proc/self/cgroup")); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
@@ -152,16 +164,32 @@ func cgroupLeft(root string) (int64, string, bool) {
 	}
 	v2 = append(v2, filepath.Join(root, "sys/fs/cgroup"))
 	v1 = append(v1, filepath.Join(root, "sys/fs/cgroup/memory"))
-	for _, d := range v2 {
-		if lim, ok := readLimit(filepath.Join(d, "memory.max")); ok {
-			use, _ := readLimit(filepath.Join(d, "memory.current"))
-			return lim - use, "cgroup limit " + shown(root, filepath.Join(d, "memory.max")), true
+	var out []cgroupFiles
+	add := func(dirs []string, limit, usage string) {
+		for _, d := range dirs {
+			if _, err := os.Stat(filepath.Join(d, limit)); err == nil {
+				out = append(out, cgroupFiles{filepath.Join(d, limit), filepath.Join(d, usage)})
+			}
 		}
 	}
-	for _, d := range v1 {
-		if lim, ok := readLimit(filepath.Join(d, "memory.limit_in_bytes")); ok {
-			use, _ := readLimit(filepath.Join(d, "memory.usage_in_bytes"))
-			return lim - use, "cgroup limit " + shown(root, filepath.Join(d, "memory.limit_in_bytes")), true
+	add(v2, "memory.max", "memory.current")
+	add(v1, "memory.limit_in_bytes", "memory.usage_in_bytes")
+	return out
+}
+
+// cgroupLeft returns the first cgroup limit found less its usage.
+func cgroupLeft(root string) (int64, string, bool) {
+	var files []cgroupFiles
+	if root == "/" {
+		rootCgroups.once.Do(func() { rootCgroups.files = findCgroups("/") })
+		files = rootCgroups.files
+	} else {
+		files = findCgroups(root)
+	}
+	for _, f := range files {
+		if lim, ok := readLimit(f.limit); ok {
+			use, _ := readLimit(f.usage)
+			return lim - use, "cgroup limit " + shown(root, f.limit), true
 		}
 	}
 	return 0, "", false

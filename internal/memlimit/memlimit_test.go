@@ -99,3 +99,11 @@ func TestBytes(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAvailable measures one probe (the cost added to each checked
+// allocation of 16 MiB or more).
+func BenchmarkAvailable(b *testing.B) {
+	for b.Loop() {
+		Available()
+	}
+}
