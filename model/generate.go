@@ -95,7 +95,13 @@ type GenerateOptions struct {
 
 // Generate continues prompt with up to MaxNewTokens tokens using a KV cache
 // and returns the new tokens.
+//
+// Options out of range (see Sampling.Validate) and logits that are not
+// finite (a model with NaN or infinite weights) are errors.
 func (m *Model) Generate(prompt []int, opt GenerateOptions) ([]int, error) {
+	if err := opt.Sampling.Validate(); err != nil {
+		return nil, err
+	}
 	cache := m.NewKVCache()
 	rng := rand.New(rand.NewPCG(opt.Seed, 0x5eed))
 	logits, err := m.Forward(cache, prompt)
@@ -104,6 +110,9 @@ func (m *Model) Generate(prompt []int, opt GenerateOptions) ([]int, error) {
 	}
 	var out []int
 	for len(out) < opt.MaxNewTokens {
+		if err := finiteLogits(logits, len(prompt)+len(out)); err != nil {
+			return nil, err
+		}
 		next := opt.Sampling.pick(logits, rng)
 		out = append(out, next)
 		if opt.OnToken != nil && !opt.OnToken(next) {

@@ -71,10 +71,17 @@ spaces or commas) and the decoded text is printed as it is.`,
 						return fmt.Errorf("id %d is outside the vocabulary (0..%d)", id, tok.VocabSize()-1)
 					}
 				}
-				_, err = io.WriteString(out, tok.Decode(ids, skipSpecial))
+				text := tok.Decode(ids, skipSpecial)
+				if err := tok.Err(); err != nil {
+					return err
+				}
+				_, err = io.WriteString(out, text)
 				return err
 			}
 			ids := tok.Encode(in, addSpecial)
+			if err := tok.Err(); err != nil {
+				return err
+			}
 			if ids == nil {
 				ids = []int{}
 			}
