@@ -36,7 +36,7 @@ func openShards(dir string, opts ReadOptions) (RowReader, error) {
 		}
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("open rows: folder %s holds no data file (.jsonl, .json, .parquet, .csv)", dir)
+		return nil, fmt.Errorf("open rows: %s is a directory, not a data file, and holds no data files (.jsonl, .json, .parquet, .csv) to read as the shards of one split", dir)
 	}
 	sort.Strings(files)
 	return &shardRows{files: files, opts: opts}, nil
