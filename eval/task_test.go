@@ -196,8 +196,8 @@ func TestGoldenWinogrande(t *testing.T) {
 
 func TestGoldenGSM8K(t *testing.T) {
 	dir := writeFiles(t, map[string]string{
-		"test.jsonl":  `{"question": "What is 2+2?", "answer": "2+2=<<2+2=4>>4\n#### 4"}` + "\n",
-		"train.jsonl": `{"question": "What is 1+1?", "answer": "It is 2.\n#### 2"}` + "\n" + `{"question": "What is 3*3?", "answer": "3*3=9\n#### 9"}` + "\n",
+		"test.jsonl":          `{"question": "What is 2+2?", "answer": "2+2=<<2+2=4>>4\n#### 4"}` + "\n",
+		"train.jsonl":         `{"question": "What is 1+1?", "answer": "It is 2.\n#### 2"}` + "\n" + `{"question": "What is 3*3?", "answer": "3*3=9\n#### 9"}` + "\n",
 		"test_socratic.jsonl": "not read\n",
 	})
 	tk := loadOne(t, "gsm8k", dir, 1)
