@@ -41,14 +41,6 @@ func loadPyVectors(t *testing.T) pyVectors {
 	return v
 }
 
-func perm(n int) []int {
-	x := make([]int, n)
-	for i := range x {
-		x[i] = i
-	}
-	return x
-}
-
 // TestPyRandomMatchesCPython replays, in the same order, every call the
 // python3 script made on each seed and compares every output exactly.
 func TestPyRandomMatchesCPython(t *testing.T) {

@@ -136,9 +136,9 @@ type Instance struct {
 // continuation and whether greedy decoding would have produced it, or the
 // generated text.
 type Result struct {
-	LogLikelihood float64
-	Greedy        bool
-	Generation    string
+	LogLikelihood float64 `json:"loglikelihood,omitempty"`
+	Greedy        bool    `json:"is_greedy,omitempty"`
+	Generation    string  `json:"generation,omitempty"`
 }
 
 // Instances shuffles the documents with random.Random(42), keeps the first
@@ -282,6 +282,15 @@ func (t *Task) Score(inst *Instance, res []Result) map[string]float64 {
 // norm is the log-likelihood per character of the choice (Python len:
 // code points).
 func norm(ll float64, choice string) float64 { return ll / float64(utf8.RuneCountInString(choice)) }
+
+// perm returns 0, 1, …, n−1.
+func perm(n int) []int {
+	x := make([]int, n)
+	for i := range x {
+		x[i] = i
+	}
+	return x
+}
 
 func b2f(b bool) float64 {
 	if b {
