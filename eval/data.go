@@ -249,7 +249,8 @@ func parseARC(path string) ([]Doc, error) {
 		if len(key) != 1 || gold < 0 || gold >= len(ch.Text) {
 			return fmt.Errorf("field answerKey: %q is not one of the %d choices", r.AnswerKey, len(ch.Text))
 		}
-		docs = append(docs, Doc{Index: len(docs), Text: "Question: " + q + "\nAnswer:", Target: " " + ch.Text[gold], Choices: ch.Text, Gold: gold})
+		docs = append(docs, Doc{Index: len(docs), Text: "Question: " + q + "\nAnswer:", Target: " " + ch.Text[gold], Choices: ch.Text, Gold: gold,
+			Question: q, Correct: ch.Text[gold]})
 		return nil
 	})
 	return docs, err
@@ -440,7 +441,8 @@ func parseMMLU(path string) ([]Doc, error) {
 		}
 		b.WriteString("Answer:")
 		keys := []string{"A", "B", "C", "D"}
-		docs = append(docs, Doc{Index: len(docs), Text: b.String(), Target: " " + keys[gold], Choices: keys, Gold: gold})
+		docs = append(docs, Doc{Index: len(docs), Text: b.String(), Target: " " + keys[gold], Choices: keys, Gold: gold,
+			Question: rec[0], Correct: rec[1+gold]})
 	}
 	return docs, nil
 }
@@ -497,6 +499,7 @@ func (o *orderedTargets) UnmarshalJSON(b []byte) error {
 
 type truthfulRow struct {
 	Question string         `json:"question"`
+	MC1      orderedTargets `json:"mc1_targets"`
 	MC2      orderedTargets `json:"mc2_targets"`
 }
 
@@ -504,7 +507,13 @@ func truthfulDoc(i int, r *truthfulRow) (Doc, error) {
 	if len(r.MC2.Choices) != len(r.MC2.Labels) || len(r.MC2.Labels) == 0 || r.MC2.Labels[0] != 1 {
 		return Doc{}, fmt.Errorf("field mc2_targets: needs answers with one label each, a true (1) one first")
 	}
-	return Doc{Index: i, Text: TruthfulQAPreamble + "\n\nQ: " + r.Question + "\nA:", Choices: r.MC2.Choices, Labels: r.MC2.Labels}, nil
+	d := Doc{Index: i, Text: TruthfulQAPreamble + "\n\nQ: " + r.Question + "\nA:", Choices: r.MC2.Choices, Labels: r.MC2.Labels, Question: r.Question}
+	for j, l := range r.MC1.Labels {
+		if l == 1 && d.Correct == "" {
+			d.Correct = r.MC1.Choices[j]
+		}
+	}
+	return d, nil
 }
 
 // parseTruthfulQA reads mc_task.json (a JSON array) or jsonl rows.
@@ -586,7 +595,9 @@ func parseGSM8K(path string) ([]Doc, error) {
 		if r.Question == "" || GSM8KAnswer(r.Answer) == InvalidAnswer {
 			return fmt.Errorf("fields question, answer: need a question and an answer ending in \"#### N\"")
 		}
-		docs = append(docs, Doc{Index: len(docs), Text: "Question: " + r.Question + "\nAnswer:", Target: " " + r.Answer, Answer: r.Answer})
+		rationale, _, _ := strings.Cut(r.Answer, "####")
+		docs = append(docs, Doc{Index: len(docs), Text: "Question: " + r.Question + "\nAnswer:", Target: " " + r.Answer, Answer: r.Answer,
+			Question: r.Question, Correct: strings.TrimSpace(rationale)})
 		return nil
 	})
 	return docs, err

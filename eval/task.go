@@ -64,6 +64,10 @@ type Doc struct {
 	Gold int
 	// Answer is a Generate document's full gold answer.
 	Answer string
+	// Question and Correct are the plain question and its correct answer
+	// (TruthfulQA: the mc1 answer; GSM8K: the rationale before "####"),
+	// the text the contamination check scores.
+	Question, Correct string
 }
 
 // same reports whether two documents hold the same content, as the

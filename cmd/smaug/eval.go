@@ -78,7 +78,7 @@ interrupted evaluation resumes where it stopped.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
-			return runEval(ctx, cmd.OutOrStdout(), a)
+			return runEval(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), a)
 		},
 	}
 	f := cmd.Flags()
@@ -103,7 +103,7 @@ interrupted evaluation resumes where it stopped.`,
 	return cmd
 }
 
-func runEval(ctx context.Context, w io.Writer, a evalArgs) error {
+func runEval(ctx context.Context, w, errw io.Writer, a evalArgs) error {
 	p := eval.Protocol(a.protocol)
 	if p != eval.LeaderboardV1 && p != eval.HarnessV04 {
 		return fmt.Errorf("--protocol %q: want leaderboard-v1 or harness-v0.4", a.protocol)
@@ -172,7 +172,7 @@ func runEval(ctx context.Context, w io.Writer, a evalArgs) error {
 		}
 		defer c.Close()
 		if c.Len() > 0 {
-			fmt.Fprintf(os.Stderr, "eval: resuming with %d finished requests from %s\n", c.Len(), a.cachePath)
+			fmt.Fprintf(errw, "eval: resuming with %d finished requests from %s\n", c.Len(), a.cachePath)
 		}
 		cfg.Cache = c
 	}
@@ -202,7 +202,7 @@ func runEval(ctx context.Context, w io.Writer, a evalArgs) error {
 			return err
 		}
 	}
-	fmt.Fprintf(os.Stderr, "eval: %d tasks in %s\n", len(tasks), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(errw, "eval: %d tasks in %s\n", len(tasks), time.Since(start).Round(time.Millisecond))
 	return eval.WriteTable(w, []string{filepath.Base(filepath.Clean(a.modelDir))}, []*eval.Results{res})
 }
 
