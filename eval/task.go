@@ -145,14 +145,22 @@ type Result struct {
 	Generation    string  `json:"generation,omitempty"`
 }
 
-// Instances shuffles the documents with random.Random(42), keeps the first
-// limit (all when limit ≤ 0) and assembles each one's few-shot context and
-// requests, drawing examples from the same generator in document order, as
-// the harness's evaluator does.
+// Instances orders the documents, keeps the first limit (all when
+// limit ≤ 0) and assembles each one's few-shot context and requests,
+// drawing examples in document order. Under LeaderboardV1 the documents are
+// shuffled with random.Random(42) and the same generator draws the
+// examples, as the b281b09 evaluator does; under HarnessV04 the documents
+// keep their order and the examples come from random.Random(1234), v0.4's
+// default few-shot seed.
 func (t *Task) Instances(limit int) []Instance {
 	order := perm(len(t.Docs))
-	rnd := NewPyRandom(42)
-	rnd.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	var rnd *PyRandom
+	if t.Protocol == HarnessV04 {
+		rnd = NewPyRandom(1234)
+	} else {
+		rnd = NewPyRandom(42)
+		rnd.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	}
 	if limit > 0 && limit < len(order) {
 		order = order[:limit]
 	}

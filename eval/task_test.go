@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -95,6 +96,64 @@ func TestGoldenARC(t *testing.T) {
 	}
 	if lim := withTrain.Instances(2); len(lim) != 2 || lim[0].Context != tests[0].want[0] {
 		t.Errorf("--limit 2 must keep the first two shuffled documents with the same contexts")
+	}
+}
+
+// Harness v0.4 keeps the file order and draws examples from
+// random.Random(1234): sample(range(4), 2) per document gives [3, 0],
+// [0, 3], [0, 2]; sample(range(3), 3) gives [1, 0, 2], [0, 2, 1], [0, 1, 2]
+// (python3), the document itself dropped.
+func TestGoldenARCHarnessV04(t *testing.T) {
+	for _, c := range []struct {
+		files map[string]string
+		want  []string
+	}{
+		{map[string]string{"ARC-Test.jsonl": arcTest, "ARC-Train.jsonl": arcTrain}, []string{
+			"Question: T3?\nAnswer: p\n\nQuestion: T0?\nAnswer: x\n\nQuestion: Q0?\nAnswer:",
+			"Question: T0?\nAnswer: x\n\nQuestion: T3?\nAnswer: p\n\nQuestion: Q1?\nAnswer:",
+			"Question: T0?\nAnswer: x\n\nQuestion: T2?\nAnswer: q\n\nQuestion: Q2?\nAnswer:",
+		}},
+		{map[string]string{"ARC-Test.jsonl": arcTest}, []string{
+			"Question: Q1?\nAnswer: three\n\nQuestion: Q2?\nAnswer: cat\n\nQuestion: Q0?\nAnswer:",
+			"Question: Q0?\nAnswer: blue\n\nQuestion: Q2?\nAnswer: cat\n\nQuestion: Q1?\nAnswer:",
+			"Question: Q0?\nAnswer: blue\n\nQuestion: Q1?\nAnswer: three\n\nQuestion: Q2?\nAnswer:",
+		}},
+	} {
+		ts, err := Load("arc_challenge", writeFiles(t, c.files), HarnessV04, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, in := range ts[0].Instances(0) {
+			if in.Context != c.want[i] {
+				t.Errorf("doc %d context\n%q\nwant\n%q", i, in.Context, c.want[i])
+			}
+		}
+	}
+}
+
+// MMLU's group number: the unweighted mean of the subjects under
+// leaderboard-v1, the size-weighted mean under harness-v0.4. Subject a:
+// 1 of 2 right; subject b: 3 of 3.
+func TestAggregateMMLUGroup(t *testing.T) {
+	mk := func(p Protocol) []TaskResult {
+		sub := func(name string, accs ...float64) TaskResult {
+			tr := TaskResult{Task: &Task{Name: name, Group: "mmlu", Protocol: p, Docs: make([]Doc, len(accs))}}
+			for _, a := range accs {
+				tr.Samples = append(tr.Samples, Sample{Metrics: map[string]float64{"acc": a}})
+			}
+			return tr
+		}
+		return []TaskResult{sub("hendrycksTest-a", 1, 0), sub("hendrycksTest-b", 1, 1, 1)}
+	}
+	v1 := Aggregate(mk(LeaderboardV1), nil).Results["mmlu"]
+	v4 := Aggregate(mk(HarnessV04), nil).Results["mmlu"]
+	// Subject a: mean 0.5, sample sd √0.5, stderr √0.5/√2 = 0.5; b: stderr 0.
+	if v1["acc,none"] != 0.75 || v1["acc_stderr,none"] != 0.25 {
+		t.Errorf("v1: %v (want 0.75, stderr √(0.25)/2 = 0.25)", v1)
+	}
+	// Weighted: (2·0.5 + 3·1)/5 = 0.8; pooled: √(((2−1)·0.25·2 + 0) / (5−2) / 5).
+	if v4["acc,none"] != 0.8 || math.Abs(v4["acc_stderr,none"].(float64)-math.Sqrt(0.5/3/5)) > 1e-15 {
+		t.Errorf("v0.4: %v", v4)
 	}
 }
 
@@ -216,6 +275,34 @@ func TestGoldenGSM8K(t *testing.T) {
 	}{{" 2+2 is 4.\n#### 4", 1}, {" #### 4.0", 0}, {" The answer is 4", 0}, {" #### 4\n#### 5", 1}} {
 		if got := tk.Score(&in, []Result{{Generation: c.gen}})["acc"]; got != c.want {
 			t.Errorf("generation %q: acc %v, want %v", c.gen, got, c.want)
+		}
+	}
+}
+
+// Harness v0.4's GSM8K: its stop strings and both filters, against the
+// gold answer's number after v0.4's normalisation.
+func TestGSM8KHarnessV04(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"test.jsonl": `{"question": "Cost?", "answer": "9+9=18\n#### 18"}` + "\n"})
+	ts, err := Load("gsm8k", dir, HarnessV04, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := ts[0]
+	if !reflect.DeepEqual(tk.Until, []string{"Question:", "</s>", "<|im_end|>"}) {
+		t.Errorf("stops %q", tk.Until)
+	}
+	in := tk.Instances(0)[0]
+	for _, c := range []struct {
+		gen          string
+		strict, flex float64
+	}{
+		{" It costs $18.", 0, 1},
+		{" 9+9=18\n#### 18", 1, 1},
+		{" #### 18 then 20", 1, 0},
+	} {
+		s := tk.Score(&in, []Result{{Generation: c.gen}})
+		if s["exact_match,strict-match"] != c.strict || s["exact_match,flexible-extract"] != c.flex {
+			t.Errorf("%q: %v", c.gen, s)
 		}
 	}
 }
