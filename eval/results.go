@@ -197,15 +197,20 @@ var headline = map[string][][2]string{
 }
 
 // Score returns a leaderboard column's number and standard error in
-// percent, and false when the results lack it. Harness v0.3 files without
+// percent (NaN when the file has none), and false when the results lack
+// the number. Harness v0.3 files without
 // an mmlu row get the unweighted mean of their hendrycksTest-* subjects.
 func (r *Results) Score(task string) (value, stderr float64, ok bool) {
 	for _, h := range headline[task] {
 		row := r.Results[h[0]]
 		if v, isNum := row[h[1]].(float64); isNum {
-			se, _ := row[strings.Replace(h[1], ",", "_stderr,", 1)].(float64)
+			seKey := strings.Replace(h[1], ",", "_stderr,", 1)
 			if !strings.Contains(h[1], ",") {
-				se, _ = row[h[1]+"_stderr"].(float64)
+				seKey = h[1] + "_stderr"
+			}
+			se, hasSE := row[seKey].(float64)
+			if !hasSE {
+				se = math.NaN()
 			}
 			return 100 * v, 100 * se, true
 		}
@@ -253,7 +258,11 @@ func WriteTable(w io.Writer, names []string, rs []*Results) error {
 			}
 			sum += v
 			n++
-			cells = append(cells, fmt.Sprintf("%.2f ± %.2f", v, se))
+			if math.IsNaN(se) {
+				cells = append(cells, fmt.Sprintf("%.2f", v))
+			} else {
+				cells = append(cells, fmt.Sprintf("%.2f ± %.2f", v, se))
+			}
 		}
 		avg := "–"
 		if n > 0 {
