@@ -26,7 +26,7 @@ const DefaultMaxLength = 2048
 // cache, in token order. It is a constant so that which requests reuse
 // which prefix — and so every number — never depends on BatchSize or the
 // number of cores.
-const chunkRequests = 64
+const chunkRequests = 128
 
 // Config configures an evaluation.
 type Config struct {
