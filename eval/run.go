@@ -49,7 +49,8 @@ type Config struct {
 	// Template, when set, rewrites every context before tokenization (for
 	// example, a chat template around it).
 	Template func(context string) (string, error)
-	// Progress, when set, is called as requests finish.
+	// Progress, when set, is called as requests finish, with the task (or
+	// group) they belong to.
 	Progress func(stage string, done, total int)
 	// Cache, when set, holds finished requests: they are looked up before
 	// the model runs and stored as they finish, so an interrupted
@@ -115,34 +116,56 @@ func Run(ctx context.Context, c Config) ([]TaskResult, error) {
 		r.eos = append(r.eos, e)
 	}
 	var out []TaskResult
-	var ll, gen []*pending
 	type docWork struct {
 		task *Task
 		inst Instance
 		res  []Result
 	}
-	var works [][]*docWork
-	for _, t := range c.Tasks {
-		var ws []*docWork
-		for _, in := range t.Instances(c.Limit) {
-			w := &docWork{task: t, inst: in, res: make([]Result, len(in.Requests))}
-			for i, rq := range in.Requests {
-				p := &pending{task: t, req: rq, out: &w.res[i]}
-				if t.Kind == Generate {
-					gen = append(gen, p)
-				} else {
-					ll = append(ll, p)
-				}
-			}
-			ws = append(ws, w)
+	// Tasks run one unit at a time (a group such as mmlu is one unit), so
+	// progress and its ETA are per task.
+	var units [][]int
+	unitOf := map[string]int{}
+	for ti, t := range c.Tasks {
+		key := t.Name
+		if t.Group != "" {
+			key = t.Group
 		}
-		works = append(works, ws)
+		u, ok := unitOf[key]
+		if !ok {
+			u = len(units)
+			unitOf[key] = u
+			units = append(units, nil)
+		}
+		units[u] = append(units[u], ti)
 	}
-	if err := r.loglikelihoods(ctx, ll); err != nil {
-		return nil, err
-	}
-	if err := r.generations(ctx, gen); err != nil {
-		return nil, err
+	works := make([][]*docWork, len(c.Tasks))
+	for _, unit := range units {
+		var ll, gen []*pending
+		for _, ti := range unit {
+			t := c.Tasks[ti]
+			for _, in := range t.Instances(c.Limit) {
+				w := &docWork{task: t, inst: in, res: make([]Result, len(in.Requests))}
+				for i, rq := range in.Requests {
+					p := &pending{task: t, req: rq, out: &w.res[i]}
+					if t.Kind == Generate {
+						gen = append(gen, p)
+					} else {
+						ll = append(ll, p)
+					}
+				}
+				works[ti] = append(works[ti], w)
+			}
+		}
+		label := c.Tasks[unit[0]].Name
+		if g := c.Tasks[unit[0]].Group; g != "" {
+			label = g
+		}
+		if err := r.loglikelihoods(ctx, ll, label); err != nil {
+			return nil, err
+		}
+		if err := r.generations(ctx, gen, label); err != nil {
+			return nil, err
+		}
 	}
 	for ti, t := range c.Tasks {
 		tr := TaskResult{Task: t}
@@ -259,12 +282,12 @@ func (r *runner) parallel(ctx context.Context, n int, stage string, fn func(i in
 }
 
 // loglikelihoods scores every request, reusing shared prefixes.
-func (r *runner) loglikelihoods(ctx context.Context, ps []*pending) error {
+func (r *runner) loglikelihoods(ctx context.Context, ps []*pending, stage string) error {
 	if len(ps) == 0 {
 		return nil
 	}
 	// Tokenize (in parallel; the tokenizer is safe for concurrent use).
-	err := r.parallel(ctx, len(ps), "tokenize", func(i int) error {
+	err := r.parallel(ctx, len(ps), "", func(i int) error {
 		p := ps[i]
 		text, err := r.context(p.req.Context)
 		if err != nil {
@@ -322,7 +345,7 @@ func (r *runner) loglikelihoods(ctx context.Context, ps []*pending) error {
 				}
 			}
 			if d := finished.Add(1); r.Progress != nil {
-				r.Progress("loglikelihood", int(d), len(todo))
+				r.Progress(stage, int(d), len(todo))
 			}
 		}
 		return nil
@@ -359,11 +382,11 @@ func scoreTokens(logits []float32, targets []int, vocab int) Result {
 }
 
 // generations runs every greedy generation.
-func (r *runner) generations(ctx context.Context, ps []*pending) error {
+func (r *runner) generations(ctx context.Context, ps []*pending, stage string) error {
 	if len(ps) == 0 {
 		return nil
 	}
-	return r.parallel(ctx, len(ps), "generate", func(i int) error {
+	return r.parallel(ctx, len(ps), stage, func(i int) error {
 		p := ps[i]
 		t := p.task
 		text, err := r.context(p.req.Context)
