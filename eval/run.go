@@ -172,9 +172,6 @@ func Run(ctx context.Context, c Config) ([]TaskResult, error) {
 		for _, w := range works[ti] {
 			s := Sample{Task: t.Name, DocID: w.inst.DocID, Index: w.inst.Doc.Index, Context: w.inst.Context,
 				Target: w.inst.Doc.Target, Metrics: t.Score(&w.inst, w.res)}
-			if t.Kind == MultipleChoice {
-				s.Target = " " + w.inst.Doc.Choices[w.inst.Doc.Gold]
-			}
 			if t.Kind == Generate {
 				s.Target = w.inst.Doc.Answer
 			}
