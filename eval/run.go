@@ -321,21 +321,32 @@ func (r *runner) loglikelihoods(ctx context.Context, ps []*pending, stage string
 	return r.parallel(ctx, nChunks, "", func(ci int) error {
 		chunk := todo[ci*chunkRequests : min(len(todo), (ci+1)*chunkRequests)]
 		cache := r.Model.NewKVCache()
-		var have []int
+		vocab := r.Model.Config.VocabSize
+		var have []int           // the tokens whose keys and values the cache holds
+		var lastLogits []float32 // the last forward's logits, from position lastFrom on
+		lastFrom := 0
 		for _, p := range chunk {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			in := p.seq[:len(p.seq)-1]
 			p0 := len(in) - p.nCont // first input position whose logits are scored
-			keep := min(commonPrefix(have, in), p0)
-			cache.Truncate(keep)
-			logits, err := r.Model.ForwardFrom(cache, in[keep:], p0-keep)
-			if err != nil {
-				return fmt.Errorf("task %s: %w", p.task.Name, err)
+			var logits []float32
+			if slices.Equal(in, have) && p0 >= lastFrom {
+				// The same input as the previous request with other targets
+				// (the one-token choices " A" … " D" of MMLU): its logits
+				// are already there.
+				logits = lastLogits[(p0-lastFrom)*vocab:]
+			} else {
+				keep := min(commonPrefix(have, in), p0)
+				cache.Truncate(keep)
+				var err error
+				if logits, err = r.Model.ForwardFrom(cache, in[keep:], p0-keep); err != nil {
+					return fmt.Errorf("task %s: %w", p.task.Name, err)
+				}
+				have, lastLogits, lastFrom = in, logits, p0
 			}
-			have = in
-			*p.out = scoreTokens(logits, p.seq[p0+1:], r.Model.Config.VocabSize)
+			*p.out = scoreTokens(logits, p.seq[p0+1:], vocab)
 			if r.Cache != nil {
 				if err := r.Cache.Put(p.key, *p.out); err != nil {
 					return err
