@@ -137,3 +137,42 @@ func TestEvalCommandErrors(t *testing.T) {
 		}
 	}
 }
+
+// smaug eval --tasks leaderboard gives the same results JSON (but for the
+// recorded batch size) with --batch-size 1 and 16.
+func TestEvalCommandBatchSize(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the six tasks twice")
+	}
+	mdir := evalModelDir(t)
+	out := t.TempDir()
+	var docs []map[string]any
+	for _, bs := range []string{"1", "16"} {
+		p := filepath.Join(out, bs+".json")
+		_, err := runEvalCmd("--model", mdir, "--tasks", "leaderboard", "--limit", "2", "--batch-size", bs, "--no-progress",
+			"--data", "arc_challenge="+sharedtest.Path(t, "data/arc_challenge_partial"),
+			"--data", "hellaswag="+sharedtest.Path(t, "data/hellaswag_llamacpp_txt"),
+			"--data", "mmlu="+sharedtest.Path(t, "data/mmlu_derived"),
+			"--data", "truthfulqa_mc2="+sharedtest.Path(t, "data/truthfulqa/data"),
+			"--data", "winogrande="+sharedtest.Path(t, "data/llmfoundry_icl/winogrande.jsonl"),
+			"--data", "gsm8k="+sharedtest.Path(t, "data/gsm8k"), "--output", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(p)
+		var d map[string]any
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatal(err)
+		}
+		delete(d["config"].(map[string]any), "batch_size")
+		docs = append(docs, d)
+	}
+	a, _ := json.Marshal(docs[0])
+	b, _ := json.Marshal(docs[1])
+	if !bytes.Equal(a, b) {
+		t.Error("results differ between --batch-size 1 and 16")
+	}
+	if len(docs[0]["results"].(map[string]any)) != 6+57 {
+		t.Errorf("%d result rows, want 6 tasks + 57 subjects", len(docs[0]["results"].(map[string]any)))
+	}
+}
