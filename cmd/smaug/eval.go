@@ -96,7 +96,7 @@ interrupted evaluation resumes where it stopped.`,
 	f.IntVar(&a.maxLength, "max-length", 0, "context length; longer inputs keep their last tokens (default: the model's max_position_embeddings)")
 	f.StringVar(&a.output, "output", "", "write the results JSON here")
 	f.StringVar(&a.logSamples, "log-samples", "", "write one JSONL row per document here")
-	f.StringVar(&a.cachePath, "cache", "", "JSONL file of finished requests: read to resume, appended as requests finish")
+	f.StringVar(&a.cachePath, "cache", "", "JSONL file of finished requests, read to resume and appended as requests finish (one file per model: keys name the tokens, not the weights)")
 	f.BoolVar(&a.noProgress, "no-progress", false, "no progress bar or progress lines")
 	cmd.MarkFlagRequired("model")
 	cmd.AddCommand(newEvalCompareCmd())
