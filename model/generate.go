@@ -1,7 +1,6 @@
 package model
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -43,31 +42,9 @@ func (m *Model) NewKVCache() *KVCache {
 func (c *KVCache) Len() int { return c.n }
 
 // Forward feeds ids (appended after the cached positions) and returns the
-// logits [vocab] of the last one.
+// logits [vocab] of the last one (ForwardFrom for the last position).
 func (m *Model) Forward(cache *KVCache, ids []int) ([]float32, error) {
-	if len(ids) == 0 {
-		return nil, fmt.Errorf("no tokens to feed")
-	}
-	if err := m.checkIDs([][]int{ids}); err != nil {
-		return nil, err
-	}
-	pos := make([]int, len(ids))
-	for i := range pos {
-		pos[i] = cache.n + i
-	}
-	tp := getInferenceTape()
-	defer putInferenceTape(tp)
-	x := tensor.Embedding(tp, m.Embed, ids)
-	for i := range m.Layers {
-		mark := tp.Mark()
-		y := m.arch.Block(tp, m, &m.Layers[i], x, &Span{pos: pos, batch: 1, cache: &cache.layers[i]})
-		copy(x.Data, y.Data)
-		tp.Release(mark)
-	}
-	cache.n += len(ids)
-	last := tensor.GatherRows(tp, x, []int{len(ids) - 1})
-	h := tensor.RMSNorm(tp, last, m.Norm, m.Config.RMSNormEps)
-	return append([]float32(nil), tensor.Linear(tp, h, m.LMHead, nil).Data...), nil
+	return m.ForwardFrom(cache, ids, len(ids)-1)
 }
 
 // Sampling chooses the next token. Temperature 0 is greedy (argmax, first
