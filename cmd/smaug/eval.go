@@ -103,9 +103,6 @@ interrupted evaluation resumes where it stopped.`,
 }
 
 func runEval(ctx context.Context, w, errw io.Writer, a evalArgs) error {
-	if err := resolveModelArg(ctx, &a.modelDir); err != nil {
-		return err
-	}
 	p := eval.Protocol(a.protocol)
 	if p != eval.LeaderboardV1 && p != eval.HarnessV04 {
 		return fmt.Errorf("--protocol %q: want leaderboard-v1 or harness-v0.4", a.protocol)
@@ -142,6 +139,9 @@ func runEval(ctx context.Context, w, errw io.Writer, a evalArgs) error {
 			return err
 		}
 		tasks = append(tasks, ts...)
+	}
+	if err := resolveModelArg(ctx, &a.modelDir); err != nil {
+		return err
 	}
 	m, err := loadInference(a.modelDir, a.dtype)
 	if err != nil {
