@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/smaug-dev/smaug/chat"
 	"github.com/smaug-dev/smaug/pref"
@@ -30,8 +31,8 @@ func newTrainCmd(mode train.Mode) *cobra.Command {
 	// The settings the command resolves before the library sees them: the
 	// loss list and the β and λ that default per loss (pref.ParseSpec).
 	var configFile, loss, lossWeights, loraTargets string
-	var beta, dpopLambda float64
-	var noProgress bool
+	var beta, dpopLambda, rpoAlpha float64
+	var noProgress, usePEFT bool
 	cmd := &cobra.Command{Args: cobra.NoArgs}
 	if mode == train.Preference {
 		cmd.Use = "train"
@@ -60,13 +61,21 @@ PNG plots, checkpoint-N/ folders (--save-steps), and the final model (or
 PEFT adapter with --lora-r). --resume continues a killed run exactly, with
 the settings saved in its checkpoint; Ctrl-C (SIGINT) or SIGTERM finishes the
 step in progress, saves a checkpoint and stops. Every flag can also be given in a
-YAML file (--config), keyed by flag name; a run's config.yaml repeats it.`
+YAML file (--config), keyed by flag name; a run's config.yaml repeats it.
+
+When stderr is not a terminal (CI, nohup, a notebook) the bar gives way to
+log lines: a start block (model, parameters, data, truncation, memory), one
+line every --logging-steps steps (step, loss, margin, chosen/rejected
+log-probs, lr, tok/s, ETA) and an end block (time, final metrics, files).
+
+` + trlAliasHelp
 		cmd.Example = `  smaug train --model ./base --data pairs.jsonl --output runs/dpop --max-steps 200
   smaug train --model ./base --data pairs.parquet --output runs/lora --lora-r 16 --lora-alpha 32 --lora-targets q_proj,v_proj
   smaug train --model ./base-bf16 --data pairs.jsonl --output runs/lora --lora-r 16 --base-dtype BF16   # half the base's memory
   smaug train --config run.yaml
   smaug train --resume runs/dpop          # continue a killed run with its saved settings
-  smaug train --config runs/dpop/config.yaml --output runs/dpop-seed1 --seed 1`
+  smaug train --config runs/dpop/config.yaml --output runs/dpop-seed1 --seed 1
+  smaug train --model_name_or_path ./base --data pairs.jsonl --output_dir runs/trl --loss_type sigmoid --learning_rate 5e-7 --use_peft`
 	} else {
 		cmd.Use = "sft"
 		cmd.Short = "Supervised fine-tuning on prompt/completion or text rows"
@@ -94,6 +103,7 @@ for smaug train.`
 		f.Float64Var(&cfg.Loss.LabelSmoothing, "label-smoothing", cfg.Loss.LabelSmoothing, "ε for robust, cdpo and exo_pair")
 		f.Float64Var(&cfg.Loss.SimPOGamma, "simpo-gamma", cfg.Loss.SimPOGamma, "γ, SimPO's target margin")
 		f.Float64Var(&cfg.Loss.ORPOAlpha, "orpo-alpha", cfg.Loss.ORPOAlpha, "α, ORPO's odds-ratio weight")
+		f.Float64Var(&rpoAlpha, "rpo-alpha", 0, "α of RPO (TRL rpo_alpha): adds α × the chosen completion's mean token NLL (the sft loss) to the loss")
 		f.BoolVar(&cfg.PrecomputeRef, "precompute-ref", cfg.PrecomputeRef, "compute reference log-probs once and cache them (no reference weights in memory while training)")
 	}
 	f.StringVar(&cfg.Tokenizer, "tokenizer", "", "tokenizer (tokenizer.json, .model, .gguf or folder; default: the model folder) for text data")
@@ -104,6 +114,7 @@ for smaug train.`
 	f.Float64Var(&cfg.Optim.LR, "lr", cfg.Optim.LR, "peak learning rate")
 	f.StringVar(&cfg.Optim.Schedule, "lr-schedule", cfg.Optim.Schedule, "constant, linear or cosine (each after --warmup-steps of linear warm-up)")
 	f.IntVar(&cfg.Optim.WarmupSteps, "warmup-steps", cfg.Optim.WarmupSteps, "steps of linear learning-rate warm-up")
+	f.Float64Var(&cfg.Optim.WarmupRatio, "warmup-ratio", 0, "warm-up as a fraction of the steps, ⌈ratio × steps⌉, when --warmup-steps is 0")
 	f.Float64Var(&cfg.Optim.WeightDecay, "weight-decay", cfg.Optim.WeightDecay, "AdamW decoupled weight decay (not on biases and norm weights unless --decay-all-params)")
 	f.BoolVar(&cfg.Optim.DecayAllParams, "decay-all-params", false, "apply weight decay to biases and norm weights too")
 	f.Float64Var(&cfg.Optim.Beta1, "adam-beta1", cfg.Optim.Beta1, "AdamW β1")
@@ -121,12 +132,15 @@ for smaug train.`
 	f.BoolVar(&cfg.SkipBadRows, "skip-bad-rows", false, "skip (and count) rows with missing or malformed fields instead of stopping")
 	f.BoolVar(&cfg.GradientCheckpointing, "gradient-checkpointing", false, "recompute each layer's activations in the backward (less memory, about a third more time)")
 	f.IntVar(&cfg.LoRA.R, "lora-r", 0, "LoRA rank (0: full fine-tuning)")
+	f.BoolVar(&usePEFT, "use-peft", false, "train a LoRA adapter with TRL ModelConfig's defaults for what is not given: --lora-r 16 --lora-alpha 32 --lora-dropout 0.05 --lora-targets q_proj,v_proj")
 	f.Float64Var(&cfg.LoRA.Alpha, "lora-alpha", cfg.LoRA.Alpha, "LoRA α (scaling α/r)")
 	f.Float64Var(&cfg.LoRA.Dropout, "lora-dropout", 0, "LoRA dropout")
 	f.StringVar(&loraTargets, "lora-targets", strings.Join(cfg.LoRA.Targets, ","), "modules to adapt (PEFT names: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj or all-linear)")
 	f.BoolVar(&cfg.LoRA.RSLoRA, "rslora", false, "rank-stabilised LoRA scaling α/√r")
 	f.Var(&cfg.BaseDType, "base-dtype", "how frozen weights are held: F32, or BF16 for half the memory (the base under --lora-r, a reference model; exact for a BF16 checkpoint, rounded otherwise)")
 	f.IntVar(&cfg.SaveSteps, "save-steps", 0, "write a checkpoint every N steps and at the end (0: only the final model)")
+	f.IntVar(&cfg.SaveTotalLimit, "save-total-limit", 0, "keep only the newest N checkpoints (0: all)")
+	f.IntVar(&cfg.LoggingSteps, "logging-steps", cfg.LoggingSteps, "steps between log lines when stderr is not a terminal (metrics.jsonl has every step)")
 	f.IntVar(&cfg.EvalSteps, "eval-steps", 0, "evaluate on --eval-data every N steps (0: at the end only)")
 	f.BoolVar(&cfg.EvalOnStart, "eval-on-start", false, "also evaluate before the first step (step 0), to see where training starts")
 	f.Var(&cfg.SaveDType, "save-dtype", "dtype of the saved model: F32, BF16 or F16")
@@ -156,6 +170,9 @@ for smaug train.`
 		case cfg.Output == "":
 			return fmt.Errorf("--output is required")
 		}
+		if usePEFT {
+			usePEFTDefaults(fs)
+		}
 		cfg.LoRA.Targets = splitList(loraTargets)
 		if mode == train.Preference {
 			// Per-loss defaults come from pref.ParseSpec; a β or λ given
@@ -172,6 +189,11 @@ for smaug train.`
 				spec.DPOPLambda = dpopLambda
 			}
 			spec.LabelSmoothing, spec.SimPOGamma, spec.ORPOAlpha = cfg.Loss.LabelSmoothing, cfg.Loss.SimPOGamma, cfg.Loss.ORPOAlpha
+			if rpoAlpha != 0 {
+				if spec, err = withRPO(spec, rpoAlpha); err != nil {
+					return fmt.Errorf("--rpo-alpha: %w", err)
+				}
+			}
 			cfg.Loss = spec
 		}
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -198,15 +220,31 @@ func applyConfigFile(fs *pflag.FlagSet, what, path string, mode train.Mode) erro
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	var unknown []string
+	seen := map[string]string{} // flag name → the key that set it
 	for _, k := range keys {
 		if k == "mode" || k == "config" {
 			continue
 		}
 		fl := fs.Lookup(k)
 		if fl == nil {
-			return fmt.Errorf("%s %s: unknown setting %q (settings are the flag names, e.g. lr, batch-size)", what, path, k)
+			unknown = append(unknown, k)
+			continue
 		}
-		if fl.Changed {
+		if other, ok := seen[fl.Name]; ok {
+			return fmt.Errorf("%s %s: %s and %s are the same setting (--%s); give one", what, path, other, k, fl.Name)
+		}
+		seen[fl.Name] = k
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("%s %s: unknown settings %s (keys are the flag names, e.g. lr, batch-size, or their TRL names, e.g. learning_rate; see smaug %s --help)",
+			what, path, strings.Join(unknown, ", "), commandOf(mode))
+	}
+	for _, k := range keys {
+		if k == "mode" || k == "config" {
+			continue
+		}
+		if fs.Lookup(k).Changed {
 			continue
 		}
 		if err := fs.Set(k, entries[k]); err != nil {
@@ -214,6 +252,38 @@ func applyConfigFile(fs *pflag.FlagSet, what, path string, mode train.Mode) erro
 		}
 	}
 	return nil
+}
+
+// usePEFTDefaults gives the LoRA settings not set on the command line or
+// in a config file TRL ModelConfig's defaults (lora_r 16, lora_alpha 32,
+// lora_dropout 0.05, and PEFT's Llama targets q_proj and v_proj).
+func usePEFTDefaults(fs *pflag.FlagSet) {
+	for _, d := range []struct{ flag, value string }{
+		{"lora-r", "16"}, {"lora-alpha", "32"}, {"lora-dropout", "0.05"}, {"lora-targets", "q_proj,v_proj"},
+	} {
+		if !fs.Changed(d.flag) {
+			fs.Set(d.flag, d.value) // fixed, valid values
+		}
+	}
+}
+
+// withRPO adds TRL's rpo_alpha term to a loss spec: the sft loss (mean
+// token NLL of the chosen completion) with weight alpha, the other losses
+// keeping their weights (1 each when none were given).
+func withRPO(spec pref.Spec, alpha float64) (pref.Spec, error) {
+	for _, l := range spec.Losses {
+		if l == "sft" {
+			return spec, fmt.Errorf("the loss list already has sft; give its weight with --loss-weights instead")
+		}
+	}
+	if len(spec.Weights) == 0 {
+		for range spec.Losses {
+			spec.Weights = append(spec.Weights, 1)
+		}
+	}
+	spec.Losses = append(append([]string{}, spec.Losses...), "sft")
+	spec.Weights = append(append([]float64{}, spec.Weights...), alpha)
+	return spec, spec.Validate()
 }
 
 // commandOf names the command of a training mode.
@@ -273,9 +343,20 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool) error {
 		return err
 	}
 	defer t.Close()
+	start := time.Now()
+	// Log lines where no bar shows (not a terminal, or --no-progress).
+	lines := noProgress || !stderrIsTerminal()
+	if lines {
+		logf("%s", t.StartBlock())
+	}
+	steps := train.NewStepLogger(os.Stderr, "", cfg.LoggingSteps, t.TotalSteps(), t.StepsDone())
 	pb := makeBar(t.TotalSteps(), "train", !noProgress)
 	pb.Set(t.StepsDone())
 	t.SetProgress(func(step int, m map[string]float64) {
+		if lines {
+			steps.Step(step, m)
+			return
+		}
 		desc := fmt.Sprintf("loss %.4f", m["loss"])
 		if v, ok := m["rewards/margins"]; ok {
 			desc += fmt.Sprintf(" margin %.3f", v)
@@ -292,6 +373,9 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool) error {
 	}
 	pb.Finish()
 	fmt.Println(t.Summary())
+	if lines {
+		logf("%s", t.EndBlock(time.Since(start)))
+	}
 	// The model is saved by now: a plot that cannot be drawn is reported,
 	// not fatal.
 	plots, err := report.PlotRun(cfg.Output)
@@ -353,6 +437,7 @@ var flagOf = []struct{ field, flag string }{
 	{"MaxLength", "--max-length"}, {"MaxPromptLength", "--max-prompt-length"}, {"LoRA.R", "--lora-r"},
 	{"LoRA.Alpha", "--lora-alpha"}, {"LoRA.Dropout", "--lora-dropout"}, {"SaveSteps", "--save-steps"},
 	{"EvalSteps", "--eval-steps"}, {"BaseDType", "--base-dtype"}, {"SaveDType", "--save-dtype"},
+	{"SaveTotalLimit", "--save-total-limit"}, {"LoggingSteps", "--logging-steps"}, {"WarmupRatio", "--warmup-ratio"},
 }
 
 // dataTerms puts the library's advice in data errors in the command's
