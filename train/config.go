@@ -73,6 +73,11 @@ type Config struct {
 	// repeats a run with them); the trainer takes the examples themselves
 	// from [Options].
 	Data, EvalData string
+	// PromptTemplate and ChatTemplate record how text rows were formatted
+	// (a package promptfmt template; the chat template applied to text rows
+	// too), for config.yaml; see [LoadOptions].
+	PromptTemplate string
+	ChatTemplate   bool
 	// Output is the run folder (required).
 	Output string
 	// Resume is a checkpoint folder, or a run folder whose latest
@@ -243,7 +248,8 @@ func (c Config) settings() []setting {
 	return []setting{
 		{"mode", string(c.Mode), ""},
 		{"model", c.Model, ""}, {"init-config", c.InitConfig, SFT}, {"ref-model", c.RefModel, Preference},
-		{"tokenizer", c.Tokenizer, ""}, {"data", c.Data, ""}, {"eval-data", c.EvalData, ""}, {"output", c.Output, ""},
+		{"tokenizer", c.Tokenizer, ""}, {"data", c.Data, ""}, {"eval-data", c.EvalData, ""},
+		{"prompt-template", c.PromptTemplate, ""}, {"chat-template", c.ChatTemplate, ""}, {"output", c.Output, ""},
 		{"loss", strings.Join(c.Loss.Losses, ","), Preference}, {"loss-weights", joinFloats(c.Loss.Weights), Preference},
 		{"beta", c.Loss.Beta, Preference}, {"dpop-lambda", c.Loss.DPOPLambda, Preference},
 		{"label-smoothing", c.Loss.LabelSmoothing, Preference}, {"simpo-gamma", c.Loss.SimPOGamma, Preference},

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -33,12 +32,20 @@ func NewStepLogger(w io.Writer, prefix string, every, total, from int) *StepLogg
 	return &StepLogger{w: w, prefix: prefix, every: every, total: total, from: from, start: time.Now()}
 }
 
-// Step logs step's metrics when the step is due.
+// Step writes step's line when the step is due.
 func (l *StepLogger) Step(step int, m map[string]float64) {
-	if l.every <= 0 || step%l.every != 0 && step != l.total {
-		return
+	if line, ok := l.Line(step, m); ok {
+		fmt.Fprintln(l.w, l.prefix+line)
 	}
-	fmt.Fprintln(l.w, l.prefix+StepLine(step, l.total, m, time.Since(l.start), step-l.from))
+}
+
+// Line returns step's line, and whether the step is due (every
+// LoggingSteps steps, and the last).
+func (l *StepLogger) Line(step int, m map[string]float64) (string, bool) {
+	if l.every <= 0 || step%l.every != 0 && step != l.total {
+		return "", false
+	}
+	return StepLine(step, l.total, m, time.Since(l.start), step-l.from), true
 }
 
 // StepLine formats one progress line of step out of total, elapsed being
@@ -125,17 +132,10 @@ func (t *Trainer) StartBlock() string {
 func (t *Trainer) EndBlock(elapsed time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "done:       %d steps in %s\n", t.state.Step, elapsed.Round(time.Second))
-	keys := make([]string, 0, len(t.lastMetrics))
-	for k := range t.lastMetrics {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		switch k {
-		case "step", "epoch", "step_time_s":
-			continue
+	for _, k := range []string{"loss", "rewards/margins", "rewards/accuracies", "logps/chosen", "logps/rejected", "grad_norm"} {
+		if v, ok := t.lastMetrics[k]; ok {
+			fmt.Fprintf(&b, "  final %-20s %.6g\n", k, v)
 		}
-		fmt.Fprintf(&b, "  final %-22s %.6g\n", k, t.lastMetrics[k])
 	}
 	final := "model (config.json and safetensors)"
 	if t.lora {

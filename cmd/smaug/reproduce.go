@@ -44,7 +44,7 @@ tokenizer files) and GSM8K-style data, without the SFT stage.`,
 			}
 			o.CommandLine = "smaug " + strings.Join(os.Args[1:], " ")
 			o.Log = os.Stderr
-			if !noProgress {
+			if !noProgress && stderrIsTerminal() { // otherwise progress lines in the log
 				o.Bar = func(n int, desc string) func(int) {
 					b := newBar(n, desc)
 					return func(k int) { b.Add(k) }

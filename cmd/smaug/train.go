@@ -14,6 +14,7 @@ import (
 
 	"github.com/smaug-dev/smaug/chat"
 	"github.com/smaug-dev/smaug/pref"
+	"github.com/smaug-dev/smaug/promptfmt"
 	"github.com/smaug-dev/smaug/report"
 	"github.com/smaug-dev/smaug/tokenizer"
 	"github.com/smaug-dev/smaug/train"
@@ -108,6 +109,8 @@ for smaug train.`
 	}
 	f.StringVar(&cfg.Tokenizer, "tokenizer", "", "tokenizer (tokenizer.json, .model, .gguf or folder; default: the model folder) for text data")
 	f.StringVar(&cfg.Data, "data", "", "training data: JSONL or parquet (required)")
+	f.StringVar(&cfg.PromptTemplate, "prompt-template", "", promptTemplateUsage)
+	f.BoolVar(&cfg.ChatTemplate, "chat-template", false, chatTemplateUsage)
 	f.StringVar(&cfg.EvalData, "eval-data", "", "evaluation data in the same layout; its metrics are logged with the eval_ prefix")
 	f.StringVar(&cfg.Output, "output", "", "run folder (required)")
 	f.StringVar(&cfg.Resume, "resume", "", "continue from a checkpoint folder, or the latest checkpoint of a run folder, with the run's settings (flags given again win)")
@@ -313,7 +316,7 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool) error {
 		return inFlagTerms(err)
 	}
 	lo := train.LoadOptions{Mode: cfg.Mode, MaxLength: cfg.MaxLength, MaxPromptLength: cfg.MaxPromptLength, SkipBadRows: cfg.SkipBadRows}
-	if err := textSupport(&lo, cfg); err != nil {
+	if err := textSupport(&lo, cfg.Tokenizer, cfg.Model, cfg.PromptTemplate, cfg.ChatTemplate); err != nil {
 		return err
 	}
 	exs, stats, err := train.LoadExamples(cfg.Data, lo)
@@ -388,19 +391,32 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool) error {
 	return nil
 }
 
-// textSupport loads the tokenizer and chat template needed for text rows,
-// when the data may have them. Token-id data needs neither.
-func textSupport(lo *train.LoadOptions, cfg train.Config) error {
-	src := cfg.Tokenizer
+// The help of the formatting flags, shared by the commands that read text
+// rows.
+var (
+	promptTemplateUsage = "format of text prompts: a preset (" + strings.Join(promptfmt.Presets(), ", ") + `; gsm8k is "Question: …\nAnswer:" with " " before completions) or a Jinja string using {{ prompt }}`
+	chatTemplateUsage   = "apply the tokenizer's chat template to text rows too (prompt as the user's message, completions as the assistant's); conversational rows always get it"
+)
+
+// textSupport loads the tokenizer, prompt format and chat template needed
+// for text rows, when the data may have them (tokenizer: the --tokenizer
+// flag's value, else modelDir). Token-id data needs none of them.
+func textSupport(lo *train.LoadOptions, tokenizerFlag, modelDir, promptTemplate string, chatStrings bool) error {
+	format, err := promptfmt.Parse(promptTemplate)
+	if err != nil {
+		return fmt.Errorf("--prompt-template: %w", err)
+	}
+	lo.Format, lo.ChatStrings = format, chatStrings
+	src := tokenizerFlag
 	if src == "" {
-		src = cfg.Model
+		src = modelDir
 	}
 	if src == "" {
 		return nil
 	}
 	tok, err := tokenizer.Load(src)
 	if err != nil {
-		if cfg.Tokenizer != "" {
+		if tokenizerFlag != "" {
 			return fmt.Errorf("--tokenizer: %w", err)
 		}
 		return nil // token-id data still works; text rows will say what is missing
@@ -412,6 +428,9 @@ func textSupport(lo *train.LoadOptions, cfg train.Config) error {
 	}
 	tc, err := chat.LoadTokenizerConfig(dir)
 	if err != nil || tc.ChatTemplate == "" {
+		if chatStrings {
+			return fmt.Errorf("--chat-template: %s has no chat template (chat_template in tokenizer_config.json)", dir)
+		}
 		return nil
 	}
 	tmpl, err := chat.Parse(tc.ChatTemplate)
