@@ -158,7 +158,11 @@ func (p *prefTrainer) precompute(t *Trainer, identity string, get func() (*model
 		}
 		what := []string{"train", "eval"}[i]
 		if seen != nil {
-			what = fmt.Sprintf("train: the %d of %d examples that MaxSteps %d steps draw", len(seen), len(*set), t.Cfg.MaxSteps)
+			steps := fmt.Sprintf("%d steps", t.Cfg.MaxSteps)
+			if t.Cfg.MaxSteps == 1 {
+				steps = "1 step"
+			}
+			what = fmt.Sprintf("train: only the %d of %d examples drawn in the run's %s", len(seen), len(*set), steps)
 			r = scatterRef(r, seen, len(*set))
 		}
 		if hit {

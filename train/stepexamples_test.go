@@ -38,7 +38,7 @@ func TestReferenceOnlyForDrawnExamples(t *testing.T) {
 	if seen := tr.stepExamples(); !slices.Equal(seen, want) {
 		t.Errorf("examples drawn by 3 steps: %v, want %v", seen, want)
 	}
-	if !strings.Contains(log, "the 12 of 40 examples that MaxSteps 3 steps draw") || !strings.Contains(log, "computed for 12 examples") {
+	if !strings.Contains(log, "only the 12 of 40 examples drawn in the run's 3 steps") || !strings.Contains(log, "computed for 12 examples") {
 		t.Errorf("log does not say the reference covers 12 of 40 examples:\n%s", log)
 	}
 	ref, _, _ := run(false)

@@ -71,8 +71,15 @@ func stepRows(rows []map[string]any) []map[string]any {
 func TestOnePromptFormat(t *testing.T) {
 	dir := t.TempDir()
 	q := filepath.Join(dir, "quick")
-	if msg, err := runCLI(t, "reproduce", "--quick", "--out", q, "--no-progress"); err != nil {
+	msg, err := runCLI(t, "reproduce", "--quick", "--out", q)
+	if err != nil {
 		t.Fatalf("reproduce: %v\n%s", err, msg)
+	}
+	// No terminal: progress lines per stage instead of bars.
+	for _, w := range []string{"base (sft): step 20/20  loss ", "dpo: step 6/6  loss ", "dpop: step 3/6  loss ", "eval DPOP: 20/20"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("reproduce log lacks %q:\n%s", w, msg)
+		}
 	}
 	used := len(jsonRows(t, filepath.Join(q, "dpo", "train_pairs.jsonl")))
 	stageMetrics := readMetrics(t, filepath.Join(q, "dpo"))
@@ -128,7 +135,7 @@ func TestOnePromptFormat(t *testing.T) {
 
 	// logprobs of the base = the stage's reference log-probs.
 	scored := filepath.Join(dir, "scored.jsonl")
-	msg, err := runCLI(t, "logprobs", "--model", filepath.Join(q, "base"), "--data", pairs, "--prompt-template", "gsm8k", "--out", scored)
+	msg, err = runCLI(t, "logprobs", "--model", filepath.Join(q, "base"), "--data", pairs, "--prompt-template", "gsm8k", "--out", scored)
 	if err != nil {
 		t.Fatalf("logprobs: %v\n%s", err, msg)
 	}

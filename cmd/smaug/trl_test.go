@@ -160,3 +160,30 @@ func TestTrainLogsWithoutTerminal(t *testing.T) {
 		t.Errorf("lines at steps not due (--logging-steps 2):\n%s", msg)
 	}
 }
+
+// TestTrainReferenceOnlyDrawn: with --max-steps 1 and --batch-size 1 the
+// step draws one of the fixture's three pairs; the reference log-probs are
+// computed (and cached) for that pair only, and the log says so.
+func TestTrainReferenceOnlyDrawn(t *testing.T) {
+	root := sharedtest.Path(t, "fixtures/hf/llama")
+	dir := t.TempDir()
+	data := filepath.Join(dir, "pairs.jsonl")
+	writeFixturePairs(t, root, data)
+	out := filepath.Join(dir, "run")
+	msg, err := runCLI(t, "train", "--model", filepath.Join(root, "policy"), "--data", data, "--output", out, "--max-steps", "1", "--batch-size", "1")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, msg)
+	}
+	if !strings.Contains(msg, "reference log-probs (train: only the 1 of 3 examples drawn in the run's 1 step): computed for 1 examples") {
+		t.Errorf("log does not say the reference covers 1 of 3 pairs:\n%s", msg)
+	}
+	caches, _ := filepath.Glob(filepath.Join(out, "ref_logps-*.json"))
+	if len(caches) != 1 {
+		t.Fatalf("%d reference caches, want 1", len(caches))
+	}
+	var rc struct{ Logps [][2]float64 }
+	b, _ := os.ReadFile(caches[0])
+	if err := json.Unmarshal(b, &rc); err != nil || len(rc.Logps) != 1 {
+		t.Errorf("cache holds %d pairs (%v), want 1", len(rc.Logps), err)
+	}
+}
