@@ -51,9 +51,11 @@ differ in a few tokens. Other losses (TRL names): dpo, ipo, hinge, robust,
 cdpo, exo_pair, nca_pair, bco_pair, sppo_hard, apo_zero, apo_down, sft,
 simpo, orpo; combine them with --loss dpo,sft --loss-weights 1,0.2.
 
-Data (JSONL or parquet): prompt/chosen/rejected as strings or message lists
-(rendered with the model's chat template), or prompt_ids/chosen_ids/
-rejected_ids. The reference log-probs (of --ref-model, or of the starting
+Data (JSONL or parquet): prompt/chosen/rejected as strings (formatted by
+--prompt-template: raw by default, gsm8k for "Question: …\nAnswer:" and " "
+before completions, or a Jinja string) or message lists (rendered with the
+model's chat template as TRL does; --chat-template for strings too), or
+prompt_ids/chosen_ids/rejected_ids. The reference log-probs (of --ref-model, or of the starting
 weights, or with LoRA of the base with the adapter off) are computed once
 and cached in the output folder.
 
@@ -85,8 +87,10 @@ maximise the likelihood of completions: the loss is the mean negative
 log-likelihood over completion tokens (prompt tokens are not trained on).
 
 Data (JSONL or parquet): prompt/completion (strings or message lists),
-text, messages, or prompt_ids/completion_ids. The run folder is laid out as
-for smaug train.`
+text, messages, or prompt_ids/completion_ids; text is formatted by
+--prompt-template and --chat-template as in smaug train. The run folder, the
+logs without a terminal and the TRL/transformers names are as for smaug
+train.`
 		cmd.Example = `  smaug sft --model ./base --data sft.jsonl --output runs/sft --epochs 3
   smaug sft --init-config tiny/config.json --tokenizer tiny/tokenizer.json --data text.jsonl --output runs/scratch --lr 1e-3`
 	}
