@@ -119,7 +119,7 @@ train.`
 	f.StringVar(&cfg.Output, "output", "", "run folder (required)")
 	f.StringVar(&cfg.Resume, "resume", "", "continue from a checkpoint folder, or the latest checkpoint of a run folder, with the run's settings (flags given again win)")
 	f.Float64Var(&cfg.Optim.LR, "lr", cfg.Optim.LR, "peak learning rate")
-	f.StringVar(&cfg.Optim.Schedule, "lr-schedule", cfg.Optim.Schedule, "constant, linear or cosine (each after --warmup-steps of linear warm-up)")
+	f.StringVar(&cfg.Optim.Schedule, "lr-schedule", cfg.Optim.Schedule, "constant (constant_with_warmup accepted), linear or cosine, each after --warmup-steps of linear warm-up")
 	f.IntVar(&cfg.Optim.WarmupSteps, "warmup-steps", cfg.Optim.WarmupSteps, "steps of linear learning-rate warm-up")
 	f.Float64Var(&cfg.Optim.WarmupRatio, "warmup-ratio", 0, "warm-up as a fraction of the steps, ⌈ratio × steps⌉, when --warmup-steps is 0")
 	f.Float64Var(&cfg.Optim.WeightDecay, "weight-decay", cfg.Optim.WeightDecay, "AdamW decoupled weight decay (not on biases and norm weights unless --decay-all-params)")
@@ -130,7 +130,7 @@ train.`
 	f.Float64Var(&cfg.Optim.MaxGradNorm, "max-grad-norm", cfg.Optim.MaxGradNorm, "clip the global gradient norm to this (0: no clipping)")
 	f.IntVar(&cfg.BatchSize, "batch-size", cfg.BatchSize, "examples per micro-batch")
 	f.IntVar(&cfg.GradAccum, "grad-accum", cfg.GradAccum, "micro-batches per optimiser step")
-	f.IntVar(&cfg.MaxSteps, "max-steps", 0, "optimiser steps (0: --epochs passes over the data)")
+	f.IntVar(&cfg.MaxSteps, "max-steps", 0, "optimiser steps (0 or -1: --epochs passes over the data)")
 	f.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "passes over the data when --max-steps is 0")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "seed of the data order, LoRA initialisation and dropout")
 	f.IntVar(&cfg.MaxLength, "max-length", cfg.MaxLength, "longest prompt+completion in tokens (completions are cut from the right)")
@@ -179,6 +179,14 @@ train.`
 		}
 		if usePEFT {
 			usePEFTDefaults(fs)
+		}
+		// TRL's spellings of values: max_steps -1 is "no limit", and
+		// constant_with_warmup is smaug's constant (which warms up).
+		if cfg.MaxSteps == -1 {
+			cfg.MaxSteps = 0
+		}
+		if cfg.Optim.Schedule == "constant_with_warmup" {
+			cfg.Optim.Schedule = "constant"
 		}
 		cfg.LoRA.Targets = splitList(loraTargets)
 		if mode == train.Preference {

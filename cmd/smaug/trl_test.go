@@ -107,9 +107,10 @@ logging_steps: 1
 	}
 }
 
-// TestTrainRPOAndPEFT: --rpo_alpha adds the sft loss with that weight, and
+// TestTrainRPOAndPEFT: --rpo_alpha adds the sft loss with that weight,
 // --use_peft without LoRA settings takes TRL ModelConfig's (r 16, α 32,
-// dropout 0.05, q_proj,v_proj), as config.yaml records.
+// dropout 0.05, q_proj,v_proj), and TRL's max_steps -1 and
+// constant_with_warmup are read, as config.yaml records.
 func TestTrainRPOAndPEFT(t *testing.T) {
 	root := sharedtest.Path(t, "fixtures/hf/llama")
 	dir := t.TempDir()
@@ -125,6 +126,18 @@ func TestTrainRPOAndPEFT(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, w := range []string{"loss: dpo,sft\n", "loss-weights: 1,0.5\n", "lora-r: 16\n", "lora-alpha: 32\n", "lora-dropout: 0.05\n", "lora-targets: q_proj,v_proj\n"} {
+		if !strings.Contains(string(b), w) {
+			t.Errorf("config.yaml lacks %q:\n%s", w, b)
+		}
+	}
+	// TRL's value spellings: max_steps -1 (no limit) and constant_with_warmup.
+	out = filepath.Join(dir, "values")
+	if msg, err := runCLI(t, "train", "--model", filepath.Join(root, "policy"), "--data", data, "--output", out,
+		"--max_steps", "-1", "--num_train_epochs", "1", "--lr_scheduler_type", "constant_with_warmup", "--batch-size", "3", "--no-progress"); err != nil {
+		t.Fatalf("%v\n%s", err, msg)
+	}
+	b, _ = os.ReadFile(filepath.Join(out, "config.yaml"))
+	for _, w := range []string{"max-steps: 0\n", "epochs: 1\n", "lr-schedule: constant\n"} {
 		if !strings.Contains(string(b), w) {
 			t.Errorf("config.yaml lacks %q:\n%s", w, b)
 		}
