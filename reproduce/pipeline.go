@@ -388,10 +388,11 @@ func completionText(a string) string { return format.Completion(a) }
 // train.LoadExamples encodes training prompts (with BOS).
 func (p *pipeline) encodePrompt(q string) []int { return p.tok.Encode(promptText(q), true) }
 
-// loadOptions are how every stage turns text rows into examples: the
-// format step of smaug train (train.LoadExamples with PromptTemplate).
-func (p *pipeline) loadOptions(mode train.Mode) train.LoadOptions {
-	return train.LoadOptions{Mode: mode, Encoder: p.tok, Format: format, MaxLength: 1024, MaxPromptLength: 512}
+// loadOptions are how a training stage of cfg turns text rows into
+// examples: smaug train's and sft's step (train.LoadExamples with
+// PromptTemplate and cfg's length limits).
+func (p *pipeline) loadOptions(cfg train.Config) train.LoadOptions {
+	return train.LoadOptions{Mode: cfg.Mode, Encoder: p.tok, Format: format, MaxLength: cfg.MaxLength, MaxPromptLength: cfg.MaxPromptLength}
 }
 
 // saveStageConfig rewrites the config.yaml of a training stage's run
@@ -439,10 +440,6 @@ func (p *pipeline) trainBase(dir string) error {
 	if err := writeJSONL(sftData, rows); err != nil {
 		return err
 	}
-	exs, _, err := train.LoadExamples(sftData, p.loadOptions(train.SFT))
-	if err != nil {
-		return err
-	}
 	// The base starts from random weights in memory, drawn as smaug sft
 	// --init-config draws them (the seed, and the default initializer range).
 	start, err := model.NewRandom(s.baseConfig(tok.VocabSize()), o.Seed, 0)
@@ -455,6 +452,10 @@ func (p *pipeline) trainBase(dir string) error {
 	cfg.Optim.LR, cfg.Optim.Schedule, cfg.Optim.WarmupSteps = s.SFTLR, "cosine", s.SFTSteps/20
 	cfg.BatchSize, cfg.MaxSteps, cfg.Seed = s.SFTBatch, s.SFTSteps, o.Seed
 	cfg.Optim.WeightDecay, cfg.MaxLength, cfg.MaxPromptLength = 0.01, 512, 256
+	exs, _, err := train.LoadExamples(sftData, p.loadOptions(cfg))
+	if err != nil {
+		return err
+	}
 	p.logf("base: training a %d-layer, %d-wide Llama (vocabulary %d) from scratch (%d SFT steps of %d problems)", s.Layers, s.Hidden, tok.VocabSize(), s.SFTSteps, s.SFTBatch)
 	t, err := train.New(cfg, train.Options{Train: exs, Policy: start, Log: io.Discard,
 		Progress: p.progress("base (sft)", s.SFTSteps)})
@@ -550,9 +551,9 @@ func (p *pipeline) makePairs(dir string) error {
 }
 
 // pairExamples tokenizes a pairs file (at most limit rows; 0: all) with
-// smaug train's formatting step.
+// smaug train's formatting step and the pref stages' length limits.
 func (p *pipeline) pairExamples(path string, limit int) ([]train.Example, error) {
-	exs, _, err := train.LoadExamples(path, p.loadOptions(train.Preference))
+	exs, _, err := train.LoadExamples(path, p.loadOptions(prefConfig()))
 	if err != nil {
 		return nil, err
 	}
@@ -592,7 +593,7 @@ func (p *pipeline) trainPref(dir, loss string) error {
 	if err != nil {
 		return err
 	}
-	cfg := train.Defaults(train.Preference)
+	cfg := prefConfig()
 	cfg.Model, cfg.Data, cfg.EvalData, cfg.Output, cfg.PromptTemplate = p.base, trainData, evalData, dir, PromptTemplate
 	spec, err := pref.ParseSpec(loss, "") // dpo: λ 0
 	if err != nil {
@@ -605,7 +606,6 @@ func (p *pipeline) trainPref(dir, loss string) error {
 	cfg.Loss = spec
 	cfg.Optim.LR, cfg.Optim.Schedule, cfg.Optim.WarmupSteps = s.PrefLR, "constant", 0
 	cfg.BatchSize, cfg.MaxSteps, cfg.Seed, cfg.EvalSteps, cfg.EvalOnStart = s.PrefBatch, s.PrefSteps, o.Seed, s.EvalEvery, true
-	cfg.MaxLength, cfg.MaxPromptLength = 1024, 512
 	p.logf("%s: %d steps of %d pairs (β %g%s, lr %g)", loss, s.PrefSteps, s.PrefBatch, s.Beta, map[bool]string{true: fmt.Sprintf(", λ %g", s.Lambda), false: ""}[loss == "dpop"], s.PrefLR)
 	t, err := train.New(cfg, train.Options{Train: trainExs, Eval: evalExs, Log: io.Discard,
 		Progress: p.progress(loss, s.PrefSteps)})
@@ -636,4 +636,12 @@ func (p *pipeline) progress(stage string, steps int) func(int, map[string]float6
 			p.logf("%s: %s", stage, line)
 		}
 	}
+}
+
+// prefConfig is the start of the DPO and DPOP stages' configuration: the
+// defaults with their length limits.
+func prefConfig() train.Config {
+	cfg := train.Defaults(train.Preference)
+	cfg.MaxLength, cfg.MaxPromptLength = 1024, 512
+	return cfg
 }
