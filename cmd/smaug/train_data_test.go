@@ -295,12 +295,12 @@ no-progress: true
 	}
 
 	bad := filepath.Join(dir, "bad.yaml")
-	if err := os.WriteFile(bad, []byte(yaml+"learning-rate: 1e-4\n"), 0o644); err != nil {
+	if err := os.WriteFile(bad, []byte(yaml+"learning-rat: 1e-4\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	msg, err := runCLI(t, "train", "--config", bad)
-	if err == nil || !strings.Contains(msg, `unknown setting "learning-rate"`) {
-		t.Errorf("unknown key: want an error naming learning-rate, got %v:\n%s", err, msg)
+	if err == nil || !strings.Contains(msg, `unknown settings learning-rat (`) {
+		t.Errorf("unknown key: want an error naming learning-rat, got %v:\n%s", err, msg)
 	}
 }
 
