@@ -19,11 +19,18 @@ type shardRows struct {
 }
 
 // openShards opens a folder of shards: every file whose format
-// DetectFormat knows, in name order (links are followed).
+// DetectFormat knows, in name order (links are followed). A model folder
+// (config.json, safetensors, a PEFT adapter) is refused: it is a mistaken
+// --data, not a dataset.
 func openShards(dir string, opts ReadOptions) (RowReader, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open rows: %w", err)
+	}
+	for _, e := range ents {
+		if n := e.Name(); n == "config.json" || n == "model.safetensors" || n == "model.safetensors.index.json" || n == "adapter_config.json" {
+			return nil, fmt.Errorf("open rows: %s is a directory, not a data file (it holds a model: %s)", dir, n)
+		}
 	}
 	var files []string
 	for _, e := range ents {

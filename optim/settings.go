@@ -16,6 +16,9 @@ type Settings struct {
 	Schedule string
 	// WarmupSteps are the steps of linear warm-up from 0.
 	WarmupSteps int
+	// WarmupRatio, used when WarmupSteps is 0, sets the warm-up to
+	// ⌈WarmupRatio × total steps⌉, as the HF Trainer's warmup_ratio.
+	WarmupRatio float64
 	// WeightDecay is AdamW's decoupled weight decay λ.
 	WeightDecay float64
 	// DecayAllParams applies weight decay to biases and norm weights too
@@ -43,8 +46,21 @@ func (s Settings) Validate() error {
 	if _, err := NewAdamW(s.Beta1, s.Beta2, s.Eps, s.WeightDecay); err != nil {
 		return fmt.Errorf("optimiser settings: %w", err)
 	}
+	if !(s.WarmupRatio >= 0 && s.WarmupRatio <= 1) {
+		return fmt.Errorf("optimiser settings: WarmupRatio = %v, want a value in [0, 1]", s.WarmupRatio)
+	}
 	if err := (Schedule{Kind: s.Schedule, Warmup: s.WarmupSteps, Base: s.LR}).Validate(); err != nil {
 		return fmt.Errorf("optimiser settings: %w", err)
 	}
 	return nil
+}
+
+// Warmup is the number of warm-up steps of a run of total steps:
+// WarmupSteps when set, otherwise ⌈WarmupRatio × total⌉ (the HF Trainer's
+// get_warmup_steps).
+func (s Settings) Warmup(total int) int {
+	if s.WarmupSteps > 0 {
+		return s.WarmupSteps
+	}
+	return int(math.Ceil(s.WarmupRatio * float64(total)))
 }

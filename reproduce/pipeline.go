@@ -17,6 +17,7 @@ import (
 	"github.com/smaug-dev/smaug/data"
 	"github.com/smaug-dev/smaug/model"
 	"github.com/smaug-dev/smaug/pref"
+	"github.com/smaug-dev/smaug/promptfmt"
 	"github.com/smaug-dev/smaug/tokenizer"
 	"github.com/smaug-dev/smaug/train"
 )
@@ -41,7 +42,9 @@ type Options struct {
 	Settings *Settings
 	// Log receives progress lines (nil: discard).
 	Log io.Writer
-	// Bar makes a progress bar for n units (nil: none).
+	// Bar makes a progress bar for n units (nil: none; progress then goes
+	// to Log as lines: about ten per training stage, one per quarter of
+	// other long work).
 	Bar func(n int, desc string) func(done int)
 	// CommandLine is recorded in the report.
 	CommandLine string
@@ -140,7 +143,7 @@ func (p *pipeline) run() (*Results, error) {
 	p.base = o.Model
 	if o.Model == "" {
 		p.base = filepath.Join(o.Out, "base")
-		baseKey, err = p.stage("base", []string{"base v2", dataKey, fmt.Sprint(s.Vocab, s.Hidden, s.Layers, s.Heads, s.Inter, s.SFTSteps, s.SFTBatch, s.SFTLR, o.Seed)}, p.trainBase)
+		baseKey, err = p.stage("base", []string{"base v3", dataKey, fmt.Sprint(s.Vocab, s.Hidden, s.Layers, s.Heads, s.Inter, s.SFTSteps, s.SFTBatch, s.SFTLR, o.Seed)}, p.trainBase)
 		if err != nil {
 			return nil, err
 		}
@@ -156,7 +159,7 @@ func (p *pipeline) run() (*Results, error) {
 	// 4. DPO and DPOP from the same base, seed and steps.
 	runKeys := map[string]string{}
 	for _, loss := range []string{"dpo", "dpop"} {
-		k, err := p.stage(loss, []string{"pref v2", baseKey, pairsKey, loss, fmt.Sprint(s.PrefSteps, s.PrefBatch, s.PrefLR, s.Beta, s.Lambda, s.EvalEvery, s.EvalPairs, o.Seed)},
+		k, err := p.stage(loss, []string{"pref v3", baseKey, pairsKey, loss, fmt.Sprint(s.PrefSteps, s.PrefBatch, s.PrefLR, s.Beta, s.Lambda, s.EvalEvery, s.EvalPairs, o.Seed)},
 			func(dir string) error { return p.trainPref(dir, loss) })
 		if err != nil {
 			return nil, err
@@ -363,19 +366,42 @@ func readJSONL[T any](path string) ([]T, error) {
 	return out, sc.Err()
 }
 
-// promptText and completionText are the harness's GSM8K format: the model
-// sees "Question: …\nAnswer:" and continues with " " + the solution.
-func promptText(q string) string     { return data.GSM8KQuery(q) }
-func completionText(a string) string { return " " + a }
+// PromptTemplate is the package promptfmt preset every stage formats text
+// with: the harness's GSM8K layout, "Question: …\nAnswer:" continued by
+// " " + the solution. The stages' config.yaml files name it, so smaug sft
+// and smaug train given them format the data the same way.
+const PromptTemplate = "gsm8k"
 
+// format is PromptTemplate parsed.
+var format = func() *promptfmt.Format {
+	f, err := promptfmt.Parse(PromptTemplate)
+	if err != nil {
+		panic(err) // a fixed preset
+	}
+	return f
+}()
+
+func promptText(q string) string     { s, _ := format.Prompt(q, nil); return s } // presets cannot fail
+func completionText(a string) string { return format.Completion(a) }
+
+// encodePrompt encodes a question's prompt for generation, as
+// train.LoadExamples encodes training prompts (with BOS).
 func (p *pipeline) encodePrompt(q string) []int { return p.tok.Encode(promptText(q), true) }
 
-func (p *pipeline) encodeCompletion(a string) []int {
-	ids := p.tok.Encode(completionText(a), false)
-	if eos := p.tok.EOS(); eos >= 0 {
-		ids = append(ids, eos)
-	}
-	return ids
+// loadOptions are how a training stage of cfg turns text rows into
+// examples: smaug train's and sft's step (train.LoadExamples with
+// PromptTemplate and cfg's length limits).
+func (p *pipeline) loadOptions(cfg train.Config) train.LoadOptions {
+	return train.LoadOptions{Mode: cfg.Mode, Encoder: p.tok, Format: format, MaxLength: cfg.MaxLength, MaxPromptLength: cfg.MaxPromptLength}
+}
+
+// saveStageConfig rewrites the config.yaml of a training stage's run
+// folder runDir (a temporary folder, renamed to finalDir when the stage
+// is done) so that it re-runs the stage as it ran: cfg names the files the
+// stage read where they end up.
+func saveStageConfig(runDir, finalDir string, cfg train.Config) error {
+	cfg.Output = finalDir
+	return cfg.Save(runDir)
 }
 
 // trainBase trains the base model, and its tokenizer, from scratch.
@@ -404,9 +430,15 @@ func (p *pipeline) trainBase(dir string) error {
 		return err
 	}
 	p.tok = tok
-	var exs []train.Example
+	// The problems as prompt/completion rows, formatted and tokenised by
+	// smaug sft's step.
+	rows := make([]map[string]string, len(probs))
 	for i, q := range probs {
-		exs = append(exs, train.Example{Prompt: p.encodePrompt(q.Question), Chosen: p.encodeCompletion(q.Answer), Source: "data/train.jsonl", Line: i + 1})
+		rows[i] = map[string]string{"prompt": q.Question, "completion": q.Answer}
+	}
+	sftData := filepath.Join(dir, "sft_data.jsonl")
+	if err := writeJSONL(sftData, rows); err != nil {
+		return err
 	}
 	// The base starts from random weights in memory, drawn as smaug sft
 	// --init-config draws them (the seed, and the default initializer range).
@@ -416,14 +448,17 @@ func (p *pipeline) trainBase(dir string) error {
 	}
 	run := filepath.Join(dir, "sft-run")
 	cfg := train.Defaults(train.SFT)
-	cfg.Data, cfg.Output = filepath.Join(o.Out, "data", "train.jsonl"), run
+	cfg.Data, cfg.Output, cfg.PromptTemplate = sftData, run, PromptTemplate
 	cfg.Optim.LR, cfg.Optim.Schedule, cfg.Optim.WarmupSteps = s.SFTLR, "cosine", s.SFTSteps/20
 	cfg.BatchSize, cfg.MaxSteps, cfg.Seed = s.SFTBatch, s.SFTSteps, o.Seed
 	cfg.Optim.WeightDecay, cfg.MaxLength, cfg.MaxPromptLength = 0.01, 512, 256
+	exs, _, err := train.LoadExamples(sftData, p.loadOptions(cfg))
+	if err != nil {
+		return err
+	}
 	p.logf("base: training a %d-layer, %d-wide Llama (vocabulary %d) from scratch (%d SFT steps of %d problems)", s.Layers, s.Hidden, tok.VocabSize(), s.SFTSteps, s.SFTBatch)
-	bar := p.bar(s.SFTSteps, "base (sft)")
 	t, err := train.New(cfg, train.Options{Train: exs, Policy: start, Log: io.Discard,
-		Progress: func(int, map[string]float64) { bar(1) }})
+		Progress: p.progress("base (sft)", s.SFTSteps)})
 	if err != nil {
 		return err
 	}
@@ -432,14 +467,35 @@ func (p *pipeline) trainBase(dir string) error {
 		return err
 	}
 	// The trained model, with its tokenizer, is the base folder itself.
-	return t.Policy.Save(dir, "F32", 0)
+	if err := t.Policy.Save(dir, "F32", 0); err != nil {
+		return err
+	}
+	// config.yaml of sft-run: smaug sft from the same random weights
+	// (--init-config draws them as model.NewRandom did here), on the rows
+	// written above, with the base's tokenizer.
+	final := filepath.Join(o.Out, "base")
+	at := func(x string) string { return strings.Replace(x, dir, final, 1) }
+	cfg.InitConfig, cfg.Tokenizer, cfg.Data = at(filepath.Join(dir, "config.json")), final, at(sftData)
+	return saveStageConfig(run, at(run), cfg)
 }
 
+// bar reports progress through n units: on a bar when there is one,
+// otherwise as a log line at each quarter.
 func (p *pipeline) bar(n int, desc string) func(int) {
-	if p.o.Bar == nil {
-		return func(int) {}
+	if p.o.Bar != nil {
+		return p.o.Bar(n, desc)
 	}
-	return p.o.Bar(n, desc)
+	done, quarter, start := 0, 1, time.Now()
+	return func(k int) {
+		done += k
+		if quarter <= 4 && done*4 >= quarter*n {
+			left := time.Duration(float64(time.Since(start)) / float64(done) * float64(n-done))
+			p.logf("%s: %d/%d, %s left", desc, done, n, left.Round(time.Second))
+			for quarter <= 4 && done*4 >= quarter*n {
+				quarter++
+			}
+		}
+	}
 }
 
 // pairRow is one pairs-file row.
@@ -494,37 +550,58 @@ func (p *pipeline) makePairs(dir string) error {
 	return nil
 }
 
-// pairExamples tokenizes a pairs file (at most limit rows; 0: all).
+// pairExamples tokenizes a pairs file (at most limit rows; 0: all) with
+// smaug train's formatting step and the pref stages' length limits.
 func (p *pipeline) pairExamples(path string, limit int) ([]train.Example, error) {
-	rows, err := readJSONL[pairRow](path)
+	exs, _, err := train.LoadExamples(path, p.loadOptions(prefConfig()))
 	if err != nil {
 		return nil, err
 	}
-	if limit > 0 && len(rows) > limit {
-		rows = rows[:limit]
+	if limit > 0 && len(exs) > limit {
+		exs = exs[:limit]
 	}
-	out := make([]train.Example, len(rows))
-	for i, r := range rows {
-		out[i] = train.Example{Prompt: p.encodePrompt(r.Prompt), Chosen: p.encodeCompletion(r.Chosen), Rejected: p.encodeCompletion(r.Rejected), Source: path, Line: i + 1}
+	return exs, nil
+}
+
+// copyPairs writes the first limit rows of a pairs file to dst: the pairs
+// a stage used, for its config.yaml.
+func copyPairs(src, dst string, limit int) error {
+	rows, err := readJSONL[pairRow](src)
+	if err != nil {
+		return err
 	}
-	return out, nil
+	return writeJSONL(dst, rows[:min(limit, len(rows))])
 }
 
 // trainPref runs DPO or DPOP from the base model.
 func (p *pipeline) trainPref(dir, loss string) error {
 	s, o := p.s, p.o
-	// Only the pairs the steps will see: their reference log-probs are
-	// computed before training.
-	trainExs, err := p.pairExamples(filepath.Join(o.Out, "pairs", "train.jsonl"), s.PrefSteps*s.PrefBatch)
+	// The pairs the steps see (the first PrefSteps × PrefBatch) and the
+	// held-out pairs, kept in the stage folder for its config.yaml. They
+	// are written beside it first and moved in after training: a run
+	// folder must start empty.
+	side := dir + ".pairs"
+	if err := os.MkdirAll(side, 0o755); err != nil {
+		return err
+	}
+	defer os.RemoveAll(side)
+	trainData, evalData := filepath.Join(side, "train_pairs.jsonl"), filepath.Join(side, "eval_pairs.jsonl")
+	if err := copyPairs(filepath.Join(o.Out, "pairs", "train.jsonl"), trainData, s.PrefSteps*s.PrefBatch); err != nil {
+		return err
+	}
+	if err := copyPairs(filepath.Join(o.Out, "pairs", "test.jsonl"), evalData, s.EvalPairs); err != nil {
+		return err
+	}
+	trainExs, err := p.pairExamples(trainData, 0)
 	if err != nil {
 		return err
 	}
-	evalExs, err := p.pairExamples(filepath.Join(o.Out, "pairs", "test.jsonl"), s.EvalPairs)
+	evalExs, err := p.pairExamples(evalData, 0)
 	if err != nil {
 		return err
 	}
-	cfg := train.Defaults(train.Preference)
-	cfg.Model, cfg.Data, cfg.Output = p.base, filepath.Join(o.Out, "pairs", "train.jsonl"), dir
+	cfg := prefConfig()
+	cfg.Model, cfg.Data, cfg.EvalData, cfg.Output, cfg.PromptTemplate = p.base, trainData, evalData, dir, PromptTemplate
 	spec, err := pref.ParseSpec(loss, "") // dpo: λ 0
 	if err != nil {
 		return err
@@ -536,14 +613,46 @@ func (p *pipeline) trainPref(dir, loss string) error {
 	cfg.Loss = spec
 	cfg.Optim.LR, cfg.Optim.Schedule, cfg.Optim.WarmupSteps = s.PrefLR, "constant", 0
 	cfg.BatchSize, cfg.MaxSteps, cfg.Seed, cfg.EvalSteps, cfg.EvalOnStart = s.PrefBatch, s.PrefSteps, o.Seed, s.EvalEvery, true
-	cfg.MaxLength, cfg.MaxPromptLength = 1024, 512
 	p.logf("%s: %d steps of %d pairs (β %g%s, lr %g)", loss, s.PrefSteps, s.PrefBatch, s.Beta, map[bool]string{true: fmt.Sprintf(", λ %g", s.Lambda), false: ""}[loss == "dpop"], s.PrefLR)
-	bar := p.bar(s.PrefSteps, loss)
 	t, err := train.New(cfg, train.Options{Train: trainExs, Eval: evalExs, Log: io.Discard,
-		Progress: func(int, map[string]float64) { bar(1) }})
+		Progress: p.progress(loss, s.PrefSteps)})
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	return t.Run(p.ctx)
+	if err := t.Run(p.ctx); err != nil {
+		return err
+	}
+	for _, f := range []string{trainData, evalData} {
+		if err := os.Rename(f, filepath.Join(dir, filepath.Base(f))); err != nil {
+			return err
+		}
+	}
+	final := filepath.Join(o.Out, loss)
+	cfg.Data, cfg.EvalData = filepath.Join(final, filepath.Base(trainData)), filepath.Join(final, filepath.Base(evalData))
+	return saveStageConfig(dir, final, cfg)
+}
+
+// progress reports a training stage's steps: on the bar when there is
+// one, otherwise as log lines (about ten per stage) with the step's
+// metrics and the time left.
+func (p *pipeline) progress(stage string, steps int) func(int, map[string]float64) {
+	if p.o.Bar != nil {
+		bar := p.o.Bar(steps, stage)
+		return func(int, map[string]float64) { bar(1) }
+	}
+	l := train.NewStepLogger(p.o.Log, "", max(steps/10, 1), steps, 0)
+	return func(step int, m map[string]float64) {
+		if line, ok := l.Line(step, m); ok {
+			p.logf("%s: %s", stage, line)
+		}
+	}
+}
+
+// prefConfig is the start of the DPO and DPOP stages' configuration: the
+// defaults with their length limits.
+func prefConfig() train.Config {
+	cfg := train.Defaults(train.Preference)
+	cfg.MaxLength, cfg.MaxPromptLength = 1024, 512
+	return cfg
 }

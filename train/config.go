@@ -77,6 +77,11 @@ type Config struct {
 	// repeats a run with them); the trainer takes the examples themselves
 	// from [Options].
 	Data, EvalData string
+	// PromptTemplate and ChatTemplate record how text rows were formatted
+	// (a package promptfmt template; the chat template applied to text rows
+	// too), for config.yaml; see [LoadOptions].
+	PromptTemplate string
+	ChatTemplate   bool
 	// Output is the run folder. It must be new, empty, or (with
 	// OverwriteOutput) a folder to empty first; required unless Resume is
 	// set, whose run folder it then is (see [RunFolder]).
@@ -139,6 +144,9 @@ type Config struct {
 	SaveTotalLimit int
 	// EvalSteps evaluates every EvalSteps steps (0: at the end only).
 	EvalSteps int
+	// LoggingSteps is how often, in optimiser steps, a progress line is
+	// written to [Options].Log (0: never); metrics.jsonl has every step.
+	LoggingSteps int
 	// EvalOnStart evaluates once before the first step (step 0), as the HF
 	// Trainer's eval_on_start.
 	EvalOnStart bool
@@ -168,7 +176,7 @@ func Defaults(mode Mode) Config {
 	return Config{
 		Mode: mode, Loss: spec, PrecomputeRef: true,
 		Optim:     optim.DefaultSettings(lr),
-		BatchSize: 4, GradAccum: 1, Epochs: 1, MaxLength: 1024, MaxPromptLength: 512,
+		BatchSize: 4, GradAccum: 1, Epochs: 1, MaxLength: 1024, MaxPromptLength: 512, LoggingSteps: 10,
 		LoRA:      model.LoRAConfig{Alpha: 16, Targets: []string{"q_proj", "k_proj", "v_proj", "o_proj"}},
 		BaseDType: dtype.F32, SaveDType: dtype.F32,
 	}
@@ -208,8 +216,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("LoRA.Dropout must be in [0, 1), got %v", c.LoRA.Dropout)
 	case c.SaveSteps < 0 || c.EvalSteps < 0:
 		return fmt.Errorf("SaveSteps and EvalSteps must be ≥ 0, got %d and %d", c.SaveSteps, c.EvalSteps)
-	case c.SaveTotalLimit < 0:
-		return fmt.Errorf("SaveTotalLimit must be ≥ 0, got %d", c.SaveTotalLimit)
+	case c.SaveTotalLimit < 0 || c.LoggingSteps < 0:
+		return fmt.Errorf("SaveTotalLimit and LoggingSteps must be ≥ 0, got %d and %d", c.SaveTotalLimit, c.LoggingSteps)
 	}
 	if err := c.Optim.Validate(); err != nil {
 		return err
@@ -252,12 +260,14 @@ func (c Config) settings() []setting {
 	return []setting{
 		{"mode", string(c.Mode), ""},
 		{"model", c.Model, ""}, {"init-config", c.InitConfig, SFT}, {"ref-model", c.RefModel, Preference},
-		{"tokenizer", c.Tokenizer, ""}, {"data", c.Data, ""}, {"eval-data", c.EvalData, ""}, {"output", c.Output, ""},
+		{"tokenizer", c.Tokenizer, ""}, {"data", c.Data, ""}, {"eval-data", c.EvalData, ""},
+		{"prompt-template", c.PromptTemplate, ""}, {"chat-template", c.ChatTemplate, ""}, {"output", c.Output, ""},
 		{"loss", strings.Join(c.Loss.Losses, ","), Preference}, {"loss-weights", joinFloats(c.Loss.Weights), Preference},
 		{"beta", c.Loss.Beta, Preference}, {"dpop-lambda", c.Loss.DPOPLambda, Preference},
 		{"label-smoothing", c.Loss.LabelSmoothing, Preference}, {"simpo-gamma", c.Loss.SimPOGamma, Preference},
 		{"orpo-alpha", c.Loss.ORPOAlpha, Preference}, {"precompute-ref", c.PrecomputeRef, Preference},
 		{"lr", c.Optim.LR, ""}, {"lr-schedule", c.Optim.Schedule, ""}, {"warmup-steps", c.Optim.WarmupSteps, ""},
+		{"warmup-ratio", c.Optim.WarmupRatio, ""},
 		{"weight-decay", c.Optim.WeightDecay, ""}, {"decay-all-params", c.Optim.DecayAllParams, ""},
 		{"adam-beta1", c.Optim.Beta1, ""}, {"adam-beta2", c.Optim.Beta2, ""}, {"adam-eps", c.Optim.Eps, ""},
 		{"max-grad-norm", c.Optim.MaxGradNorm, ""},
@@ -268,7 +278,8 @@ func (c Config) settings() []setting {
 		{"lora-r", c.LoRA.R, ""}, {"lora-alpha", c.LoRA.Alpha, ""}, {"lora-dropout", c.LoRA.Dropout, ""},
 		{"lora-targets", strings.Join(c.LoRA.Targets, ","), ""}, {"rslora", c.LoRA.RSLoRA, ""},
 		{"base-dtype", c.BaseDType.String(), ""},
-		{"save-steps", c.SaveSteps, ""}, {"save-total-limit", c.SaveTotalLimit, ""}, {"eval-steps", c.EvalSteps, ""}, {"eval-on-start", c.EvalOnStart, ""},
+		{"save-steps", c.SaveSteps, ""}, {"save-total-limit", c.SaveTotalLimit, ""}, {"eval-steps", c.EvalSteps, ""},
+		{"logging-steps", c.LoggingSteps, ""}, {"eval-on-start", c.EvalOnStart, ""},
 		{"save-dtype", c.SaveDType.String(), ""},
 	}
 }

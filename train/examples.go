@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/smaug-dev/smaug/data"
+	"github.com/smaug-dev/smaug/promptfmt"
 )
 
 // Example is one training example as token ids. Preference examples have
@@ -48,6 +49,16 @@ type LoadOptions struct {
 	MaxLength       int
 	MaxPromptLength int
 	SkipBadRows     bool
+	// Format is the prompt template applied to text (not conversational)
+	// prompts and completions (nil: as they are); see package promptfmt.
+	Format *promptfmt.Format
+	// ChatStrings applies the chat template to text rows too: the
+	// (formatted) prompt as the user's message and each completion as the
+	// assistant's, as for conversational rows.
+	ChatStrings bool
+	// OptionalRejected lets preference rows lack the rejected completion
+	// (for scoring them: smaug logprobs); their Example has a nil Rejected.
+	OptionalRejected bool
 }
 
 // LoadStats counts what loading did.
@@ -148,7 +159,7 @@ func (o *LoadOptions) example(row data.Row) (Example, error) {
 		if ex.Chosen, err = idsField(row, first); err != nil {
 			return ex, err
 		}
-		if second != "" {
+		if second != "" && !(o.OptionalRejected && !has(second)) {
 			if ex.Rejected, err = idsField(row, second); err != nil {
 				return ex, err
 			}
@@ -189,10 +200,12 @@ func (o *LoadOptions) example(row data.Row) (Example, error) {
 	names := []string{"chosen", "rejected"}
 	if o.Mode == SFT {
 		names = []string{"completion"}
+	} else if o.OptionalRejected && !has("rejected") {
+		names = names[:1]
 	}
 	for _, n := range names {
 		if !has(n) {
-			return ex, rowErr(row, n, "missing (have %s)", fieldNames(f))
+			return ex, missingErr(row, n)
 		}
 	}
 	if _, isText := f[names[0]].(string); isText {
@@ -200,13 +213,27 @@ func (o *LoadOptions) example(row data.Row) (Example, error) {
 		if !ok {
 			return ex, rowErr(row, "prompt", "want a string like %q (have %s)", names[0], fieldNames(f))
 		}
-		ex.Prompt = o.encodePrompt(prompt)
-		comps := make([][]int, len(names))
+		if prompt, err = o.Format.Prompt(prompt, f); err != nil {
+			return ex, rowErr(row, "prompt", "%v", err)
+		}
+		texts := make([]string, len(names))
 		for i, n := range names {
 			s, ok := f[n].(string)
 			if !ok || strings.TrimSpace(s) == "" {
 				return ex, rowErr(row, n, "want a non-empty string")
 			}
+			texts[i] = o.Format.Completion(s)
+		}
+		if o.ChatStrings {
+			convs := make([][]map[string]any, len(names))
+			for i, s := range texts {
+				convs[i] = []map[string]any{{"role": "assistant", "content": s}}
+			}
+			return o.conversational(row, ex, names, []map[string]any{{"role": "user", "content": prompt}}, convs)
+		}
+		ex.Prompt = o.encodePrompt(prompt)
+		comps := make([][]int, len(names))
+		for i, s := range texts {
 			comps[i] = o.encodeCompletion(s)
 		}
 		ex.Chosen = comps[0]
@@ -238,6 +265,14 @@ func (o *LoadOptions) example(row data.Row) (Example, error) {
 			convs[i] = convs[i][k:]
 		}
 	}
+	return o.conversational(row, ex, names, prompt, convs)
+}
+
+// conversational renders a prompt and completions given as messages with
+// the chat template, as TRL does: the prompt with the generation prompt,
+// each completion as the rest of the whole conversation (with the
+// template's end-of-turn token).
+func (o *LoadOptions) conversational(row data.Row, ex Example, names []string, prompt []map[string]any, convs [][]map[string]any) (Example, error) {
 	ptext, err := o.render(row, "prompt", prompt, true)
 	if err != nil {
 		return ex, err
@@ -323,10 +358,19 @@ func (o *LoadOptions) truncate(ex *Example) (prompt, completion bool) {
 	return prompt, completion
 }
 
+// missingErr says a field is null when the row sets it to null, missing
+// (with the fields it has) when it lacks it.
+func missingErr(row data.Row, name string) error {
+	if v, ok := row.Fields[name]; ok && v == nil {
+		return rowErr(row, name, "is null")
+	}
+	return rowErr(row, name, "missing (have %s)", fieldNames(row.Fields))
+}
+
 func idsField(row data.Row, name string) ([]int, error) {
 	v, ok := row.Fields[name]
 	if !ok || v == nil {
-		return nil, rowErr(row, name, "missing (have %s)", fieldNames(row.Fields))
+		return nil, missingErr(row, name)
 	}
 	list, ok := v.([]any)
 	if !ok {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/smaug-dev/smaug/model"
 	"github.com/smaug-dev/smaug/pref"
@@ -131,8 +132,15 @@ func (p *prefTrainer) precompute(t *Trainer, identity string, get func() (*model
 		if len(*set) == 0 {
 			continue
 		}
-		key := refCacheKey(identity, *set)
-		r, hit, err := cachedReference(t.Cfg.Output, key, len(*set), func() (RefLogps, error) {
+		// With MaxSteps, only the training examples the steps draw.
+		exs, seen := *set, []int(nil)
+		if i == 0 {
+			if seen = t.stepExamples(); seen != nil {
+				exs = subset(*set, seen)
+			}
+		}
+		key := refCacheKey(identity, exs)
+		r, hit, err := cachedReference(t.Cfg.Output, key, len(exs), func() (RefLogps, error) {
 			if m == nil {
 				var err error
 				if m, err = get(); err != nil {
@@ -141,18 +149,26 @@ func (p *prefTrainer) precompute(t *Trainer, identity string, get func() (*model
 			}
 			var bar func(int)
 			if newBar != nil {
-				bar = newBar(len(*set), "reference log-probs")
+				bar = newBar(len(exs), "reference log-probs")
 			}
-			return scoreExamples(m, *set, max(t.Cfg.BatchSize, 1), bar)
+			return scoreExamples(m, exs, max(t.Cfg.BatchSize, 1), bar)
 		})
 		if err != nil {
 			return err
 		}
 		what := []string{"train", "eval"}[i]
+		if seen != nil {
+			steps := fmt.Sprintf("%d steps", t.Cfg.MaxSteps)
+			if t.Cfg.MaxSteps == 1 {
+				steps = "1 step"
+			}
+			what = fmt.Sprintf("train: only the %d of %d examples drawn in the run's %s", len(seen), len(*set), steps)
+			r = scatterRef(r, seen, len(*set))
+		}
 		if hit {
 			fmt.Fprintf(t.log, "reference log-probs (%s): read from cache %s\n", what, key)
 		} else {
-			fmt.Fprintf(t.log, "reference log-probs (%s): computed for %d examples, cached as %s\n", what, len(*set), key)
+			fmt.Fprintf(t.log, "reference log-probs (%s): computed for %d examples, cached as %s\n", what, len(exs), key)
 		}
 		if i == 0 {
 			p.refTrain = r
@@ -172,6 +188,9 @@ func (p *prefTrainer) refFor(t *Trainer, idx []int, exs []Example, cache RefLogp
 	if cache != nil {
 		for i, j := range idx {
 			out[i] = cache[j]
+			if math.IsNaN(out[i][0]) {
+				return nil, fmt.Errorf("%s: no reference log-probs: the reference was computed for the examples of the first MaxSteps %d steps only", where(exs[j]), t.Cfg.MaxSteps)
+			}
 		}
 		return out, nil
 	}
@@ -254,4 +273,17 @@ func (p *prefTrainer) evaluate(t *Trainer) (map[string]float64, error) {
 		}
 	}
 	return met.Values(), nil
+}
+
+// scatterRef places the reference log-probs of examples seen (in order)
+// into a slice of n, NaN for the examples not seen.
+func scatterRef(r RefLogps, seen []int, n int) RefLogps {
+	out := make(RefLogps, n)
+	for i := range out {
+		out[i] = [2]float64{math.NaN(), math.NaN()}
+	}
+	for k, j := range seen {
+		out[j] = r[k]
+	}
+	return out
 }

@@ -330,7 +330,7 @@ func (t *Trainer) setupOptimizer() error {
 		batches := (len(t.train) + c.BatchSize - 1) / c.BatchSize
 		t.totalSteps = c.Epochs * max(batches/c.GradAccum, 1)
 	}
-	t.sched = optim.Schedule{Kind: o.Schedule, Warmup: o.WarmupSteps, Total: t.totalSteps, Base: o.LR}
+	t.sched = optim.Schedule{Kind: o.Schedule, Warmup: o.Warmup(t.totalSteps), Total: t.totalSteps, Base: o.LR}
 	return t.sched.Validate()
 }
 
@@ -358,22 +358,27 @@ func (t *Trainer) epochOrder(epoch int) []int {
 
 // nextBatch returns the indices of the next micro-batch, moving through
 // epochs as needed.
-func (t *Trainer) nextBatch() []int {
-	if t.order == nil {
-		t.order = t.epochOrder(t.state.Epoch)
+func (t *Trainer) nextBatch() []int { return t.drawBatch(&t.state.Epoch, &t.state.Pos, &t.order) }
+
+// drawBatch returns the micro-batch at epoch and pos of order (nil: not
+// drawn yet) and moves them on: nextBatch's walk, also run ahead of time
+// by stepExamples.
+func (t *Trainer) drawBatch(epoch, pos *int, order *[]int) []int {
+	if *order == nil {
+		*order = t.epochOrder(*epoch)
 	}
 	var idx []int
 	for len(idx) < t.Cfg.BatchSize {
-		if t.state.Pos >= len(t.order) {
+		if *pos >= len(*order) {
 			if len(idx) > 0 {
 				break // the epoch's last, smaller batch
 			}
-			t.state.Epoch++
-			t.state.Pos = 0
-			t.order = t.epochOrder(t.state.Epoch)
+			*epoch++
+			*pos = 0
+			*order = t.epochOrder(*epoch)
 		}
-		idx = append(idx, t.order[t.state.Pos])
-		t.state.Pos++
+		idx = append(idx, (*order)[*pos])
+		*pos++
 	}
 	return idx
 }

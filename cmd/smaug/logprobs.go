@@ -2,14 +2,11 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"unicode/utf8"
 
 	"github.com/smaug-dev/smaug/data"
 	"github.com/smaug-dev/smaug/internal/atomicfile"
@@ -20,136 +17,112 @@ import (
 
 func init() { rootCmd.AddCommand(newLogprobsCmd()) }
 
+// logprobsArgs are the settings of smaug logprobs.
+type logprobsArgs struct {
+	modelDir, refDir, dataPath, outPath, dtype string
+	tokenizer, promptTemplate                  string
+	chatTemplate                               bool
+	batchSize                                  int
+}
+
 func newLogprobsCmd() *cobra.Command {
-	var modelDir, refDir, dataPath, outPath, dtype string
-	var batchSize int
+	var a logprobsArgs
 	cmd := &cobra.Command{
 		Use:   "logprobs",
 		Short: "Score completions: sequence and per-token log-probs of chosen/rejected given the prompt",
-		Long: `Score each row of a JSONL file with a model (and optionally a reference model).
+		Long: `Score each row of a data file with a model (and optionally a reference model).
 
-Each input row needs "prompt_ids" and "chosen_ids" (lists of token ids) and
-may have "rejected_ids". Every field of the row is kept; the output adds
+The data is what smaug train reads (JSONL or parquet): prompt/chosen/rejected
+as strings (tokenised with the model's tokenizer, formatted with
+--prompt-template) or message lists (rendered with the chat template, as
+TRL does), or prompt_ids/chosen_ids/rejected_ids. The rejected completion
+may be left out. Every field of the row is kept; the output adds
 
   chosen_logp, rejected_logp              log π(completion | prompt): the sum of the
                                           log-softmax of each completion token
   chosen_token_logps, rejected_token_logps  the per-token values
   ref_chosen_logp, ref_rejected_logp      the same under --ref-model
 
-Prompt tokens and padding are excluded, as in TRL. Results do not depend on
---batch-size. --dtype BF16 holds the weights in bfloat16: half the memory,
-the same results for a checkpoint stored in BF16. The output is written to
-a temporary file and renamed, so a failed run leaves nothing half-written.`,
-		Example: `  smaug logprobs --model ./policy --ref-model ./ref --data pairs.jsonl --out scored.jsonl`,
-		Args:    cobra.NoArgs,
+Prompt tokens and padding are excluded, as in TRL; nothing is truncated.
+Results do not depend on --batch-size. --dtype BF16 holds the weights in
+bfloat16: half the memory, the same results for a checkpoint stored in BF16.
+A summary line (rows, means, how often chosen beats rejected) ends the run.
+The output is written to a temporary file and renamed, so a failed run
+leaves nothing half-written.`,
+		Example: `  smaug logprobs --model ./policy --ref-model ./ref --data pairs.jsonl --output scored.jsonl
+  smaug logprobs --model runs/dpop --data metamath.jsonl --prompt-template gsm8k --output scored.jsonl`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := errors.Join(resolveModelArg(cmd.Context(), &modelDir), resolveModelArg(cmd.Context(), &refDir)); err != nil {
+			if err := errors.Join(resolveModelArg(cmd.Context(), &a.modelDir), resolveModelArg(cmd.Context(), &a.refDir)); err != nil {
 				return err
 			}
-			return runLogprobs(modelDir, refDir, dataPath, outPath, dtype, batchSize)
+			return runLogprobs(cmd.OutOrStdout(), a)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&modelDir, "model", "", "Hugging Face model folder (config.json + safetensors) (required)")
-	f.StringVar(&refDir, "ref-model", "", "reference model folder; adds ref_chosen_logp and ref_rejected_logp")
-	f.StringVar(&dataPath, "data", "", "input JSONL with prompt_ids, chosen_ids and optionally rejected_ids (required)")
-	f.StringVar(&outPath, "out", "", "output JSONL (required)")
-	f.IntVar(&batchSize, "batch-size", 8, "sequences scored together")
-	f.StringVar(&dtype, "dtype", "F32", dtypeUsage)
+	f.StringVar(&a.modelDir, "model", "", "Hugging Face model folder (config.json + safetensors), hub repo id or .gguf file (required)")
+	f.StringVar(&a.refDir, "ref-model", "", "reference model (folder, hub repo id or .gguf file); adds ref_chosen_logp and ref_rejected_logp")
+	f.StringVar(&a.dataPath, "data", "", "data in smaug train's layouts: JSONL or parquet (required)")
+	f.StringVar(&a.outPath, "output", "", "output JSONL (required)")
+	f.StringVar(&a.tokenizer, "tokenizer", "", "tokenizer for text rows (default: the model folder)")
+	f.StringVar(&a.promptTemplate, "prompt-template", "", promptTemplateUsage)
+	f.BoolVar(&a.chatTemplate, "chat-template", false, chatTemplateUsage)
+	f.IntVar(&a.batchSize, "batch-size", 8, "sequences scored together")
+	f.StringVar(&a.dtype, "dtype", "F32", dtypeUsage)
 	cmd.MarkFlagRequired("model")
 	cmd.MarkFlagRequired("data")
-	cmd.MarkFlagRequired("out")
+	cmd.MarkFlagRequired("output")
 	return cmd
 }
 
-// idRow is one input row: its raw fields plus the parsed id lists.
-type idRow struct {
-	fields                   map[string]json.RawMessage
-	prompt, chosen, rejected []int
-	hasRejected              bool
-	line                     int // line in the input file
+// scoredRow is one input row: its fields, to which the scores are added,
+// and its example.
+type scoredRow struct {
+	fields map[string]any
+	ex     train.Example
 }
 
-func readIDRows(path string) ([]idRow, error) {
-	f, err := os.Open(path)
+// readScoreRows reads the data file as smaug train does (train.LoadExamples,
+// the rejected completion optional, no truncation) and keeps each row's
+// fields for the output.
+func readScoreRows(a logprobsArgs) ([]scoredRow, error) {
+	lo := train.LoadOptions{Mode: train.Preference, MaxLength: math.MaxInt, MaxPromptLength: math.MaxInt - 1, OptionalRejected: true}
+	if err := textSupport(&lo, a.tokenizer, a.modelDir, a.promptTemplate, a.chatTemplate); err != nil {
+		return nil, err
+	}
+	exs, _, err := train.LoadExamples(a.dataPath, lo)
+	if err != nil {
+		return nil, &flagError{dataTerms.Replace(err.Error()), err}
+	}
+	rr, err := data.OpenRows(a.dataPath, data.ReadOptions{})
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return nil, fmt.Errorf("%s is a directory, not a JSONL file", path)
+	defer rr.Close()
+	rows := make([]scoredRow, 0, len(exs))
+	for {
+		row, err := rr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, scoredRow{fields: row.Fields})
 	}
-	var rows []idRow
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<30)
-	line := 0
-	for sc.Scan() {
-		line++
-		b := sc.Bytes()
-		if line == 1 {
-			b = bytes.TrimPrefix(b, []byte("\ufeff")) // a byte order mark
-		}
-		if len(trimSpace(b)) == 0 {
-			continue
-		}
-		if !utf8.Valid(b) {
-			return nil, fmt.Errorf("%s:%d: invalid UTF-8: the file must be UTF-8 text", path, line)
-		}
-		r := idRow{line: line}
-		if err := json.Unmarshal(b, &r.fields); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
-		}
-		get := func(name string, required bool) ([]int, bool, error) {
-			raw, ok := r.fields[name]
-			if ok && string(raw) == "null" {
-				if required {
-					return nil, false, fmt.Errorf("%s:%d: field %q is null", path, line, name)
-				}
-				return nil, false, nil
-			}
-			if !ok {
-				if required {
-					return nil, false, fmt.Errorf("%s:%d: missing field %q", path, line, name)
-				}
-				return nil, false, nil
-			}
-			var ids []int
-			if err := json.Unmarshal(raw, &ids); err != nil {
-				return nil, false, fmt.Errorf("%s:%d: field %q: want a list of token ids: %w", path, line, name, err)
-			}
-			if len(ids) == 0 {
-				return nil, false, fmt.Errorf("%s:%d: field %q is empty", path, line, name)
-			}
-			return ids, true, nil
-		}
-		if r.prompt, _, err = get("prompt_ids", true); err != nil {
-			return nil, err
-		}
-		if r.chosen, _, err = get("chosen_ids", true); err != nil {
-			return nil, err
-		}
-		if r.rejected, r.hasRejected, err = get("rejected_ids", false); err != nil {
-			return nil, err
-		}
-		rows = append(rows, r)
+	if len(rows) != len(exs) {
+		return nil, fmt.Errorf("%s: %d rows but %d examples", a.dataPath, len(rows), len(exs))
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s:%d: %w", path, line+1, err)
+	for i := range rows {
+		rows[i].ex = exs[i]
 	}
 	return rows, nil
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r') {
-		b = b[1:]
-	}
-	return b
 }
 
 // scoreRows adds "<prefix>chosen_logp" etc. to every row using m, scoring
 // about batchSize sequences at a time in train.PairItems' layout (a row's
 // rejected completion, when it has one, in the same batch as its chosen).
-func scoreRows(m *model.Model, rows []idRow, prefix string, perToken bool, batchSize int, progress func(int)) error {
+func scoreRows(m *model.Model, rows []scoredRow, prefix string, perToken bool, batchSize int, progress func(int)) error {
 	batchSize = max(batchSize, 1)
 	for lo := 0; lo < len(rows); {
 		// Rows while their sequences fit in batchSize (at least one row).
@@ -160,12 +133,12 @@ func scoreRows(m *model.Model, rows []idRow, prefix string, perToken bool, batch
 		}
 		exs := make([]train.Example, hi-lo)
 		for i, r := range rows[lo:hi] {
-			exs[i] = train.Example{Prompt: r.prompt, Chosen: r.chosen, Rejected: r.rejected}
+			exs[i] = r.ex
 		}
 		items, rejected := train.PairItems(exs)
 		s, err := m.LogProbs(nil, items)
 		if err != nil {
-			return &data.RowError{Line: rows[lo].line, Err: err}
+			return fmt.Errorf("%s:%d: %w", rows[lo].ex.Source, rows[lo].ex.Line, err)
 		}
 		for i := range exs {
 			f := rows[lo+i].fields
@@ -177,11 +150,12 @@ func scoreRows(m *model.Model, rows []idRow, prefix string, perToken bool, batch
 					continue
 				}
 				if err := finiteScores(s.Seq.Data[c.at], s.Tokens[c.at]); err != nil {
-					return &data.RowError{Line: rows[lo+i].line, Field: c.field + "_ids", Err: err}
+					r := rows[lo+i]
+					return fmt.Errorf("%s:%d: field %q: %w", r.ex.Source, r.ex.Line, r.fieldName(c.field), err)
 				}
-				f[prefix+c.field+"_logp"] = mustJSON(s.Seq.Data[c.at])
+				f[prefix+c.field+"_logp"] = float64(s.Seq.Data[c.at])
 				if perToken {
-					f[c.field+"_token_logps"] = mustJSON(s.Tokens[c.at])
+					f[c.field+"_token_logps"] = s.Tokens[c.at]
 				}
 			}
 		}
@@ -189,14 +163,6 @@ func scoreRows(m *model.Model, rows []idRow, prefix string, perToken bool, batch
 		lo = hi
 	}
 	return nil
-}
-
-// rowSeqs is the number of sequences a row puts through the model.
-func rowSeqs(r idRow) int {
-	if r.hasRejected {
-		return 2
-	}
-	return 1
 }
 
 // finiteScores refuses a NaN or infinite log-prob, which only a model with
@@ -220,17 +186,18 @@ func finiteScores(seq float32, tokens []float32) error {
 	return fmt.Errorf("non-finite log-prob (%s): the model's weights are not finite — was it trained with too high a learning rate?", what)
 }
 
-// checkRowIDs checks every row's ids against the model's vocabulary, so a
-// bad id is reported with its line before any scoring.
-func checkRowIDs(path string, rows []idRow, vocab int) error {
+// checkRowIDs checks every row's token ids against the model's vocabulary,
+// so a bad id is reported with its file line before any scoring.
+func checkRowIDs(rows []scoredRow, vocab int) error {
 	for _, r := range rows {
 		for _, f := range []struct {
 			name string
 			ids  []int
-		}{{"prompt_ids", r.prompt}, {"chosen_ids", r.chosen}, {"rejected_ids", r.rejected}} {
+		}{{"prompt", r.ex.Prompt}, {"chosen", r.ex.Chosen}, {"rejected", r.ex.Rejected}} {
+			f.name = r.fieldName(f.name)
 			for _, id := range f.ids {
 				if id < 0 || id >= vocab {
-					return fmt.Errorf("%s:%d: field %q: token id %d is outside the model's vocabulary (0..%d)", path, r.line, f.name, id, vocab-1)
+					return fmt.Errorf("%s:%d: field %q: token id %d is outside the model's vocabulary (0..%d)", r.ex.Source, r.ex.Line, f.name, id, vocab-1)
 				}
 			}
 		}
@@ -238,35 +205,34 @@ func checkRowIDs(path string, rows []idRow, vocab int) error {
 	return nil
 }
 
-// atLine names the input file in a row error from scoreRows.
-func atLine(path string, err error) error {
-	var re *data.RowError
-	if errors.As(err, &re) {
-		re.Source = path
-		return re
+// fieldName is the row's field for a part (prompt, chosen, rejected): the
+// _ids field when the row gives token ids, else the text field.
+func (r scoredRow) fieldName(part string) string {
+	if _, ok := r.fields[part+"_ids"]; ok {
+		return part + "_ids"
 	}
-	return fmt.Errorf("%s: %w", path, err)
+	return part
 }
 
-func mustJSON(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
+// rowSeqs is the number of sequences a row puts through the model.
+func rowSeqs(r scoredRow) int {
+	if r.ex.Rejected != nil {
+		return 2
 	}
-	return b
+	return 1
 }
 
-func runLogprobs(modelDir, refDir, dataPath, outPath, dtype string, batchSize int) error {
-	rows, err := readIDRows(dataPath)
+func runLogprobs(stdout io.Writer, a logprobsArgs) error {
+	rows, err := readScoreRows(a)
 	if err != nil {
 		return err
 	}
-	m, err := loadInference(modelDir, dtype)
+	m, err := loadInference(a.modelDir, a.dtype)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	if err := checkRowIDs(dataPath, rows, m.Config.VocabSize); err != nil {
+	if err := checkRowIDs(rows, m.Config.VocabSize); err != nil {
 		return err
 	}
 	total := 0
@@ -274,26 +240,26 @@ func runLogprobs(modelDir, refDir, dataPath, outPath, dtype string, batchSize in
 		total += rowSeqs(r)
 	}
 	bar := newBar(total, "policy")
-	if err := scoreRows(m, rows, "", true, batchSize, func(n int) { bar.Add(n) }); err != nil {
-		return atLine(dataPath, err)
+	if err := scoreRows(m, rows, "", true, a.batchSize, func(n int) { bar.Add(n) }); err != nil {
+		return err
 	}
 	bar.Finish()
-	if refDir != "" {
-		ref, err := loadInference(refDir, dtype)
+	if a.refDir != "" {
+		ref, err := loadInference(a.refDir, a.dtype)
 		if err != nil {
 			return err
 		}
 		defer ref.Close()
-		bar := newBar(total, "reference")
-		if err := checkRowIDs(dataPath, rows, ref.Config.VocabSize); err != nil {
+		if err := checkRowIDs(rows, ref.Config.VocabSize); err != nil {
 			return err
 		}
-		if err := scoreRows(ref, rows, "ref_", false, batchSize, func(n int) { bar.Add(n) }); err != nil {
-			return atLine(dataPath, err)
+		bar := newBar(total, "reference")
+		if err := scoreRows(ref, rows, "ref_", false, a.batchSize, func(n int) { bar.Add(n) }); err != nil {
+			return err
 		}
 		bar.Finish()
 	}
-	return atomicfile.Write(outPath, func(w io.Writer) error {
+	if err := atomicfile.Write(a.outPath, func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
 		for _, r := range rows {
 			b, err := json.Marshal(r.fields)
@@ -304,5 +270,41 @@ func runLogprobs(modelDir, refDir, dataPath, outPath, dtype string, batchSize in
 			bw.WriteByte('\n')
 		}
 		return bw.Flush()
-	})
+	}); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, scoreSummary(rows, a))
+	return nil
+}
+
+// scoreSummary is the line that ends smaug logprobs: what was read and
+// written, the mean log-probs, and how often chosen beats rejected (and,
+// with a reference, the mean implicit reward margin).
+func scoreSummary(rows []scoredRow, a logprobsArgs) string {
+	var chosen, rejected, margin float64
+	var pairs, wins, tokens int
+	for _, r := range rows {
+		c := r.fields["chosen_logp"].(float64)
+		chosen += c
+		tokens += len(r.ex.Chosen) + len(r.ex.Rejected)
+		if v, ok := r.fields["rejected_logp"].(float64); ok {
+			pairs++
+			rejected += v
+			if c > v {
+				wins++
+			}
+			if a.refDir != "" {
+				margin += (c - r.fields["ref_chosen_logp"].(float64)) - (v - r.fields["ref_rejected_logp"].(float64))
+			}
+		}
+	}
+	n := float64(len(rows))
+	s := fmt.Sprintf("scored %d rows (%d completion tokens) of %s with %s into %s: mean chosen logp %.4f", len(rows), tokens, a.dataPath, a.modelDir, a.outPath, chosen/n)
+	if pairs > 0 {
+		s += fmt.Sprintf(", mean rejected logp %.4f, chosen > rejected in %d of %d pairs", rejected/float64(pairs), wins, pairs)
+		if a.refDir != "" {
+			s += fmt.Sprintf(", mean log-ratio margin vs %s %.4f", a.refDir, margin/float64(pairs))
+		}
+	}
+	return s
 }

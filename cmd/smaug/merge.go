@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -30,7 +31,10 @@ use_rslora), and write a standalone Hugging Face checkpoint that loads
 without PEFT.
 
 --adapter is a folder written by PEFT's save_pretrained or by smaug train
-(adapter_config.json + adapter_model.safetensors). The merge is done in
+--lora-r (the run folder itself: adapter_config.json +
+adapter_model.safetensors). --base defaults to the adapter's
+base_model_name_or_path when that is a folder here (as a path, or relative
+to the adapter folder); a Hub name must be downloaded and given. The merge is done in
 float32; --dtype then sets the stored precision (default: the base's own,
 from config.json). Weights past --max-shard-size are split into shards
 with model.safetensors.index.json, as transformers does.
@@ -39,15 +43,16 @@ The tokenizer, chat-template and generation files of the base folder
 (tokenizer.json, tokenizer.model, vocab.json, merges.txt,
 added_tokens.json, tokenizer_config.json, special_tokens_map.json,
 chat_template.jinja, chat_template.json, additional_chat_templates/*.jinja,
-generation_config.json) are copied when present, so --out is ready for
-smaug generate, smaug chat or transformers. --out must not exist yet: the
+generation_config.json) are copied when present, so --output is ready for
+smaug generate, smaug chat or transformers. --output must not exist yet: the
 checkpoint is written into a temporary folder beside it and renamed into
 place, so a failed merge leaves nothing behind.`,
-		Example: `  # Merge a trained adapter into its base, stored in bfloat16
-  smaug merge --base ./Llama-3-8B --adapter ./runs/dpop/final --out ./llama3-dpop --dtype BF16
+		Example: `  # Train an adapter, then merge it into the base it names, stored in bfloat16
+  smaug train --model ./Llama-3-8B --data pairs.jsonl --output runs/lora --lora-r 16
+  smaug merge --adapter runs/lora --output ./llama3-dpop --dtype BF16
 
-  # Keep float32 and write a single safetensors file
-  smaug merge --base ./tiny --adapter ./tiny-lora --out ./tiny-merged --dtype F32 --max-shard-size 0`,
+  # Name the base; keep float32 and write a single safetensors file
+  smaug merge --base ./tiny --adapter ./tiny-lora --output ./tiny-merged --dtype F32 --max-shard-size 0`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			maxShard, err := parseByteSize(shardSize)
@@ -61,20 +66,19 @@ place, so a failed merge leaves nothing behind.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&baseDir, "base", "", "base model folder (config.json + safetensors) (required)")
+	f.StringVar(&baseDir, "base", "", "base model folder (config.json + safetensors) (default: the adapter's base_model_name_or_path, when it is a folder)")
 	f.StringVar(&adapterDir, "adapter", "", "PEFT LoRA adapter folder (required)")
-	f.StringVar(&outDir, "out", "", "folder to create for the merged checkpoint (required)")
+	f.StringVar(&outDir, "output", "", "folder to create for the merged checkpoint (required)")
 	f.StringVar(&dtype, "dtype", "", "stored precision: F32, BF16 or F16 (default: the base's)")
 	f.StringVar(&shardSize, "max-shard-size", "5GB", `largest safetensors shard, e.g. "5GB", "500MiB"; 0 writes one file`)
-	cmd.MarkFlagRequired("base")
 	cmd.MarkFlagRequired("adapter")
-	cmd.MarkFlagRequired("out")
+	cmd.MarkFlagRequired("output")
 	return cmd
 }
 
 func runMerge(cmd *cobra.Command, baseDir, adapterDir, outDir, dtype string, maxShard int64) error {
 	if _, err := os.Stat(outDir); err == nil {
-		return fmt.Errorf("--out %s already exists: choose a new folder", outDir)
+		return fmt.Errorf("--output %s already exists: choose a new folder", outDir)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
@@ -83,11 +87,20 @@ func runMerge(cmd *cobra.Command, baseDir, adapterDir, outDir, dtype string, max
 			return fmt.Errorf("--dtype %q: want F32, BF16 or F16", dtype)
 		}
 	}
+	baseFrom := "--base"
+	if baseDir == "" {
+		var err error
+		if baseDir, err = adapterBase(adapterDir); err != nil {
+			return err
+		}
+		baseFrom = "the adapter's base_model_name_or_path"
+	}
 	warn := func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), "warning:", msg) }
 	m, err := model.LoadOptions{Warn: warn}.Load(baseDir)
 	if err != nil {
 		return err
 	}
+	baseParams := m.NumParams()
 	c, err := model.LoadAdapter(m, adapterDir)
 	if err != nil {
 		return err
@@ -116,9 +129,44 @@ func runMerge(cmd *cobra.Command, baseDir, adapterDir, outDir, dtype string, max
 		os.RemoveAll(tmp)
 		return fmt.Errorf("write %s: %w", outDir, err)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "merged %d LoRA adapters (r %d, lora_alpha %g, %s) into %s; wrote %s (%s, %d parameters)\n",
-		n, c.R, c.Alpha, strings.Join(c.Targets, " "), baseDir, outDir, dtype, m.NumParams())
+	files, err := os.ReadDir(outDir)
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = f.Name()
+	}
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "read    base %s (from %s; %d parameters, %s)\n", baseDir, baseFrom, baseParams, m.Config.TorchDtype)
+	fmt.Fprintf(w, "read    adapter %s (%d LoRA pairs, r %d, lora_alpha %g, on %s)\n", adapterDir, n, c.R, c.Alpha, strings.Join(c.Targets, ","))
+	fmt.Fprintf(w, "wrote   %s: the merged model (%d parameters, stored as %s): %s\n", outDir, m.NumParams(), dtype, strings.Join(names, ", "))
 	return nil
+}
+
+// adapterBase is the adapter's base_model_name_or_path when it names a
+// model folder here: as given, or relative to the adapter folder.
+func adapterBase(adapterDir string) (string, error) {
+	path := filepath.Join(adapterDir, "adapter_config.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--base not given, and the adapter's config cannot be read: %w", err)
+	}
+	var ac struct {
+		Base *string `json:"base_model_name_or_path"`
+	}
+	if err := json.Unmarshal(b, &ac); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	if ac.Base == nil || *ac.Base == "" {
+		return "", fmt.Errorf("--base is required: %s names no base_model_name_or_path", path)
+	}
+	for _, dir := range []string{*ac.Base, filepath.Join(adapterDir, *ac.Base)} {
+		if st, err := os.Stat(filepath.Join(dir, "config.json")); err == nil && !st.IsDir() {
+			return dir, nil
+		}
+	}
+	return "", fmt.Errorf("--base is required: the adapter's base_model_name_or_path %q (%s) is not a model folder here (a Hub name must be downloaded first)", *ac.Base, path)
 }
 
 // writeMerged writes the checkpoint and the base's tokenizer files into dir.

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -16,6 +17,7 @@ import (
 
 func runMergeCmd(args ...string) (string, error) {
 	cmd := newMergeCmd()
+	cmd.SetGlobalNormalizationFunc(normalizeFlag) // as under rootCmd: --out is --output
 	var out bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&out)
@@ -81,7 +83,7 @@ func TestMergeFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(msg, "merged 14 LoRA adapters") {
+	if !strings.Contains(msg, "14 LoRA pairs") {
 		t.Errorf("summary %q does not count the 14 adapted projections", msg)
 	}
 	m, err := model.Load(f32)
@@ -276,5 +278,48 @@ func TestMergeKeepsTokenizerFiles(t *testing.T) {
 	}
 	if !changed {
 		t.Error("the merge left q_proj unchanged")
+	}
+}
+
+// TestMergeDefaultBase: train a LoRA adapter with smaug train, then merge
+// it without --base: the base is the adapter's base_model_name_or_path
+// (the --model train was given), the output says what was read and
+// written, and the merged weights are those of a merge naming --base. An
+// adapter naming a Hub id asks for --base.
+func TestMergeDefaultBase(t *testing.T) {
+	root := sharedtest.Path(t, "fixtures/hf/llama")
+	dir := t.TempDir()
+	data := filepath.Join(dir, "pairs.jsonl")
+	writeFixturePairs(t, root, data)
+	run := filepath.Join(dir, "lora")
+	policy := filepath.Join(root, "policy")
+	if msg, err := runCLI(t, "train", "--model", policy, "--data", data, "--output", run, "--lora-r", "4",
+		"--max-steps", "2", "--batch-size", "3", "--lr", "1e-2", "--no-progress"); err != nil {
+		t.Fatalf("train: %v\n%s", err, msg)
+	}
+	auto := filepath.Join(dir, "auto")
+	msg, err := runCLI(t, "merge", "--adapter", run, "--output", auto)
+	if err != nil {
+		t.Fatalf("merge: %v\n%s", err, msg)
+	}
+	for _, w := range []string{"read    base " + policy + " (from the adapter's base_model_name_or_path", "read    adapter " + run + " (8 LoRA pairs, r 4",
+		"wrote   " + auto + ": the merged model", "config.json", "model.safetensors"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("merge output lacks %q:\n%s", w, msg)
+		}
+	}
+	named := filepath.Join(dir, "named")
+	if msg, err := runCLI(t, "merge", "--base", policy, "--adapter", run, "--out", named); err != nil {
+		t.Fatalf("merge --base: %v\n%s", err, msg)
+	}
+	a, b := readAll(t, auto), readAll(t, named)
+	if len(a) == 0 || !reflect.DeepEqual(a, b) {
+		t.Error("merging with the adapter's base differs from merging with --base")
+	}
+	cfgPath := filepath.Join(run, "adapter_config.json")
+	raw, _ := os.ReadFile(cfgPath)
+	os.WriteFile(cfgPath, bytes.Replace(raw, []byte(policy), []byte("meta-llama/Llama-3-8B"), 1), 0o644)
+	if msg, err := runCLI(t, "merge", "--adapter", run, "--output", filepath.Join(dir, "hub")); err == nil || !strings.Contains(msg, `base_model_name_or_path "meta-llama/Llama-3-8B"`) {
+		t.Errorf("adapter naming a Hub id: err %v, want one asking for --base:\n%s", err, msg)
 	}
 }

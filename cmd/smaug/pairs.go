@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smaug-dev/smaug/data"
+	"github.com/smaug-dev/smaug/promptfmt"
 	"github.com/smaug-dev/smaug/tokenizer"
 )
 
@@ -72,6 +73,7 @@ type buildFlags struct {
 	keepDups     bool
 	statsPath    string
 	tokenizer    string
+	template     string
 }
 
 func (f *buildFlags) register(cmd *cobra.Command) {
@@ -80,7 +82,7 @@ func (f *buildFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.output, "output", "", `pairs file to write: .jsonl or .parquet ("-" for JSONL on stdout)`)
 	fl.StringVar(&f.format, "format", "", "output format, jsonl or parquet (default: from the output name)")
 	fl.StringArrayVar(&f.fields, "field", nil, `map a field to your column, as name=column (e.g. --field query=problem); repeatable`)
-	fl.Int64Var(&f.seed, "seed", 1, "seed of every random choice (wrong numbers, few-shot samples, eval split)")
+	fl.Int64Var(&f.seed, "seed", 0, "seed of every random choice (wrong numbers, few-shot samples, eval split)")
 	fl.Float64Var(&f.evalFraction, "eval-fraction", 0, "fraction of questions (all pairs of a question together) written to the eval file")
 	fl.StringVar(&f.evalOutput, "eval-output", "", `eval split file (default: the output name with ".eval" before its extension)`)
 	fl.IntVar(&f.limit, "limit", 0, "read at most this many input rows (0: all)")
@@ -88,6 +90,7 @@ func (f *buildFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.keepDups, "keep-duplicates", false, "keep exact duplicate pairs (by default they are removed)")
 	fl.StringVar(&f.statsPath, "stats", "", `statistics JSON file (default: the output name with ".stats.json" for its extension; none for stdout unless given)`)
 	fl.StringVar(&f.tokenizer, "tokenizer", "", "tokenizer (tokenizer.json, .model or GGUF) for the token-level edit distance")
+	fl.StringVar(&f.template, "prompt-template", "", promptTemplateUsage+"; writes the formatted text (format here or in smaug train, not both)")
 	cmd.MarkFlagRequired("input")
 	cmd.MarkFlagRequired("output")
 }
@@ -151,6 +154,10 @@ func runBuild(cmd *cobra.Command, name string, f *buildFlags, build rowBuilder) 
 	if f.evalFraction < 0 || f.evalFraction >= 1 {
 		return fmt.Errorf("--eval-fraction %v: want 0 <= f < 1", f.evalFraction)
 	}
+	format, err := promptfmt.Parse(f.template)
+	if err != nil {
+		return fmt.Errorf("--prompt-template: %w", err)
+	}
 	stdout := cmd.OutOrStdout()
 	out, err := data.CreatePairFile(f.output, data.Format(f.format), stdout)
 	if err != nil {
@@ -206,6 +213,9 @@ func runBuild(cmd *cobra.Command, name string, f *buildFlags, build rowBuilder) 
 				continue
 			}
 			stats.AddPair(p, it.dists[i])
+			if p, err = formatPair(p, format); err != nil {
+				return err
+			}
 			if eval != nil && data.InEvalSplit(data.Text(p.Prompt), f.evalFraction, f.seed) {
 				stats.EvalPairs++
 				if err := eval.Write(p); err != nil {
@@ -505,8 +515,28 @@ a small vocabulary; the same --seed gives the same problems. Pipe them into
 		},
 	}
 	cmd.Flags().IntVar(&n, "n", 1000, "number of problems")
-	cmd.Flags().Int64Var(&seed, "seed", 1, "generator seed")
+	cmd.Flags().Int64Var(&seed, "seed", 0, "generator seed")
 	cmd.Flags().StringVar(&output, "output", "", `JSONL file to write ("-" for stdout)`)
 	cmd.MarkFlagRequired("output")
 	return cmd
+}
+
+// formatPair applies the prompt template to a text pair; a template other
+// than raw on a pair of messages is an error.
+func formatPair(p data.Pair, f *promptfmt.Format) (data.Pair, error) {
+	if f.IsRaw() {
+		return p, nil
+	}
+	prompt, ok1 := p.Prompt.(string)
+	chosen, ok2 := p.Chosen.(string)
+	rejected, ok3 := p.Rejected.(string)
+	if !ok1 || !ok2 || !ok3 {
+		return p, fmt.Errorf("%s:%d: --prompt-template formats text pairs; this pair holds messages (they get the chat template in smaug train)", p.Source, p.Line)
+	}
+	var err error
+	if p.Prompt, err = f.Prompt(prompt, nil); err != nil {
+		return p, fmt.Errorf("%s:%d: %w", p.Source, p.Line, err)
+	}
+	p.Chosen, p.Rejected = f.Completion(chosen), f.Completion(rejected)
+	return p, nil
 }

@@ -29,14 +29,21 @@ func newReproduceCmd() *cobra.Command {
   5. eval   held-out accuracy (greedy, exact "#### N"), held-out log-probs of
             chosen and rejected, and of the chosen tokens after the first
             difference (the paper's measure)
-  6. report report.md, report.html, results.json and PNG plots in --out
+  6. report report.md, report.html, results.json and PNG plots in --output
+
+Every text row is formatted by the gsm8k prompt template ("Question: …
+\nAnswer:" and " " + the solution; --prompt-template gsm8k in smaug train,
+sft, logprobs and pairs), and each training stage's folder holds a
+config.yaml that re-runs it as it ran: smaug train --config dpo/config.yaml
+--output elsewhere (base/sft-run/config.yaml with smaug sft). Without a
+terminal, progress goes to the log as lines (about ten per training stage).
 
 Stages whose inputs did not change are reused, so a second run is cheap.
 With --model and --data the same pipeline runs on your model (with its
 tokenizer files) and GSM8K-style data, without the SFT stage.`,
 		Example: `  smaug reproduce
-  smaug reproduce --quick --out /tmp/quick
-  smaug reproduce --model ./my-llama --data ../shared/data/gsm8k --out runs/mine`,
+  smaug reproduce --quick --output /tmp/quick
+  smaug reproduce --model ./my-llama --data ../shared/data/gsm8k --output runs/mine`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (o.Model == "") != (o.Data == "") && o.Model != "" {
@@ -44,7 +51,7 @@ tokenizer files) and GSM8K-style data, without the SFT stage.`,
 			}
 			o.CommandLine = "smaug " + strings.Join(os.Args[1:], " ")
 			o.Log = os.Stderr
-			if !noProgress {
+			if !noProgress && stderrIsTerminal() { // otherwise progress lines in the log
 				o.Bar = func(n int, desc string) func(int) {
 					b := newBar(n, desc)
 					return func(k int) { b.Add(k) }
@@ -64,7 +71,7 @@ tokenizer files) and GSM8K-style data, without the SFT stage.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Out, "out", "smaug-reproduce", "output folder")
+	f.StringVar(&o.Out, "output", "smaug-reproduce", "output folder (--out is accepted)")
 	f.BoolVar(&o.Quick, "quick", false, "a small, fast run of the same pipeline (under 2 minutes; the effect is not expected to show)")
 	f.StringVar(&o.Model, "model", "", "your base model folder (Hugging Face, with tokenizer files) instead of training one")
 	f.StringVar(&o.Data, "data", "", "your GSM8K-style data: a folder with train.jsonl and test.jsonl, or one JSONL file")

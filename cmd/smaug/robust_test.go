@@ -125,12 +125,12 @@ func TestLogprobsRowChecks(t *testing.T) {
 	out := filepath.Join(dir, "out.jsonl")
 	for _, c := range []struct{ name, content, want string }{
 		{"badid.jsonl", good + "\n" + `{"prompt_ids": [5], "chosen_ids": [7, 50]}` + "\n", `badid.jsonl:3: field "chosen_ids": token id 50 is outside the model's vocabulary (0..49)`},
-		{"null.jsonl", good + `{"prompt_ids": [5], "chosen_ids": null}` + "\n", `null.jsonl:2: field "chosen_ids" is null`},
+		{"null.jsonl", good + `{"prompt_ids": [5], "chosen_ids": null}` + "\n", `null.jsonl:2: field "chosen_ids": is null`},
 		{"utf8.jsonl", good + "{\"prompt_ids\": [5], \"chosen_ids\": [7], \"note\": \"caf\xe9\"}\n", `utf8.jsonl:2: invalid UTF-8`},
 	} {
 		expectFailure(t, c.want, "logprobs", "--model", modelDir, "--data", write(c.name, c.content), "--out", out)
 	}
-	expectFailure(t, "is a directory, not a JSONL file", "logprobs", "--model", modelDir, "--data", modelDir, "--out", out)
+	expectFailure(t, "is a directory, not a data file", "logprobs", "--model", modelDir, "--data", modelDir, "--out", out)
 
 	bom := write("bom.jsonl", "\ufeff"+good)
 	if msg, err := runCLI(t, "logprobs", "--model", modelDir, "--data", bom, "--out", out); err != nil {

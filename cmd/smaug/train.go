@@ -11,9 +11,11 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/smaug-dev/smaug/chat"
 	"github.com/smaug-dev/smaug/pref"
+	"github.com/smaug-dev/smaug/promptfmt"
 	"github.com/smaug-dev/smaug/report"
 	"github.com/smaug-dev/smaug/tokenizer"
 	"github.com/smaug-dev/smaug/train"
@@ -31,8 +33,8 @@ func newTrainCmd(mode train.Mode) *cobra.Command {
 	// The settings the command resolves before the library sees them: the
 	// loss list and the β and λ that default per loss (pref.ParseSpec).
 	var configFile, loss, lossWeights, loraTargets string
-	var beta, dpopLambda float64
-	var noProgress bool
+	var beta, dpopLambda, rpoAlpha float64
+	var noProgress, usePEFT bool
 	cmd := &cobra.Command{Args: cobra.NoArgs}
 	if mode == train.Preference {
 		cmd.Use = "train"
@@ -50,9 +52,11 @@ differ in a few tokens. Other losses (TRL names): dpo, ipo, hinge, robust,
 cdpo, exo_pair, nca_pair, bco_pair, sppo_hard, apo_zero, apo_down, sft,
 simpo, orpo; combine them with --loss dpo,sft --loss-weights 1,0.2.
 
-Data (JSONL or parquet): prompt/chosen/rejected as strings or message lists
-(rendered with the model's chat template), or prompt_ids/chosen_ids/
-rejected_ids. The reference log-probs (of --ref-model, or of the starting
+Data (JSONL or parquet): prompt/chosen/rejected as strings (formatted by
+--prompt-template: raw by default, gsm8k for "Question: …\nAnswer:" and " "
+before completions, or a Jinja string) or message lists (rendered with the
+model's chat template as TRL does; --chat-template for strings too), or
+prompt_ids/chosen_ids/rejected_ids. The reference log-probs (of --ref-model, or of the starting
 weights, or with LoRA of the base with the adapter off) are computed once
 and cached in the output folder.
 
@@ -69,14 +73,22 @@ A run folder belongs to one run: an --output holding another run is refused
 inside --model or --ref-model, and a folder another smaug train is using (its
 pid is named). A step whose loss or gradient is NaN or infinite stops the run
 ("diverged at step N: lower the learning rate"); weights that are not finite
-are never saved, and the last finite checkpoint stays.`
+are never saved, and the last finite checkpoint stays.
+
+When stderr is not a terminal (CI, nohup, a notebook) the bar gives way to
+log lines: a start block (model, parameters, data, truncation, memory), one
+line every --logging-steps steps (step, loss, margin, chosen/rejected
+log-probs, lr, tok/s, ETA) and an end block (time, final metrics, files).
+
+` + trlAliasHelp
 		cmd.Example = `  smaug train --model ./base --data pairs.jsonl --output runs/dpop --max-steps 200
   smaug train --model ./base --data pairs.parquet --output runs/lora --lora-r 16 --lora-alpha 32 --lora-targets q_proj,v_proj
   smaug train --model ./base-bf16 --data pairs.jsonl --output runs/lora --lora-r 16 --base-dtype BF16   # half the base's memory
   smaug train --config run.yaml
   smaug train --resume runs/dpop          # continue a killed run with its saved settings
   smaug train --model ./base --data pairs.jsonl --output runs/dpop --overwrite-output-dir --save-steps 100 --save-total-limit 2
-  smaug train --config runs/dpop/config.yaml --output runs/dpop-seed1 --seed 1`
+  smaug train --config runs/dpop/config.yaml --output runs/dpop-seed1 --seed 1
+  smaug train --model_name_or_path ./base --data pairs.jsonl --output_dir runs/trl --loss_type sigmoid --learning_rate 5e-7 --use_peft`
 	} else {
 		cmd.Use = "sft"
 		cmd.Short = "Supervised fine-tuning on prompt/completion or text rows"
@@ -85,8 +97,10 @@ maximise the likelihood of completions: the loss is the mean negative
 log-likelihood over completion tokens (prompt tokens are not trained on).
 
 Data (JSONL or parquet): prompt/completion (strings or message lists),
-text, messages, or prompt_ids/completion_ids. The run folder is laid out as
-for smaug train.`
+text, messages, or prompt_ids/completion_ids; text is formatted by
+--prompt-template and --chat-template as in smaug train. The run folder, the
+logs without a terminal and the TRL/transformers names are as for smaug
+train.`
 		cmd.Example = `  smaug sft --model ./base --data sft.jsonl --output runs/sft --epochs 3
   smaug sft --init-config tiny/config.json --tokenizer tiny/tokenizer.json --data text.jsonl --output runs/scratch --lr 1e-3`
 	}
@@ -104,17 +118,21 @@ for smaug train.`
 		f.Float64Var(&cfg.Loss.LabelSmoothing, "label-smoothing", cfg.Loss.LabelSmoothing, "ε for robust, cdpo and exo_pair")
 		f.Float64Var(&cfg.Loss.SimPOGamma, "simpo-gamma", cfg.Loss.SimPOGamma, "γ, SimPO's target margin")
 		f.Float64Var(&cfg.Loss.ORPOAlpha, "orpo-alpha", cfg.Loss.ORPOAlpha, "α, ORPO's odds-ratio weight")
+		f.Float64Var(&rpoAlpha, "rpo-alpha", 0, "α of RPO (TRL rpo_alpha): adds α × the chosen completion's mean token NLL (the sft loss) to the loss")
 		f.BoolVar(&cfg.PrecomputeRef, "precompute-ref", cfg.PrecomputeRef, "compute reference log-probs once and cache them (no reference weights in memory while training)")
 	}
 	f.StringVar(&cfg.Tokenizer, "tokenizer", "", "tokenizer (tokenizer.json, .model, .gguf or folder; default: the model folder) for text data")
 	f.StringVar(&cfg.Data, "data", "", "training data: JSONL or parquet (required)")
+	f.StringVar(&cfg.PromptTemplate, "prompt-template", "", promptTemplateUsage)
+	f.BoolVar(&cfg.ChatTemplate, "chat-template", false, chatTemplateUsage)
 	f.StringVar(&cfg.EvalData, "eval-data", "", "evaluation data in the same layout; its metrics are logged with the eval_ prefix")
 	f.StringVar(&cfg.Output, "output", "", "run folder (required unless --resume): new or empty; a folder holding another run is refused unless --overwrite-output-dir")
 	f.BoolVar(&cfg.OverwriteOutput, "overwrite-output-dir", false, "empty an --output that holds another run (or other files) before starting; never a model folder or a folder holding an input")
 	f.StringVar(&cfg.Resume, "resume", "", "continue from a checkpoint folder, or the latest checkpoint of a run folder, in that run folder (wherever it was moved or copied), with the run's settings (flags given again win)")
 	f.Float64Var(&cfg.Optim.LR, "lr", cfg.Optim.LR, "peak learning rate")
-	f.StringVar(&cfg.Optim.Schedule, "lr-schedule", cfg.Optim.Schedule, "constant, linear or cosine (each after --warmup-steps of linear warm-up)")
+	f.StringVar(&cfg.Optim.Schedule, "lr-schedule", cfg.Optim.Schedule, "constant (constant_with_warmup accepted), linear or cosine, each after --warmup-steps of linear warm-up")
 	f.IntVar(&cfg.Optim.WarmupSteps, "warmup-steps", cfg.Optim.WarmupSteps, "steps of linear learning-rate warm-up")
+	f.Float64Var(&cfg.Optim.WarmupRatio, "warmup-ratio", 0, "warm-up as a fraction of the steps, ⌈ratio × steps⌉, when --warmup-steps is 0")
 	f.Float64Var(&cfg.Optim.WeightDecay, "weight-decay", cfg.Optim.WeightDecay, "AdamW decoupled weight decay (not on biases and norm weights unless --decay-all-params)")
 	f.BoolVar(&cfg.Optim.DecayAllParams, "decay-all-params", false, "apply weight decay to biases and norm weights too")
 	f.Float64Var(&cfg.Optim.Beta1, "adam-beta1", cfg.Optim.Beta1, "AdamW β1")
@@ -123,7 +141,7 @@ for smaug train.`
 	f.Float64Var(&cfg.Optim.MaxGradNorm, "max-grad-norm", cfg.Optim.MaxGradNorm, "clip the global gradient norm to this (0: no clipping)")
 	f.IntVar(&cfg.BatchSize, "batch-size", cfg.BatchSize, "examples per micro-batch")
 	f.IntVar(&cfg.GradAccum, "grad-accum", cfg.GradAccum, "micro-batches per optimiser step")
-	f.IntVar(&cfg.MaxSteps, "max-steps", 0, "optimiser steps (0: --epochs passes over the data)")
+	f.IntVar(&cfg.MaxSteps, "max-steps", 0, "optimiser steps (0 or -1: --epochs passes over the data)")
 	f.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "passes over the data when --max-steps is 0")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "seed of the data order, LoRA initialisation and dropout")
 	f.IntVar(&cfg.MaxLength, "max-length", cfg.MaxLength, "longest prompt+completion in tokens (completions are cut from the right)")
@@ -132,6 +150,7 @@ for smaug train.`
 	f.BoolVar(&cfg.SkipBadRows, "skip-bad-rows", false, "skip (and count) rows with missing or malformed fields instead of stopping")
 	f.BoolVar(&cfg.GradientCheckpointing, "gradient-checkpointing", false, "recompute each layer's activations in the backward (less memory, about a third more time)")
 	f.IntVar(&cfg.LoRA.R, "lora-r", 0, "LoRA rank (0: full fine-tuning)")
+	f.BoolVar(&usePEFT, "use-peft", false, "train a LoRA adapter with TRL ModelConfig's defaults for what is not given: --lora-r 16 --lora-alpha 32 --lora-dropout 0.05 --lora-targets q_proj,v_proj")
 	f.Float64Var(&cfg.LoRA.Alpha, "lora-alpha", cfg.LoRA.Alpha, "LoRA α (scaling α/r)")
 	f.Float64Var(&cfg.LoRA.Dropout, "lora-dropout", 0, "LoRA dropout")
 	f.StringVar(&loraTargets, "lora-targets", strings.Join(cfg.LoRA.Targets, ","), "modules to adapt (PEFT names: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj or all-linear)")
@@ -139,6 +158,7 @@ for smaug train.`
 	f.Var(&cfg.BaseDType, "base-dtype", "how frozen weights are held: F32, or BF16 for half the memory (the base under --lora-r, a reference model; exact for a BF16 checkpoint, rounded otherwise)")
 	f.IntVar(&cfg.SaveSteps, "save-steps", 0, "write a checkpoint every N steps and at the end (0: only the final model)")
 	f.IntVar(&cfg.SaveTotalLimit, "save-total-limit", 0, "keep only the newest N checkpoints, removing older ones after each save (0: keep all)")
+	f.IntVar(&cfg.LoggingSteps, "logging-steps", cfg.LoggingSteps, "steps between log lines when stderr is not a terminal (metrics.jsonl has every step)")
 	f.IntVar(&cfg.EvalSteps, "eval-steps", 0, "evaluate on --eval-data every N steps (0: at the end only)")
 	f.BoolVar(&cfg.EvalOnStart, "eval-on-start", false, "also evaluate before the first step (step 0), to see where training starts")
 	f.Var(&cfg.SaveDType, "save-dtype", "dtype of the saved model: F32, BF16 or F16")
@@ -175,6 +195,17 @@ for smaug train.`
 		case cfg.Output == "" && cfg.Resume == "":
 			return fmt.Errorf("--output is required")
 		}
+		if usePEFT {
+			usePEFTDefaults(fs)
+		}
+		// TRL's spellings of values: max_steps -1 is "no limit", and
+		// constant_with_warmup is smaug's constant (which warms up).
+		if cfg.MaxSteps == -1 {
+			cfg.MaxSteps = 0
+		}
+		if cfg.Optim.Schedule == "constant_with_warmup" {
+			cfg.Optim.Schedule = "constant"
+		}
 		cfg.LoRA.Targets = splitList(loraTargets)
 		if mode == train.Preference {
 			// Per-loss defaults come from pref.ParseSpec; a β or λ given
@@ -191,6 +222,11 @@ for smaug train.`
 				spec.DPOPLambda = dpopLambda
 			}
 			spec.LabelSmoothing, spec.SimPOGamma, spec.ORPOAlpha = cfg.Loss.LabelSmoothing, cfg.Loss.SimPOGamma, cfg.Loss.ORPOAlpha
+			if rpoAlpha != 0 {
+				if spec, err = withRPO(spec, rpoAlpha); err != nil {
+					return fmt.Errorf("--rpo-alpha: %w", err)
+				}
+			}
 			cfg.Loss = spec
 		}
 		if err := errors.Join(resolveModelArg(cmd.Context(), &cfg.Model), resolveModelArg(cmd.Context(), &cfg.RefModel),
@@ -221,15 +257,31 @@ func applyConfigFile(fs *pflag.FlagSet, what, path string, mode train.Mode) erro
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	var unknown []string
+	seen := map[string]string{} // flag name → the key that set it
 	for _, k := range keys {
 		if k == "mode" || k == "config" {
 			continue
 		}
 		fl := fs.Lookup(k)
 		if fl == nil {
-			return fmt.Errorf("%s %s: unknown setting %q (settings are the flag names, e.g. lr, batch-size)", what, path, k)
+			unknown = append(unknown, k)
+			continue
 		}
-		if fl.Changed {
+		if other, ok := seen[fl.Name]; ok {
+			return fmt.Errorf("%s %s: %s and %s are the same setting (--%s); give one", what, path, other, k, fl.Name)
+		}
+		seen[fl.Name] = k
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("%s %s: unknown settings %s (keys are the flag names, e.g. lr, batch-size, or their TRL names, e.g. learning_rate; see smaug %s --help)",
+			what, path, strings.Join(unknown, ", "), commandOf(mode))
+	}
+	for _, k := range keys {
+		if k == "mode" || k == "config" {
+			continue
+		}
+		if fs.Lookup(k).Changed {
 			continue
 		}
 		if err := fs.Set(k, entries[k]); err != nil {
@@ -237,6 +289,38 @@ func applyConfigFile(fs *pflag.FlagSet, what, path string, mode train.Mode) erro
 		}
 	}
 	return nil
+}
+
+// usePEFTDefaults gives the LoRA settings not set on the command line or
+// in a config file TRL ModelConfig's defaults (lora_r 16, lora_alpha 32,
+// lora_dropout 0.05, and PEFT's Llama targets q_proj and v_proj).
+func usePEFTDefaults(fs *pflag.FlagSet) {
+	for _, d := range []struct{ flag, value string }{
+		{"lora-r", "16"}, {"lora-alpha", "32"}, {"lora-dropout", "0.05"}, {"lora-targets", "q_proj,v_proj"},
+	} {
+		if !fs.Changed(d.flag) {
+			fs.Set(d.flag, d.value) // fixed, valid values
+		}
+	}
+}
+
+// withRPO adds TRL's rpo_alpha term to a loss spec: the sft loss (mean
+// token NLL of the chosen completion) with weight alpha, the other losses
+// keeping their weights (1 each when none were given).
+func withRPO(spec pref.Spec, alpha float64) (pref.Spec, error) {
+	for _, l := range spec.Losses {
+		if l == "sft" {
+			return spec, fmt.Errorf("the loss list already has sft; give its weight with --loss-weights instead")
+		}
+	}
+	if len(spec.Weights) == 0 {
+		for range spec.Losses {
+			spec.Weights = append(spec.Weights, 1)
+		}
+	}
+	spec.Losses = append(append([]string{}, spec.Losses...), "sft")
+	spec.Weights = append(append([]float64{}, spec.Weights...), alpha)
+	return spec, spec.Validate()
 }
 
 // commandOf names the command of a training mode.
@@ -269,7 +353,7 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool) error {
 		return inTrainTerms(err) // before the data is read
 	}
 	lo := train.LoadOptions{Mode: cfg.Mode, MaxLength: cfg.MaxLength, MaxPromptLength: cfg.MaxPromptLength, SkipBadRows: cfg.SkipBadRows}
-	if err := textSupport(&lo, cfg); err != nil {
+	if err := textSupport(&lo, cfg.Tokenizer, cfg.Model, cfg.PromptTemplate, cfg.ChatTemplate); err != nil {
 		return err
 	}
 	exs, stats, err := train.LoadExamples(cfg.Data, lo)
@@ -302,9 +386,20 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool) error {
 	if t.Finished() {
 		return t.Run(ctx) // says so, and writes nothing
 	}
+	start := time.Now()
+	// Log lines where no bar shows (not a terminal, or --no-progress).
+	lines := noProgress || !stderrIsTerminal()
+	if lines {
+		logf("%s", t.StartBlock())
+	}
+	steps := train.NewStepLogger(os.Stderr, "", cfg.LoggingSteps, t.TotalSteps(), t.StepsDone())
 	pb := makeBar(t.TotalSteps(), "train", !noProgress)
 	pb.Set(t.StepsDone())
 	t.SetProgress(func(step int, m map[string]float64) {
+		if lines {
+			steps.Step(step, m)
+			return
+		}
 		desc := fmt.Sprintf("loss %.4f", m["loss"])
 		if v, ok := m["rewards/margins"]; ok {
 			desc += fmt.Sprintf(" margin %.3f", v)
@@ -321,6 +416,9 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool) error {
 	}
 	pb.Finish()
 	fmt.Println(t.Summary())
+	if lines {
+		logf("%s", t.EndBlock(time.Since(start)))
+	}
 	// The model is saved by now: a plot that cannot be drawn is reported,
 	// not fatal.
 	plots, err := report.PlotRun(t.Cfg.Output)
@@ -333,19 +431,32 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool) error {
 	return nil
 }
 
-// textSupport loads the tokenizer and chat template needed for text rows,
-// when the data may have them. Token-id data needs neither.
-func textSupport(lo *train.LoadOptions, cfg train.Config) error {
-	src := cfg.Tokenizer
+// The help of the formatting flags, shared by the commands that read text
+// rows.
+var (
+	promptTemplateUsage = "format of text prompts: a preset (" + strings.Join(promptfmt.Presets(), ", ") + `; gsm8k is "Question: …\nAnswer:" with " " before completions) or a Jinja string using {{ prompt }}`
+	chatTemplateUsage   = "apply the tokenizer's chat template to text rows too (prompt as the user's message, completions as the assistant's); conversational rows always get it"
+)
+
+// textSupport loads the tokenizer, prompt format and chat template needed
+// for text rows, when the data may have them (tokenizer: the --tokenizer
+// flag's value, else modelDir). Token-id data needs none of them.
+func textSupport(lo *train.LoadOptions, tokenizerFlag, modelDir, promptTemplate string, chatStrings bool) error {
+	format, err := promptfmt.Parse(promptTemplate)
+	if err != nil {
+		return fmt.Errorf("--prompt-template: %w", err)
+	}
+	lo.Format, lo.ChatStrings = format, chatStrings
+	src := tokenizerFlag
 	if src == "" {
-		src = cfg.Model
+		src = modelDir
 	}
 	if src == "" {
 		return nil
 	}
 	tok, err := tokenizer.Load(src)
 	if err != nil {
-		if cfg.Tokenizer != "" {
+		if tokenizerFlag != "" {
 			return fmt.Errorf("--tokenizer: %w", err)
 		}
 		return nil // token-id data still works; text rows will say what is missing
@@ -357,6 +468,9 @@ func textSupport(lo *train.LoadOptions, cfg train.Config) error {
 	}
 	tc, err := chat.LoadTokenizerConfig(dir)
 	if err != nil || tc.ChatTemplate == "" {
+		if chatStrings {
+			return fmt.Errorf("--chat-template: %s has no chat template (chat_template in tokenizer_config.json)", dir)
+		}
 		return nil
 	}
 	tmpl, err := chat.Parse(tc.ChatTemplate)
@@ -382,7 +496,7 @@ var flagOf = []struct{ field, flag string }{
 	{"MaxLength", "--max-length"}, {"MaxPromptLength", "--max-prompt-length"}, {"LoRA.R", "--lora-r"},
 	{"LoRA.Alpha", "--lora-alpha"}, {"LoRA.Dropout", "--lora-dropout"}, {"SaveSteps", "--save-steps"},
 	{"EvalSteps", "--eval-steps"}, {"BaseDType", "--base-dtype"}, {"SaveDType", "--save-dtype"},
-	{"SaveTotalLimit", "--save-total-limit"},
+	{"SaveTotalLimit", "--save-total-limit"}, {"LoggingSteps", "--logging-steps"}, {"WarmupRatio", "--warmup-ratio"},
 }
 
 // dataTerms puts the library's advice in data errors in the command's
