@@ -19,16 +19,20 @@ const (
 	parallelMin = 64 * 64 * 64
 )
 
-// microKernel adds the product of a packed mr×kc sliver of A and a packed
-// kc×nr sliver of B to the mr×nr block of C at c with row stride ldc.
+// microKernel is a register-blocked inner loop of the pure-Go path: fn adds
+// the product of a packed mr×kc sliver of A and a packed kc×nr sliver of B
+// to the mr×nr block of C at c with row stride ldc. peak runs n iterations
+// of a register-only loop of the same instructions doing peakFlops each.
 type microKernel struct {
-	name   string
-	mr, nr int
-	fn     func(kc int, a, b, c []float32, ldc int)
+	name      string
+	mr, nr    int
+	fn        func(kc int, a, b, c []float32, ldc int)
+	peak      func(n int)
+	peakFlops int
 }
 
 // maxTile bounds mr·nr over all micro-kernels (edge-tile scratch size).
-const maxTile = 6 * 16
+const maxTile = 12 * 32
 
 // gemm is the pure-Go Sgemm on validated arguments with m, n > 0. With par
 // it spreads the work over Threads() goroutines, else it runs inline.
