@@ -46,6 +46,9 @@ func UseMicroKernel(name string) error {
 	for _, k := range available() {
 		if k.name == name {
 			micro = k
+			autoMu.Lock()
+			autoResult = nil // the calibration was for another micro-kernel
+			autoMu.Unlock()
 			return nil
 		}
 	}
