@@ -71,3 +71,30 @@ func fmaPeakAVX2(n int)
 //
 //go:noescape
 func fmaPeakAVX512(n int)
+
+// avx512BF16Kernel is the 12×32 VDPBF16PS micro-kernel of SgemmBF16.
+var avx512BF16Kernel = bf16Kernel{name: "avx512-bf16", mr: 12, nr: 32, fn: kernel12x32BF16Checked}
+
+// bf16Micro is SgemmBF16's micro-kernel: the VDPBF16PS one where the CPU
+// has AVX512-BF16, else none (SgemmBF16 widens to float32).
+var bf16Micro = func() bf16Kernel {
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BF16 {
+		return avx512BF16Kernel
+	}
+	return bf16Kernel{}
+}()
+
+// kernel12x32BF16Checked checks the slice bounds and runs the assembly
+// kernel.
+func kernel12x32BF16Checked(kp int, a, b []uint32, c []float32, ldc int) {
+	_ = a[12*kp-1]
+	_ = b[32*kp-1]
+	_ = c[11*ldc+31]
+	kernel12x32BF16(kp, &a[0], &b[0], &c[0], ldc)
+}
+
+// kernel12x32BF16 adds the product of the packed 12×2kp bfloat16 sliver at
+// a and the packed 2kp×32 sliver at b to the 12×32 block at c; kp > 0.
+//
+//go:noescape
+func kernel12x32BF16(kp int, a, b *uint32, c *float32, ldc int)

@@ -29,3 +29,7 @@ func kernel8x12NEON(kc int, a, b, c *float32, ldc int)
 //
 //go:noescape
 func fmaPeakNEON(n int)
+
+// bf16Micro is SgemmBF16's micro-kernel: none on this architecture
+// (SgemmBF16 widens to float32).
+var bf16Micro bf16Kernel
