@@ -230,11 +230,12 @@ var (
 // DefaultCalibration returns the calibration that chooses Sgemm's backend
 // when SMAUG_BLAS is unset or "auto": the cached one for this machine (see
 // CalibrationPath), else a fresh one (see Calibrate), measured on the first
-// call that needs it. ok is false when no BLAS library can be loaded, in
-// which case Sgemm runs in pure Go.
+// call that needs it. ok is false when no BLAS library can be loaded (Sgemm
+// runs in pure Go) and when the pure-Go path has only the portable
+// micro-kernel (Sgemm uses the library without measuring).
 func DefaultCalibration() (c Calibration, ok bool) {
 	lib := loadedBLAS()
-	if lib == nil {
+	if lib == nil || micro.name == goKernel.name {
 		return Calibration{}, false
 	}
 	return *autoCalibration(lib), true

@@ -194,12 +194,14 @@ func benchPeak(ctx context.Context, out io.Writer, shapes []gemmShape, rounds, w
 	}
 	kernels.UseBLAS(true)
 	var c kernels.Calibration
+	ok := true
 	if calibrate {
 		if c, err = kernels.Calibrate(); err != nil {
 			return err
 		}
-	} else {
-		c, _ = kernels.DefaultCalibration()
+	} else if c, ok = kernels.DefaultCalibration(); !ok {
+		fmt.Fprintf(out, "default backend: %s (the portable micro-kernel always yields to a library)\n", kernels.Backend())
+		return nil
 	}
 	fmt.Fprintf(out, "default backend calibration (%s): %s\n", c.Measured.Format(time.RFC3339), c)
 	if path, err := kernels.CalibrationPath(); err == nil {
