@@ -232,8 +232,10 @@ func packB(bs, b []float32, ldb int, transB bool, p0, kc, j0, cols int) {
 		}
 		return
 	}
-	if nr == 16 && cols == 16 {
-		packBT16(bs, b, ldb, p0, kc, j0)
+	if nr%16 == 0 && cols == nr {
+		for j := 0; j < nr; j += 16 {
+			packBT16(bs[j:], nr, b, ldb, p0, kc, j0+j)
+		}
 		return
 	}
 	if cols < nr {
@@ -273,15 +275,16 @@ func ceilDiv(x, y int) int { return (x + y - 1) / y }
 // roundUp returns the smallest multiple of y that is ≥ x.
 func roundUp(x, y int) int { return ceilDiv(x, y) * y }
 
-// packBT16 is packB for transB and a full 16-column sliver: it reads the 16
-// rows of B side by side so that every store is sequential.
-func packBT16(bs, b []float32, ldb, p0, kc, j0 int) {
+// packBT16 is packB for transB and 16 full columns j0..j0+15 of a sliver
+// whose rows are nr values long (16 columns at a time of a wider sliver):
+// it reads the 16 rows of B side by side so that every store is sequential.
+func packBT16(bs []float32, nr int, b []float32, ldb, p0, kc, j0 int) {
 	row := func(j int) []float32 { return b[(j0+j)*ldb+p0:][:kc] }
 	r0, r1, r2, r3, r4, r5, r6, r7 := row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7)
 	r8, r9, r10, r11, r12, r13, r14, r15 := row(8), row(9), row(10), row(11), row(12), row(13), row(14), row(15)
-	bs = bs[:16*kc]
+	bs = bs[:nr*(kc-1)+16]
 	for p := range kc {
-		d := (*[16]float32)(bs[16*p:])
+		d := (*[16]float32)(bs[nr*p:])
 		d[0], d[1], d[2], d[3] = r0[p], r1[p], r2[p], r3[p]
 		d[4], d[5], d[6], d[7] = r4[p], r5[p], r6[p], r7[p]
 		d[8], d[9], d[10], d[11] = r8[p], r9[p], r10[p], r11[p]
