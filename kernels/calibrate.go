@@ -2,7 +2,9 @@ package kernels
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -258,11 +260,47 @@ func autoCalibration(lib *blasLib) *Calibration {
 	}
 	c := measureCalibration(lib)
 	if path != "" {
-		// A cache that cannot be written only costs a calibration next run.
-		_ = saveCalibration(path, c)
+		// The first process to finish a calibration decides for every
+		// later one, so that processes started together (a run and its
+		// resumption, test binaries) agree: adopt a cache that appeared
+		// meanwhile. A cache that cannot be written only costs a
+		// calibration next run.
+		if first, err := createCalibration(path, c); err == nil {
+			c = first
+		}
 	}
 	autoResult = &c
 	return autoResult
+}
+
+// createCalibration writes c to path unless the file exists, atomically
+// (a complete file appears or none), and returns the calibration the file
+// then holds: c, or the one another process wrote first.
+func createCalibration(path string, c Calibration) (Calibration, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return c, err
+	}
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return c, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".calibration-*")
+	if err != nil {
+		return c, err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(append(b, '\n'))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return c, err
+	}
+	// A hard link, unlike a rename, fails when path exists.
+	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return c, err
+	}
+	return loadCalibration(path)
 }
 
 // autoChoice reports whether the calibration prefers lib. The pure-Go path

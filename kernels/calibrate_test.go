@@ -129,3 +129,21 @@ func TestCalibrate(t *testing.T) {
 		t.Errorf("DefaultCalibration() = %+v, %v; want the fresh one", got, ok)
 	}
 }
+
+// TestCreateCalibration checks that the first calibration written wins.
+func TestCreateCalibration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k", "c.json")
+	first := Calibration{Micro: "a", Ratios: []float64{1.2}, Median: 1.2}
+	second := Calibration{Micro: "b", Ratios: []float64{0.5}, Median: 0.5, UseBLAS: true}
+	got, err := createCalibration(path, first)
+	if err != nil || got.Micro != "a" {
+		t.Fatalf("first: %+v, %v", got, err)
+	}
+	got, err = createCalibration(path, second)
+	if err != nil || got.Micro != "a" || got.UseBLAS {
+		t.Errorf("second: %+v, %v; want the first kept", got, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".calibration-*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
