@@ -175,17 +175,20 @@ func benchPeak(ctx context.Context, out io.Writer, shapes []gemmShape, rounds, w
 	pn, _ := res.Rate(0, "peak")
 	fmt.Fprintf(out, "FMA peak (%s register-only loop), GFLOP/s: 1 thread %s, %d threads %s\n",
 		labels[0], fmtRate(p1, true), kernels.Threads(), fmtRate(pn, true))
-	const row = "%-20s %-44s %20s  %s\n"
-	fmt.Fprintf(out, row, "product", "kernels", "GFLOP/s", "share of peak")
+	const row = "%-20s %-50s %14s  %-16s %s\n"
+	fmt.Fprintf(out, row, "product", "kernels", "GFLOP/s", "share of peak", "pure-go / blas")
 	for _, g := range shapes {
 		for i := 1; i < len(sides); i++ {
 			r, ok := res.Rate(i, g.String())
 			sh, okS := res.Ratio(i, g.String(), 0, "peak")
-			share := "-"
+			share, vs := "-", "-"
 			if okS {
 				share = fmt.Sprintf("%.0f%% (%.0f–%.0f%%)", 100*sh.Median, 100*sh.Min, 100*sh.Max)
 			}
-			fmt.Fprintf(out, row, g, labels[i], fmtRate(r, ok), share)
+			if sides[i].name == "pure-go" && haveBLAS {
+				vs = fmtRatio(res.Ratio(i, g.String(), 2, g.String()))
+			}
+			fmt.Fprintf(out, row, g, labels[i], fmtRate(r, ok), share, vs)
 		}
 	}
 	if !haveBLAS {
