@@ -150,8 +150,8 @@ func benchParent(ctx context.Context, out io.Writer, shapes, blasModes []string,
 		return err
 	}
 	printMachine(out, cfg, torchScript != "")
-	const row = "%-9s %-52s %20s %20s %8s  %s\n"
-	fmt.Fprintf(out, row, "shape", "kernels", "fwd+bwd tok/s", "score tok/s", "RSS MiB", "vs torch: fwd+bwd / score")
+	const row = "%-9s %-10s %-52s %20s %20s %8s  %s\n"
+	fmt.Fprintf(out, row, "shape", "SMAUG_BLAS", "kernels", "fwd+bwd tok/s", "score tok/s", "RSS MiB", "vs torch: fwd+bwd / score")
 	for _, sh := range shapes {
 		sides = sides[:0]
 		for _, blas := range blasModes {
@@ -186,7 +186,11 @@ func benchParent(ctx context.Context, out io.Writer, shapes, blasModes []string,
 			}
 			t, okT := res.Rate(i, train)
 			sc, okS := res.Rate(i, score)
-			fmt.Fprintf(out, row, sh, sd.label, fmtRate(t, okT), fmtRate(sc, okS), rss, ratio)
+			blas := "-"
+			if i < len(blasModes) {
+				blas = blasModes[i]
+			}
+			fmt.Fprintf(out, row, sh, blas, sd.label, fmtRate(t, okT), fmtRate(sc, okS), rss, ratio)
 		}
 	}
 	if torchScript != "" {
