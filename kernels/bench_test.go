@@ -61,3 +61,33 @@ func BenchmarkSgemmSerial(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMicroKernel reports GFLOP/s of each micro-kernel alone on one
+// core, on packed slivers that stay in L1 (kc = kcBlock), next to the FMA
+// peak of one core, to separate the inner loop from packing and blocking.
+func BenchmarkMicroKernel(b *testing.B) {
+	for _, k := range available() {
+		b.Run(k.name, func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(7, 8))
+			a, bb := matrix(rng, kcBlock, k.mr, k.mr), matrix(rng, kcBlock, k.nr, k.nr)
+			c := make([]float32, k.mr*k.nr)
+			for b.Loop() {
+				k.fn(kcBlock, a, bb, c, k.nr)
+			}
+			b.ReportMetric(2*float64(k.mr*k.nr*kcBlock)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// BenchmarkPeak reports the register-only FMA peak of each micro-kernel's
+// instructions on one core.
+func BenchmarkPeak(b *testing.B) {
+	for _, k := range available() {
+		b.Run(k.name, func(b *testing.B) {
+			for b.Loop() {
+				k.peak(peakChunk)
+			}
+			b.ReportMetric(float64(k.peakFlops*peakChunk)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

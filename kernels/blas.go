@@ -29,6 +29,12 @@ type blasLib struct {
 	sgemm   cblasSgemm
 }
 
+// blasThreads is the thread count set in a BLAS library: one. Sgemm splits
+// a product over Threads() Parallel workers, each calling the library on
+// its own block of C, so no library thread spins between calls while the
+// Go workers run the elementwise work.
+const blasThreads = 1
+
 // blasCandidate is a library file to try and the vendor it belongs to.
 type blasCandidate struct{ vendor, file string }
 
@@ -72,7 +78,8 @@ func candidates(env string) []blasCandidate {
 }
 
 // openBLAS opens the first candidate that loads and exports cblas_sgemm,
-// sets its thread count to threads, and returns nil when none does.
+// sets its thread count to threads (where it has a setter), and returns nil
+// when none does.
 func openBLAS(cands []blasCandidate, threads int) *blasLib {
 	for _, c := range cands {
 		if lib := openOne(c, threads); lib != nil {
@@ -122,21 +129,18 @@ var (
 	blasForced atomic.Bool // set by UseBLAS(true)
 )
 
-// preferBLAS reports whether Sgemm should call a BLAS library rather than
-// the pure-Go kernels when both are available. With SMAUG_BLAS unset (or
-// "auto") it is false where the AVX2/FMA assembly micro-kernel runs: measured
-// on this project's 2-core machines, the pure-Go path with it is as fast as
-// OpenBLAS on large products and faster in training (smaug bench small:
-// 2,810 vs 2,252 tokens/s forward+backward, 6,607 vs 4,613 scoring), because
-// OpenBLAS's own threads spin between calls and compete with the Go workers
-// of the elementwise ops. SMAUG_BLAS=on (or a library name) prefers BLAS.
-func preferBLAS() bool {
+// preferBLAS reports whether Sgemm should call the BLAS library lib rather
+// than the pure-Go kernels. SMAUG_BLAS=on (or a library name) and
+// UseBLAS(true) prefer BLAS; unset or "auto", the calibration decides (see
+// DefaultCalibration): the faster of the two on this machine, measured
+// once per CPU model and cached.
+func preferBLAS(lib *blasLib) bool {
 	if blasForced.Load() {
 		return true
 	}
 	switch strings.ToLower(strings.TrimSpace(os.Getenv("SMAUG_BLAS"))) {
 	case "", "auto":
-		return micro.name == goKernel.name
+		return autoChoice(lib)
 	}
 	return true
 }
@@ -144,17 +148,21 @@ func preferBLAS() bool {
 // loadedBLAS loads the library on first use and returns it, or nil.
 func loadedBLAS() *blasLib {
 	blasOnce.Do(func() {
-		blasLoaded = openBLAS(candidates(os.Getenv("SMAUG_BLAS")), Threads())
+		blasLoaded = openBLAS(candidates(os.Getenv("SMAUG_BLAS")), blasThreads)
 	})
 	return blasLoaded
 }
 
 // activeBLAS returns the library Sgemm should call, or nil for pure Go.
 func activeBLAS() *blasLib {
-	if blasOff.Load() || !preferBLAS() {
+	if blasOff.Load() {
 		return nil
 	}
-	return loadedBLAS()
+	lib := loadedBLAS()
+	if lib == nil || !preferBLAS(lib) {
+		return nil
+	}
+	return lib
 }
 
 // UseBLAS switches Sgemm between the BLAS library (on) and the pure-Go
@@ -168,21 +176,60 @@ func UseBLAS(on bool) bool {
 }
 
 // Backend describes what Sgemm currently runs on, for logs and reports,
-// e.g. "openblas (libopenblas.so.0, 2 threads)" or
+// e.g. "openblas (libopenblas.so.0, 1 thread) × 2 workers" or
 // "pure-go (avx2-fma 6x16, 2 workers)".
 func Backend() string {
 	if lib := activeBLAS(); lib != nil {
-		return lib.String()
+		return fmt.Sprintf("%s × %d workers", lib, Threads())
 	}
 	return fmt.Sprintf("pure-go (%s %dx%d, %d workers)", micro.name, micro.mr, micro.nr, Threads())
 }
 
 // String names the library, the file it came from and its thread count.
 func (l *blasLib) String() string {
-	if l.threads == 0 {
+	switch l.threads {
+	case 0:
 		return fmt.Sprintf("%s (%s)", l.vendor, l.file)
+	case 1:
+		return fmt.Sprintf("%s (%s, 1 thread)", l.vendor, l.file)
 	}
 	return fmt.Sprintf("%s (%s, %d threads)", l.vendor, l.file, l.threads)
+}
+
+// split runs the product on the library from Threads() Parallel workers,
+// each on a block of rows of C (or of columns, when C has fewer rows than
+// columns), unless it is too small to be worth splitting. The caller has
+// validated the arguments and checked that m, n and k are positive and fit
+// in an int32.
+func (l *blasLib) split(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	w := Threads()
+	if w < 2 || m*n*k < parallelMin {
+		l.call(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	if m >= n {
+		// Row blocks of C: rows i0..i1 of op(A).
+		blocks := min(w, ceilDiv(m, 16))
+		Parallel(blocks, func(lo, hi int) {
+			i0, i1 := lo*m/blocks, hi*m/blocks
+			ao := i0 * lda
+			if transA {
+				ao = i0
+			}
+			l.call(transA, transB, i1-i0, n, k, alpha, a[ao:], lda, b, ldb, beta, c[i0*ldc:], ldc)
+		})
+		return
+	}
+	// Column blocks of C: columns j0..j1 of op(B).
+	blocks := min(w, ceilDiv(n, 16))
+	Parallel(blocks, func(lo, hi int) {
+		j0, j1 := lo*n/blocks, hi*n/blocks
+		bo := j0
+		if transB {
+			bo = j0 * ldb
+		}
+		l.call(transA, transB, m, j1-j0, k, alpha, a, lda, b[bo:], ldb, beta, c[j0:], ldc)
+	})
 }
 
 // call runs cblas_sgemm. The caller has validated the arguments, checked

@@ -67,8 +67,8 @@ func TestBackend(t *testing.T) {
 	}
 	var get func() int32
 	purego.RegisterLibFunc(&get, h, "openblas_get_num_threads")
-	if n := int(get()); n != Threads() {
-		t.Errorf("openblas_get_num_threads() = %d, want Threads() = %d", n, Threads())
+	if n := int(get()); n != blasThreads {
+		t.Errorf("openblas_get_num_threads() = %d, want %d", n, blasThreads)
 	}
 }
 

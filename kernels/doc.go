@@ -1,41 +1,57 @@
-// Package kernels owns the dense matrix product (Sgemm) and the parallel
-// loop (Parallel) that the tensor engine is built on. It holds no tensor
-// types: callers pass row-major float32 slices with explicit strides, as in
-// cblas with CblasRowMajor.
+// Package kernels owns the dense matrix product (Sgemm), the parallel loop
+// (Parallel) that the tensor engine is built on, the choice between its
+// backends, and the machine's FMA peak (MeasurePeak) that products are
+// measured against. It holds no tensor types: callers pass row-major
+// float32 slices with explicit strides, as in cblas with CblasRowMajor.
 //
 // # Backends
 //
-// Sgemm runs on a BLAS library or on a pure-Go blocked implementation. By
-// default (SMAUG_BLAS unset or "auto") it uses the pure-Go path where the
-// AVX2/FMA assembly micro-kernel runs — measured faster than OpenBLAS in
-// training here, see preferBLAS — and BLAS elsewhere when a library loads;
-// SMAUG_BLAS=on prefers BLAS, SMAUG_BLAS=off never loads it. The library is opened at run time with
-// github.com/ebitengine/purego rather than cgo, so the module still builds
-// with CGO_ENABLED=0, cross-compiles to the Unix targets purego supports,
-// and runs on machines without BLAS. Loading tries, in order,
-// libopenblas.so.0, libopenblas.so, libmkl_rt.so(.2), libblis.so(.4) and, on
-// macOS, the Accelerate framework, and sets the library's thread count to
-// Threads(). SMAUG_BLAS=off in the environment skips loading; SMAUG_BLAS set
-// to a library name or path tries that library first. UseBLAS switches
-// between the two backends at run time.
+// Sgemm runs on a BLAS library or on a pure-Go blocked implementation. The
+// library is opened at run time with github.com/ebitengine/purego rather
+// than cgo, so the module still builds with CGO_ENABLED=0, cross-compiles
+// to the Unix targets purego supports, and runs on machines without BLAS.
+// Loading tries, in order, libopenblas.so.0, libopenblas.so,
+// libmkl_rt.so(.2), libblis.so(.4) and, on macOS, the Accelerate
+// framework. SMAUG_BLAS=off in the environment skips loading; SMAUG_BLAS
+// set to a library name or path tries that library first.
+//
+// With SMAUG_BLAS unset (or "auto") the backend is chosen by measurement,
+// not by a fixed rule: a short calibration (see Calibration) times both on
+// the products of a training step, in alternation, the first time Sgemm
+// needs the choice, and caches the outcome per CPU model in the user cache
+// directory (see CalibrationPath), so later runs do not measure again.
+// SMAUG_BLAS=on (or a library name) prefers BLAS; UseBLAS switches between
+// the two at run time.
+//
+// The library runs single-threaded: Sgemm splits C into blocks of rows (or
+// columns) over Threads() Parallel workers, each calling the library on its
+// own block. No library thread spins between calls while the Go workers run
+// the elementwise work, the contention that made multi-threaded OpenBLAS
+// slower than pure Go in training.
+//
+// # Micro-kernels
 //
 // The pure-Go path follows the usual GotoBLAS/BLIS structure: op(B) is
 // packed kc×nc panel by panel into nr-wide slivers, op(A) (scaled by alpha)
-// into mr-tall slivers of an mc×kc block, and a register-blocked micro-kernel
-// multiplies one mr×kc sliver by one kc×nr sliver into C. On amd64 CPUs with
-// AVX2 and FMA the micro-kernel is a 6×16 Go assembly routine (twelve ymm
-// accumulators, no cgo), because scalar Go peaks near 5 GFLOP/s per core
-// while this reaches tens; elsewhere it is a 4×4 plain Go loop whose sixteen
-// accumulators the compiler keeps in registers. Row blocks of C (or column
-// groups, when C has few rows) are spread over Threads() goroutines.
+// into mr-tall slivers of an mc×kc block, and a register-blocked
+// micro-kernel multiplies one mr×kc sliver by one kc×nr sliver into C. The
+// micro-kernel is chosen at run time from what the CPU has (CPUID on x86,
+// through golang.org/x/sys/cpu): a 12×32 AVX-512F kernel (24 zmm
+// accumulators), a 6×16 AVX2/FMA kernel (12 ymm accumulators), an 8×12
+// NEON kernel on arm64 (24 vector accumulators, FMLA by element), all Go
+// assembly without cgo; elsewhere a 4×4 plain Go loop whose sixteen
+// accumulators the compiler keeps in registers (scalar Go peaks near
+// 5 GFLOP/s per core, the assembly kernels at the FMA units' limit).
+// MicroKernels lists those this CPU runs; SMAUG_KERNEL or UseMicroKernel
+// picks one. Row blocks of C (or column groups, when C has few rows) are
+// spread over Threads() goroutines.
 //
 // # Threads
 //
-// Threads() (GOMAXPROCS by default) is both the number of Parallel workers
-// and the BLAS library's thread count. A BLAS call already uses every core
-// through the library's own threads, so never run Parallel workers and a
-// BLAS call at the same time: inside a Parallel worker use SgemmSerial,
-// which never calls BLAS and never starts goroutines, and call Sgemm only
-// from code that is not itself running in parallel. Breaking the rule is
-// not a data race, only oversubscription that makes both slower.
+// Threads() (GOMAXPROCS by default) is the number of Parallel workers, and
+// so of concurrent single-threaded library calls. Sgemm already uses every
+// worker, so never run Sgemm inside Parallel workers: there use
+// SgemmSerial, which never calls BLAS and never starts goroutines, and call
+// Sgemm only from code that is not itself running in parallel. Breaking the
+// rule is not a data race, only oversubscription that makes both slower.
 package kernels

@@ -19,16 +19,20 @@ const (
 	parallelMin = 64 * 64 * 64
 )
 
-// microKernel adds the product of a packed mr×kc sliver of A and a packed
-// kc×nr sliver of B to the mr×nr block of C at c with row stride ldc.
+// microKernel is a register-blocked inner loop of the pure-Go path: fn adds
+// the product of a packed mr×kc sliver of A and a packed kc×nr sliver of B
+// to the mr×nr block of C at c with row stride ldc. peak runs n iterations
+// of a register-only loop of the same instructions doing peakFlops each.
 type microKernel struct {
-	name   string
-	mr, nr int
-	fn     func(kc int, a, b, c []float32, ldc int)
+	name      string
+	mr, nr    int
+	fn        func(kc int, a, b, c []float32, ldc int)
+	peak      func(n int)
+	peakFlops int
 }
 
 // maxTile bounds mr·nr over all micro-kernels (edge-tile scratch size).
-const maxTile = 6 * 16
+const maxTile = 12 * 32
 
 // gemm is the pure-Go Sgemm on validated arguments with m, n > 0. With par
 // it spreads the work over Threads() goroutines, else it runs inline.
@@ -99,9 +103,24 @@ type gemmJob struct {
 	pc, kc int
 }
 
-// pack packs B slivers lo..hi-1 of the current panel into bp.
+// pack packs B slivers lo..hi-1 of the current panel into bp. A row-major
+// B is read row by row across all the slivers (one sequential run per row
+// of the panel, measured 3–12% faster end to end than sliver by sliver on
+// AVX2: a sliver's rows lie a whole row of B apart, often on other pages).
 func (g *gemmJob) pack(lo, hi int) {
 	nr := micro.nr
+	if !g.transB {
+		for p := range g.kc {
+			src := g.b[(g.pc+p)*g.ldb+g.jc:]
+			for s := lo; s < hi; s++ {
+				cols := min(nr, g.nc-s*nr)
+				d := g.bp[s*g.kc*nr+p*nr:][:nr]
+				copy(d, src[s*nr:s*nr+cols])
+				clear(d[cols:])
+			}
+		}
+		return
+	}
 	for s := lo; s < hi; s++ {
 		packB(g.bp[s*g.kc*nr:(s+1)*g.kc*nr], g.b, g.ldb, g.transB, g.pc, g.kc, g.jc+s*nr, min(nr, g.nc-s*nr))
 	}
@@ -213,8 +232,10 @@ func packB(bs, b []float32, ldb int, transB bool, p0, kc, j0, cols int) {
 		}
 		return
 	}
-	if nr == 16 && cols == 16 {
-		packBT16(bs, b, ldb, p0, kc, j0)
+	if nr%16 == 0 && cols == nr {
+		for j := 0; j < nr; j += 16 {
+			packBT16(bs[j:], nr, b, ldb, p0, kc, j0+j)
+		}
 		return
 	}
 	if cols < nr {
@@ -254,15 +275,16 @@ func ceilDiv(x, y int) int { return (x + y - 1) / y }
 // roundUp returns the smallest multiple of y that is ≥ x.
 func roundUp(x, y int) int { return ceilDiv(x, y) * y }
 
-// packBT16 is packB for transB and a full 16-column sliver: it reads the 16
-// rows of B side by side so that every store is sequential.
-func packBT16(bs, b []float32, ldb, p0, kc, j0 int) {
+// packBT16 is packB for transB and 16 full columns j0..j0+15 of a sliver
+// whose rows are nr values long (16 columns at a time of a wider sliver):
+// it reads the 16 rows of B side by side so that every store is sequential.
+func packBT16(bs []float32, nr int, b []float32, ldb, p0, kc, j0 int) {
 	row := func(j int) []float32 { return b[(j0+j)*ldb+p0:][:kc] }
 	r0, r1, r2, r3, r4, r5, r6, r7 := row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7)
 	r8, r9, r10, r11, r12, r13, r14, r15 := row(8), row(9), row(10), row(11), row(12), row(13), row(14), row(15)
-	bs = bs[:16*kc]
+	bs = bs[:nr*(kc-1)+16]
 	for p := range kc {
-		d := (*[16]float32)(bs[16*p:])
+		d := (*[16]float32)(bs[nr*p:])
 		d[0], d[1], d[2], d[3] = r0[p], r1[p], r2[p], r3[p]
 		d[4], d[5], d[6], d[7] = r4[p], r5[p], r6[p], r7[p]
 		d[8], d[9], d[10], d[11] = r8[p], r9[p], r10[p], r11[p]

@@ -1,7 +1,7 @@
 package kernels
 
 // goKernel is the portable micro-kernel: 4×4 tiles in plain Go.
-var goKernel = microKernel{name: "go", mr: 4, nr: 4, fn: kernel4x4}
+var goKernel = microKernel{name: "go", mr: 4, nr: 4, fn: kernel4x4, peak: fmaPeakGo, peakFlops: 32}
 
 // kernel4x4 adds the product of the packed 4×kc sliver a and the packed
 // kc×4 sliver b to the 4×4 block of c with row stride ldc. The sixteen

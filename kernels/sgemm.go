@@ -27,7 +27,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		return
 	}
 	if lib := activeBLAS(); lib != nil && k > 0 && fitsInt32(m, n, k, lda, ldb, ldc) {
-		lib.call(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		lib.split(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	gemm(true, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)

@@ -70,8 +70,10 @@ type backend struct {
 }
 
 // backends lists every implementation: Sgemm on BLAS (skipped without a
-// library), Sgemm and SgemmSerial in pure Go with the CPU's micro-kernel and
-// with the portable Go micro-kernel.
+// library); Sgemm and SgemmSerial in pure Go with each micro-kernel this
+// CPU runs (the assembly ones and the portable one), skipped with a message
+// for those it lacks; and Sgemm with the Go model of every assembly
+// micro-kernel of every architecture (see models), which always runs.
 func backends() []backend {
 	withMicro := func(k microKernel, blas bool) func(*testing.T, func()) {
 		return func(t *testing.T, f func()) {
@@ -85,13 +87,21 @@ func backends() []backend {
 			f()
 		}
 	}
-	return []backend{
-		{"blas", withMicro(micro, true), Sgemm},
-		{"go-" + micro.name, withMicro(micro, false), Sgemm},
-		{"go-" + micro.name + "-serial", withMicro(micro, false), SgemmSerial},
-		{"go-portable", withMicro(goKernel, false), Sgemm},
-		{"go-portable-serial", withMicro(goKernel, false), SgemmSerial},
+	skip := func(why string) func(*testing.T, func()) {
+		return func(t *testing.T, _ func()) { t.Skip(why) }
 	}
+	bs := []backend{{"blas", withMicro(micro, true), Sgemm}}
+	for _, k := range available() {
+		bs = append(bs, backend{"go-" + k.name, withMicro(k, false), Sgemm},
+			backend{"go-" + k.name + "-serial", withMicro(k, false), SgemmSerial})
+	}
+	for name, why := range unavailable() {
+		bs = append(bs, backend{"go-" + name, skip(fmt.Sprintf("this CPU lacks %s; its Go model runs instead", why)), Sgemm})
+	}
+	for _, m := range models {
+		bs = append(bs, backend{m.name, withMicro(m, false), Sgemm})
+	}
+	return bs
 }
 
 // gemmCase is one product to check.

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smaug-dev/smaug/abbench"
 	"github.com/smaug-dev/smaug/hf"
 	"github.com/smaug-dev/smaug/kernels"
 	"github.com/smaug-dev/smaug/model"
@@ -70,8 +72,8 @@ type benchResult struct {
 }
 
 func newBenchCmd() *cobra.Command {
-	var shapes, torchScript, python string
-	var iters int
+	var shapes, torchScript, python, blas string
+	var iters, rounds, warmup int
 	var child bool
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -84,28 +86,41 @@ Llama-shaped models:
   small     hidden 256, 4 layers, 4 heads, intermediate 688, vocab 4096, 8 × 256 tokens
   smol135m  hidden 576, 30 layers, 9 heads (3 KV), intermediate 1536, vocab 49152, 4 × 512
 
-Each shape runs in its own process (so peak memory is its own), once with the
-BLAS library and once with the pure-Go kernels. With --torch, the PyTorch CPU
-reference script (../shared/bench/torch_cpu_dpop.py) runs on the same machine
-in the same invocation and the ratio is printed.
+Each measurement runs in its own process (so peak memory is its own), with
+the kernels that SMAUG_BLAS selects for each --blas value (auto: the
+calibrated default, on: the BLAS library, off: pure Go). With --torch, the
+PyTorch CPU reference script (../shared/bench/torch_cpu_dpop.py) runs on the
+same machine in the same invocation.
+
+The protocol holds on a busy machine: every contender (each --blas value,
+then torch) runs once per round, A B A B …, for --rounds rounds after
+--warmup unrecorded rounds, and each figure is the median over the rounds
+with its min–max; ratios to torch are taken round by round, between
+measurements made next to each other. The first line names the CPU model
+and flags; each row names the kernels in use.
 
 smaug bench train measures a whole DPOP training step (reference forward,
 policy forward+backward, AdamW), full and LoRA.`,
 		Example: `  smaug bench
   smaug bench --shapes small --torch ../shared/bench/torch_cpu_dpop.py
+  smaug bench --shapes small --blas on,off --rounds 5
+  smaug bench peak
   smaug bench train --shapes small --torch ../shared/bench/torch_cpu_dpop.py`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if child {
 				return benchChild(cmd.OutOrStdout(), shapes, iters)
 			}
-			return benchParent(cmd.OutOrStdout(), splitComma(shapes), iters, torchScript, python)
+			return benchParent(cmd.Context(), cmd.OutOrStdout(), splitComma(shapes), splitComma(blas), iters, rounds, warmup, torchScript, python)
 		},
 	}
-	cmd.AddCommand(newBenchTrainCmd())
+	cmd.AddCommand(newBenchTrainCmd(), newBenchPeakCmd())
 	f := cmd.Flags()
 	f.StringVar(&shapes, "shapes", "small,smol135m", "comma-separated shapes: small, smol135m")
 	f.IntVar(&iters, "iters", 3, "timed iterations per measurement (after one warm-up)")
+	f.IntVar(&rounds, "rounds", 3, "recorded rounds of the alternation (at least 3)")
+	f.IntVar(&warmup, "warmup", 1, "unrecorded rounds before them")
+	f.StringVar(&blas, "blas", "auto", "comma-separated SMAUG_BLAS values to measure: auto, on, off")
 	f.StringVar(&torchScript, "torch", "", "path of torch_cpu_dpop.py to run as the reference (needs python3-torch)")
 	f.StringVar(&python, "python", "python3", "python interpreter that has torch, for --torch")
 	f.BoolVar(&child, "child", false, "internal: run one measurement in this process")
@@ -113,43 +128,69 @@ policy forward+backward, AdamW), full and LoRA.`,
 	return cmd
 }
 
-func benchParent(out io.Writer, shapes []string, iters int, torchScript, python string) error {
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	const row = "%-9s %-42s %13s %11s %12s  %s\n"
-	fmt.Fprintf(out, row, "shape", "kernels", "fwd+bwd tok/s", "score tok/s", "peak RSS MiB", "vs torch (fwd+bwd / score)")
+func benchParent(ctx context.Context, out io.Writer, shapes, blasModes []string, iters, rounds, warmup int, torchScript, python string) error {
 	for _, sh := range shapes {
 		if _, ok := benchShapes[sh]; !ok {
 			return fmt.Errorf("unknown shape %q (have small, smol135m)", sh)
 		}
-		var torch map[string]any
-		if torchScript != "" {
-			torch, err = runTorch(python, torchScript, sh)
-			if err != nil {
-				return err
-			}
+	}
+	for _, b := range blasModes {
+		if b != "auto" && b != "on" && b != "off" {
+			return fmt.Errorf("unknown --blas value %q (have auto, on, off)", b)
 		}
-		for _, blas := range []string{"on", "off"} {
-			c := exec.Command(self, "bench", "--child", "--shapes", sh, "--iters", strconv.Itoa(iters))
-			c.Env = append(os.Environ(), "SMAUG_BLAS="+blas)
-			c.Stderr = os.Stderr
-			b, err := c.Output()
-			if err != nil {
-				return fmt.Errorf("bench %s (SMAUG_BLAS=%s): %w", sh, blas, err)
-			}
-			var r benchResult
-			if err := json.Unmarshal(lastLine(b), &r); err != nil {
-				return fmt.Errorf("bench %s: %w", sh, err)
-			}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var sides []*processSide
+	names := func(i int) string { return sides[i].name }
+	cfg, err := protocolConfig(rounds, warmup, names)
+	if err != nil {
+		return err
+	}
+	printMachine(out, cfg, torchScript != "")
+	const row = "%-9s %-10s %-52s %20s %20s %8s  %s\n"
+	fmt.Fprintf(out, row, "shape", "SMAUG_BLAS", "kernels", "fwd+bwd tok/s", "score tok/s", "RSS MiB", "vs torch: fwd+bwd / score")
+	for _, sh := range shapes {
+		sides = sides[:0]
+		for _, blas := range blasModes {
+			sides = append(sides, &processSide{name: fmt.Sprintf("smaug %s SMAUG_BLAS=%s", sh, blas), cmd: func(ctx context.Context) *exec.Cmd {
+				c := exec.CommandContext(ctx, self, "bench", "--child", "--shapes", sh, "--iters", strconv.Itoa(iters))
+				c.Env = append(os.Environ(), "SMAUG_BLAS="+blas)
+				return c
+			}})
+		}
+		if torchScript != "" {
+			sides = append(sides, torchSide(python, torchScript, sh))
+		}
+		ab := make([]abbench.Side, len(sides))
+		for i, sd := range sides {
+			ab[i] = sd.side()
+		}
+		res, err := abbench.Run(ctx, cfg, ab)
+		if err != nil {
+			return fmt.Errorf("bench %s: %w", sh, err)
+		}
+		ti := len(sides) - 1
+		for i, sd := range sides {
 			ratio := "-"
-			if torch != nil {
-				tt, _ := torch["train_tokens_per_s"].(float64)
-				ts, _ := torch["score_tokens_per_s"].(float64)
-				ratio = fmt.Sprintf("%.2f× / %.2f×  (torch %.0f / %.0f)", r.TrainTokensPerS/tt, r.ScoreTokensPerS/ts, tt, ts)
+			if torchScript != "" && i < ti {
+				rt, okT := res.Ratio(i, "fwd_bwd_tokens_per_s", ti, "train_tokens_per_s")
+				rs, okS := res.Ratio(i, "score_tokens_per_s", ti, "score_tokens_per_s")
+				ratio = fmtRatio(rt, okT) + " / " + fmtRatio(rs, okS)
 			}
-			fmt.Fprintf(out, row, sh, r.Kernels, fmt.Sprintf("%.0f", r.TrainTokensPerS), fmt.Sprintf("%.0f", r.ScoreTokensPerS), fmt.Sprintf("%.0f", r.PeakRSSMiB), ratio)
+			train, score, rss := "fwd_bwd_tokens_per_s", "score_tokens_per_s", fmt.Sprintf("%.0f", sd.rss)
+			if torchScript != "" && i == ti {
+				train, rss = "train_tokens_per_s", "-"
+			}
+			t, okT := res.Rate(i, train)
+			sc, okS := res.Rate(i, score)
+			blas := "-"
+			if i < len(blasModes) {
+				blas = blasModes[i]
+			}
+			fmt.Fprintf(out, row, sh, blas, sd.label, fmtRate(t, okT), fmtRate(sc, okS), rss, ratio)
 		}
 	}
 	if torchScript != "" {
@@ -164,22 +205,6 @@ func lastLine(b []byte) []byte {
 		return b[i+1:]
 	}
 	return b
-}
-
-// runTorch runs the PyTorch reference script with the python interpreter
-// and returns the JSON object it prints last.
-func runTorch(python, script, shape string) (map[string]any, error) {
-	c := exec.Command(python, script, shape, strconv.Itoa(kernels.Threads()))
-	c.Stderr = os.Stderr
-	b, err := c.Output()
-	if err != nil {
-		return nil, fmt.Errorf("torch reference %s %s: %w (install torch for it: apt-get install -y python3-torch)", python, script, err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(lastLine(b), &m); err != nil {
-		return nil, fmt.Errorf("torch reference output: %w", err)
-	}
-	return m, nil
 }
 
 func benchChild(out io.Writer, shape string, iters int) error {

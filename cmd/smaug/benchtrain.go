@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smaug-dev/smaug/abbench"
 	"github.com/smaug-dev/smaug/kernels"
 	"github.com/smaug-dev/smaug/model"
 	"github.com/smaug-dev/smaug/optim"
@@ -40,7 +42,7 @@ type trainBenchResult struct {
 
 func newBenchTrainCmd() *cobra.Command {
 	var shapes, modes, torchScript, python string
-	var iters, loraR int
+	var iters, loraR, rounds, warmup int
 	var child bool
 	cmd := &cobra.Command{
 		Use:   "train",
@@ -64,8 +66,13 @@ pairs them); tokens/s is B·T divided by the step time, averaged over --iters
 steps after one warm-up. Each (shape, mode) runs in its own process, so the
 peak resident memory (VmHWM) is its own. With --torch, the PyTorch CPU
 reference (../shared/bench/torch_cpu_dpop.py, a full fine-tuning DPOP step)
-runs once per shape with the same thread count, and each row shows smaug's
-rate as a multiple of it.`,
+runs with the same thread count, and each row shows smaug's rate as a
+multiple of it.
+
+The protocol is smaug bench's: the modes and torch run in alternation
+(A B A B …), --rounds recorded rounds after --warmup unrecorded ones; rates
+and ratios are medians over the rounds with their min–max, ratios taken
+round by round. The report names the CPU model and flags and the kernels.`,
 		Example: `  smaug bench train --shapes small
   smaug bench train --shapes small,smol135m --modes full,lora --torch ../shared/bench/torch_cpu_dpop.py
   smaug bench train --shapes small --torch ../shared/bench/torch_cpu_dpop.py --python /usr/bin/python3`,
@@ -80,7 +87,7 @@ rate as a multiple of it.`,
 			if child {
 				return benchTrainChild(cmd.OutOrStdout(), shapes, modes, loraR, iters)
 			}
-			return benchTrainParent(cmd.OutOrStdout(), splitComma(shapes), splitComma(modes), loraR, iters, python, torchScript)
+			return benchTrainParent(cmd.Context(), cmd.OutOrStdout(), splitComma(shapes), splitComma(modes), loraR, iters, rounds, warmup, python, torchScript)
 		},
 	}
 	f := cmd.Flags()
@@ -88,6 +95,8 @@ rate as a multiple of it.`,
 	f.StringVar(&modes, "modes", "full,lora", "comma-separated modes: full, lora")
 	f.IntVar(&loraR, "lora-r", 16, "LoRA rank of the lora mode")
 	f.IntVar(&iters, "iters", 3, "timed steps per measurement (after one warm-up step)")
+	f.IntVar(&rounds, "rounds", 3, "recorded rounds of the alternation (at least 3)")
+	f.IntVar(&warmup, "warmup", 1, "unrecorded rounds before them")
 	f.StringVar(&torchScript, "torch", "", "path of torch_cpu_dpop.py to run as the reference (needs python3-torch)")
 	f.StringVar(&python, "python", "python3", "python interpreter that has torch, for --torch")
 	f.BoolVar(&child, "child", false, "internal: run one measurement in this process")
@@ -105,7 +114,7 @@ func splitComma(s string) []string {
 	return out
 }
 
-func benchTrainParent(out io.Writer, shapes, modes []string, loraR, iters int, python, torchScript string) error {
+func benchTrainParent(ctx context.Context, out io.Writer, shapes, modes []string, loraR, iters, rounds, warmup int, python, torchScript string) error {
 	for _, sh := range shapes {
 		if _, ok := benchShapes[sh]; !ok {
 			return fmt.Errorf("unknown shape %q (have small, smol135m)", sh)
@@ -120,52 +129,56 @@ func benchTrainParent(out io.Writer, shapes, modes []string, loraR, iters int, p
 	if err != nil {
 		return err
 	}
-	const row = "%-9s %-8s %12s %10s %9s %8s %12s  %s\n"
-	fmt.Fprintf(out, row, "shape", "mode", "trainable", "tokens", "tok/s", "step s", "peak RSS MiB", "vs torch")
-	var backend string
+	var sides []*processSide
+	cfg, err := protocolConfig(rounds, warmup, func(i int) string { return sides[i].name })
+	if err != nil {
+		return err
+	}
+	printMachine(out, cfg, torchScript != "")
+	const row = "%-9s %-6s %12s %7s %20s %8s  %-18s %s\n"
+	fmt.Fprintf(out, row, "shape", "mode", "trainable", "tokens", "tok/s", "RSS MiB", "vs torch (full)", "kernels")
 	for _, sh := range shapes {
-		var torchRate float64
-		if torchScript != "" {
-			tr, err := runTorch(python, torchScript, sh)
-			if err != nil {
-				return err
-			}
-			torchRate, _ = tr["train_tokens_per_s"].(float64)
-			fmt.Fprintf(out, row, sh, "torch", fmt.Sprint(int64(toFloat(tr["params"]))), fmt.Sprint(benchShapes[sh].Batch*benchShapes[sh].Seq),
-				fmt.Sprintf("%.0f", torchRate), fmt.Sprintf("%.3f", float64(benchShapes[sh].Batch*benchShapes[sh].Seq)/torchRate), "-",
-				fmt.Sprintf("torch %v, %v threads", tr["torch"], tr["threads"]))
-		}
+		sides = sides[:0]
 		for _, mode := range modes {
-			c := exec.Command(self, "bench", "train", "--child", "--shapes", sh, "--modes", mode,
-				"--lora-r", strconv.Itoa(loraR), "--iters", strconv.Itoa(iters))
-			c.Stderr = os.Stderr
-			b, err := c.Output()
-			if err != nil {
-				return fmt.Errorf("bench train %s %s: %w", sh, mode, err)
+			sides = append(sides, &processSide{name: fmt.Sprintf("smaug %s %s", sh, mode), cmd: func(ctx context.Context) *exec.Cmd {
+				return exec.CommandContext(ctx, self, "bench", "train", "--child", "--shapes", sh, "--modes", mode,
+					"--lora-r", strconv.Itoa(loraR), "--iters", strconv.Itoa(iters))
+			}})
+		}
+		if torchScript != "" {
+			sides = append(sides, torchSide(python, torchScript, sh))
+		}
+		ab := make([]abbench.Side, len(sides))
+		for i, sd := range sides {
+			ab[i] = sd.side()
+		}
+		res, err := abbench.Run(ctx, cfg, ab)
+		if err != nil {
+			return fmt.Errorf("bench train %s: %w", sh, err)
+		}
+		ti := len(sides) - 1
+		tokens := fmt.Sprint(benchShapes[sh].Batch * benchShapes[sh].Seq)
+		for i, sd := range sides {
+			last := res.Rates[i][len(res.Rates[i])-1]
+			if torchScript != "" && i == ti {
+				r, ok := res.Rate(i, "train_tokens_per_s")
+				fmt.Fprintf(out, row, sh, "torch", fmt.Sprint(int64(last["params"])), tokens, fmtRate(r, ok), "-", "-",
+					fmt.Sprintf("%s, %.0f threads", sd.label, last["threads"]))
+				continue
 			}
-			var r trainBenchResult
-			if err := json.Unmarshal(lastLine(b), &r); err != nil {
-				return fmt.Errorf("bench train %s %s: %w", sh, mode, err)
-			}
-			backend = r.Kernels
+			r, ok := res.Rate(i, "tokens_per_s")
 			ratio := "-"
-			if torchRate > 0 {
-				ratio = fmt.Sprintf("%.2f×", r.TokensPerS/torchRate)
+			if torchScript != "" {
+				ratio = fmtRatio(res.Ratio(i, "tokens_per_s", ti, "train_tokens_per_s"))
 			}
-			fmt.Fprintf(out, row, sh, mode, fmt.Sprint(r.Trainable), fmt.Sprint(r.Tokens), fmt.Sprintf("%.0f", r.TokensPerS),
-				fmt.Sprintf("%.3f", r.StepS), fmt.Sprintf("%.0f", r.PeakRSSMiB), ratio)
+			fmt.Fprintf(out, row, sh, modes[i], fmt.Sprint(int64(last["trainable_params"])), tokens, fmtRate(r, ok),
+				fmt.Sprintf("%.0f", sd.rss), ratio, sd.label)
 		}
 	}
-	fmt.Fprintf(out, "kernels: %s\n", backend)
 	if torchScript != "" {
 		fmt.Fprintln(out, "torch: a full fine-tuning DPOP step; lora rows are compared with it too.")
 	}
 	return nil
-}
-
-func toFloat(v any) float64 {
-	f, _ := v.(float64)
-	return f
 }
 
 // benchTrainChild measures one shape in one mode and prints the result as
