@@ -127,6 +127,9 @@ type Config struct {
 	// EvalOnStart evaluates once before the first step (step 0), as the HF
 	// Trainer's eval_on_start.
 	EvalOnStart bool
+
+	// Health are the thresholds of the alarms raised while training.
+	Health HealthConfig
 }
 
 // Default learning rates of each mode.
@@ -156,6 +159,7 @@ func Defaults(mode Mode) Config {
 		BatchSize: 4, GradAccum: 1, Epochs: 1, MaxLength: 1024, MaxPromptLength: 512,
 		LoRA:      model.LoRAConfig{Alpha: 16, Targets: []string{"q_proj", "k_proj", "v_proj", "o_proj"}},
 		BaseDType: dtype.F32, SaveDType: dtype.F32,
+		Health: DefaultHealth,
 	}
 }
 
@@ -195,6 +199,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("SaveSteps and EvalSteps must be ≥ 0, got %d and %d", c.SaveSteps, c.EvalSteps)
 	}
 	if err := c.Optim.Validate(); err != nil {
+		return err
+	}
+	if err := c.Health.Validate(); err != nil {
 		return err
 	}
 	if c.Mode == Preference {
@@ -253,6 +260,8 @@ func (c Config) settings() []setting {
 		{"base-dtype", c.BaseDType.String(), ""},
 		{"save-steps", c.SaveSteps, ""}, {"eval-steps", c.EvalSteps, ""}, {"eval-on-start", c.EvalOnStart, ""},
 		{"save-dtype", c.SaveDType.String(), ""},
+		{"alarm-chosen-drop", c.Health.ChosenDrop, Preference}, {"alarm-stuck-steps", c.Health.StuckSteps, Preference},
+		{"max-skipped-steps", c.Health.MaxSkippedSteps, ""},
 	}
 }
 

@@ -201,6 +201,12 @@ func (p *prefTrainer) accumulate(t *Trainer, idx []int) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", where(exs[0]), err)
 	}
+	for _, v := range s.Seq.Data {
+		if !finite(float64(v)) {
+			t.tape.Reset()
+			return 0, errNonFinite
+		}
+	}
 	pairs := pairsOf(exs, s, refs)
 	res, err := p.spec.Batch(pairs, &t.state.BCO)
 	if err != nil {

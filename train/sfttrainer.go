@@ -50,6 +50,12 @@ func (s *sftTrainer) accumulate(t *Trainer, idx []int) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", where(exs[0]), err)
 	}
+	for _, v := range sc.Seq.Data {
+		if !finite(float64(v)) {
+			t.tape.Reset()
+			return 0, errNonFinite
+		}
+	}
 	seed := make([]float32, len(idx))
 	g := -1 / (float64(ntok) * float64(t.Cfg.GradAccum))
 	var loss float64

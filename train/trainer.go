@@ -67,6 +67,7 @@ type Trainer struct {
 	progress    func(step int, m map[string]float64)
 	metricsFile *os.File
 	lastMetrics map[string]float64
+	health      *health
 }
 
 // objective is what one mode computes: the preference trainer or the SFT
@@ -172,6 +173,10 @@ func New(cfg Config, o Options) (_ *Trainer, err error) {
 	}
 	if err := t.setupOptimizer(); err != nil {
 		return nil, err
+	}
+	t.health = newHealth(cfg)
+	if msg := t.health.scheduleMessage(t.totalSteps, cfg.BatchSize, cfg.GradAccum, len(t.train)); msg != "" {
+		fmt.Fprintf(t.log, "warning: %s\n", msg)
 	}
 	if resume != "" {
 		if err := t.loadCheckpointState(resume); err != nil {
@@ -448,8 +453,13 @@ func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
 	start := time.Now()
 	t.obj.beginStep()
 	var tokens int64
+	nonFinite := false
 	for a := 0; a < c.GradAccum; a++ {
 		n, err := t.obj.accumulate(t, t.nextBatch())
+		if errors.Is(err, errNonFinite) {
+			nonFinite = true // the step's other micro-batches are still consumed
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("step %d: %w", t.state.Step+1, err)
 		}
@@ -457,6 +467,9 @@ func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
 	}
 	gradNorm := optim.ClipGradNorm(t.params, c.Optim.MaxGradNorm)
 	lr := t.sched.LR(t.state.Step)
+	if nonFinite || !finite(gradNorm) {
+		return t.skipStep(lr, gradNorm, nonFinite, tokens)
+	}
 	if err := t.opt.Update(t.params, lr); err != nil {
 		return nil, fmt.Errorf("step %d: %w", t.state.Step+1, err)
 	}
@@ -473,6 +486,37 @@ func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
 	m["grad_norm"] = gradNorm
 	m["tokens_per_s"] = float64(tokens) / secs
 	m["step_time_s"] = secs
+	for _, msg := range t.health.observe(t.state.Step, m) {
+		fmt.Fprintf(t.log, "warning: %s\n", msg)
+	}
+	t.health.lastGoodStep = t.state.Step
+	t.lastMetrics = m
+	return m, nil
+}
+
+// skipStep ends a step whose log-probs or gradients are NaN or Inf without
+// updating the weights or the optimiser: the data is consumed, the step
+// counted, and the run stopped once more than Health.MaxSkippedSteps steps
+// were skipped.
+func (t *Trainer) skipStep(lr, gradNorm float64, inLogps bool, tokens int64) (map[string]float64, error) {
+	for _, p := range t.params {
+		clear(p.Grad)
+	}
+	t.tape.Reset()
+	t.state.Step++
+	t.state.Tokens += tokens
+	why := fmt.Sprintf("gradient norm %v", gradNorm)
+	if inLogps {
+		why = "NaN or Inf log-probs in a micro-batch"
+	}
+	if err := t.health.skip(t.state.Step, why); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(t.log, "warning: step %d: %s: step skipped, weights unchanged (%d skipped, at most %d allowed)\n",
+		t.state.Step, why, t.health.skipped, t.Cfg.Health.MaxSkippedSteps)
+	m := map[string]float64{"step": float64(t.state.Step), "learning_rate": lr, "grad_norm": gradNorm,
+		"loss": math.NaN(), MetricSkippedSteps: float64(t.health.skipped),
+		"epoch": float64(t.state.Epoch) + float64(t.state.Pos)/float64(len(t.train))}
 	t.lastMetrics = m
 	return m, nil
 }

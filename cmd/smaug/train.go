@@ -131,6 +131,11 @@ for smaug train.`
 	f.IntVar(&cfg.EvalSteps, "eval-steps", 0, "evaluate on --eval-data every N steps (0: at the end only)")
 	f.BoolVar(&cfg.EvalOnStart, "eval-on-start", false, "also evaluate before the first step (step 0), to see where training starts")
 	f.Var(&cfg.SaveDType, "save-dtype", "dtype of the saved model: F32, BF16 or F16")
+	if mode == train.Preference {
+		f.Float64Var(&cfg.Health.ChosenDrop, "alarm-chosen-drop", cfg.Health.ChosenDrop, "warn when the mean chosen log-prob falls this many nats below the reference's while the margin grows (0: off)")
+		f.IntVar(&cfg.Health.StuckSteps, "alarm-stuck-steps", cfg.Health.StuckSteps, "warn when the loss stays at its policy-equals-reference value (log 2 for DPO) this many steps (0: off)")
+	}
+	f.IntVar(&cfg.Health.MaxSkippedSteps, "max-skipped-steps", cfg.Health.MaxSkippedSteps, "steps with NaN/Inf log-probs or gradients skipped (no update) before the run stops")
 	f.BoolVar(&noProgress, "no-progress", false, "no progress bar")
 	var split, evalSplit string
 	f.StringVar(&split, "split", "train", "split of a hub dataset given to --data (ORG/NAME)")
@@ -361,6 +366,7 @@ var flagOf = []struct{ field, flag string }{
 	{"MaxLength", "--max-length"}, {"MaxPromptLength", "--max-prompt-length"}, {"LoRA.R", "--lora-r"},
 	{"LoRA.Alpha", "--lora-alpha"}, {"LoRA.Dropout", "--lora-dropout"}, {"SaveSteps", "--save-steps"},
 	{"EvalSteps", "--eval-steps"}, {"BaseDType", "--base-dtype"}, {"SaveDType", "--save-dtype"},
+	{"Health.ChosenDrop", "--alarm-chosen-drop"}, {"Health.StuckSteps", "--alarm-stuck-steps"}, {"Health.MaxSkippedSteps", "--max-skipped-steps"},
 }
 
 // dataTerms puts the library's advice in data errors in the command's
