@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/smaug-dev/smaug/kernels"
+	"github.com/smaug-dev/smaug/memplan"
 	"github.com/smaug-dev/smaug/model"
 	"github.com/smaug-dev/smaug/optim"
 	"github.com/smaug-dev/smaug/pref"
@@ -36,12 +37,14 @@ type trainBenchResult struct {
 	StepS      float64 `json:"step_s"`
 	TokensPerS float64 `json:"tokens_per_s"`
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	// EstimateMiB is memplan's estimate of the peak for the same step.
+	EstimateMiB float64 `json:"estimate_mib"`
 }
 
 func newBenchTrainCmd() *cobra.Command {
 	var shapes, modes, torchScript, python string
 	var iters, loraR int
-	var child bool
+	var child, ckpt bool
 	cmd := &cobra.Command{
 		Use:   "train",
 		Short: "Measure tokens/s and peak memory of one DPOP training step",
@@ -62,7 +65,8 @@ in two modes:
 The batch holds B sequences of T tokens (B/2 pairs, as the PyTorch script
 pairs them); tokens/s is B·T divided by the step time, averaged over --iters
 steps after one warm-up. Each (shape, mode) runs in its own process, so the
-peak resident memory (VmHWM) is its own. With --torch, the PyTorch CPU
+peak resident memory (VmHWM) is its own; the estimate column is what smaug
+train's memory estimate (package memplan) predicts for the same step. With --torch, the PyTorch CPU
 reference (../shared/bench/torch_cpu_dpop.py, a full fine-tuning DPOP step)
 runs once per shape with the same thread count, and each row shows smaug's
 rate as a multiple of it.`,
@@ -78,9 +82,9 @@ rate as a multiple of it.`,
 				return fmt.Errorf("--lora-r must be ≥ 1, got %d", loraR)
 			}
 			if child {
-				return benchTrainChild(cmd.OutOrStdout(), shapes, modes, loraR, iters)
+				return benchTrainChild(cmd.OutOrStdout(), shapes, modes, loraR, iters, ckpt)
 			}
-			return benchTrainParent(cmd.OutOrStdout(), splitComma(shapes), splitComma(modes), loraR, iters, python, torchScript)
+			return benchTrainParent(cmd.OutOrStdout(), splitComma(shapes), splitComma(modes), loraR, iters, python, torchScript, ckpt)
 		},
 	}
 	f := cmd.Flags()
@@ -90,6 +94,7 @@ rate as a multiple of it.`,
 	f.IntVar(&iters, "iters", 3, "timed steps per measurement (after one warm-up step)")
 	f.StringVar(&torchScript, "torch", "", "path of torch_cpu_dpop.py to run as the reference (needs python3-torch)")
 	f.StringVar(&python, "python", "python3", "python interpreter that has torch, for --torch")
+	f.BoolVar(&ckpt, "gradient-checkpointing", false, "recompute each layer's activations in the backward, as smaug train --gradient-checkpointing")
 	f.BoolVar(&child, "child", false, "internal: run one measurement in this process")
 	f.MarkHidden("child")
 	return cmd
@@ -105,7 +110,7 @@ func splitComma(s string) []string {
 	return out
 }
 
-func benchTrainParent(out io.Writer, shapes, modes []string, loraR, iters int, python, torchScript string) error {
+func benchTrainParent(out io.Writer, shapes, modes []string, loraR, iters int, python, torchScript string, ckpt bool) error {
 	for _, sh := range shapes {
 		if _, ok := benchShapes[sh]; !ok {
 			return fmt.Errorf("unknown shape %q (have small, smol135m)", sh)
@@ -120,8 +125,8 @@ func benchTrainParent(out io.Writer, shapes, modes []string, loraR, iters int, p
 	if err != nil {
 		return err
 	}
-	const row = "%-9s %-8s %12s %10s %9s %8s %12s  %s\n"
-	fmt.Fprintf(out, row, "shape", "mode", "trainable", "tokens", "tok/s", "step s", "peak RSS MiB", "vs torch")
+	const row = "%-9s %-8s %12s %10s %9s %8s %12s %12s  %s\n"
+	fmt.Fprintf(out, row, "shape", "mode", "trainable", "tokens", "tok/s", "step s", "peak RSS MiB", "estimate MiB", "vs torch")
 	var backend string
 	for _, sh := range shapes {
 		var torchRate float64
@@ -132,12 +137,12 @@ func benchTrainParent(out io.Writer, shapes, modes []string, loraR, iters int, p
 			}
 			torchRate, _ = tr["train_tokens_per_s"].(float64)
 			fmt.Fprintf(out, row, sh, "torch", fmt.Sprint(int64(toFloat(tr["params"]))), fmt.Sprint(benchShapes[sh].Batch*benchShapes[sh].Seq),
-				fmt.Sprintf("%.0f", torchRate), fmt.Sprintf("%.3f", float64(benchShapes[sh].Batch*benchShapes[sh].Seq)/torchRate), "-",
+				fmt.Sprintf("%.0f", torchRate), fmt.Sprintf("%.3f", float64(benchShapes[sh].Batch*benchShapes[sh].Seq)/torchRate), "-", "-",
 				fmt.Sprintf("torch %v, %v threads", tr["torch"], tr["threads"]))
 		}
 		for _, mode := range modes {
 			c := exec.Command(self, "bench", "train", "--child", "--shapes", sh, "--modes", mode,
-				"--lora-r", strconv.Itoa(loraR), "--iters", strconv.Itoa(iters))
+				"--lora-r", strconv.Itoa(loraR), "--iters", strconv.Itoa(iters), "--gradient-checkpointing="+strconv.FormatBool(ckpt))
 			c.Stderr = os.Stderr
 			b, err := c.Output()
 			if err != nil {
@@ -153,7 +158,8 @@ func benchTrainParent(out io.Writer, shapes, modes []string, loraR, iters int, p
 				ratio = fmt.Sprintf("%.2f×", r.TokensPerS/torchRate)
 			}
 			fmt.Fprintf(out, row, sh, mode, fmt.Sprint(r.Trainable), fmt.Sprint(r.Tokens), fmt.Sprintf("%.0f", r.TokensPerS),
-				fmt.Sprintf("%.3f", r.StepS), fmt.Sprintf("%.0f", r.PeakRSSMiB), ratio)
+				fmt.Sprintf("%.3f", r.StepS), fmt.Sprintf("%.0f", r.PeakRSSMiB),
+				fmt.Sprintf("%.0f (%+.0f%%)", r.EstimateMiB, 100*(r.EstimateMiB/r.PeakRSSMiB-1)), ratio)
 		}
 	}
 	fmt.Fprintf(out, "kernels: %s\n", backend)
@@ -170,7 +176,7 @@ func toFloat(v any) float64 {
 
 // benchTrainChild measures one shape in one mode and prints the result as
 // a JSON line.
-func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int) error {
+func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int, ckpt bool) error {
 	s, ok := benchShapes[shape]
 	if !ok {
 		return fmt.Errorf("unknown shape %q", shape)
@@ -180,6 +186,7 @@ func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int) error 
 	if err != nil {
 		return err
 	}
+	policy.GradientCheckpointing = ckpt
 	var ref *model.Model // nil with LoRA: the base with the adapter off
 	var trainable []model.Param
 	switch mode {
@@ -280,10 +287,23 @@ func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int) error 
 	dt := time.Since(t0).Seconds() / float64(iters)
 	tok := s.Batch * s.Seq
 	b, err := json.Marshal(trainBenchResult{Shape: shape, Mode: mode, Kernels: kernels.Backend(), Params: policy.NumParams(),
-		Trainable: nTrainable, Tokens: tok, StepS: dt, TokensPerS: float64(tok) / dt, PeakRSSMiB: peakRSSMiB()})
+		Trainable: nTrainable, Tokens: tok, StepS: dt, TokensPerS: float64(tok) / dt, PeakRSSMiB: peakRSSMiB(),
+		EstimateMiB: float64(benchEstimate(s, mode, loraR, ckpt).Total()) / (1 << 20)})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(out, string(b))
 	return nil
+}
+
+// benchEstimate is memplan's estimate of a bench train step: a frozen F32
+// copy as the reference in full mode, the base with the adapter off with
+// LoRA.
+func benchEstimate(s benchShape, mode string, loraR int, ckpt bool) memplan.Estimate {
+	p := memplan.Plan{Model: s.config(), Reference: memplan.RefFrozenCopy, GradientCheckpointing: ckpt,
+		Sequences: s.Batch, SeqLen: s.Seq, CompletionTokens: s.Batch * (s.Seq - 1)}
+	if mode == "lora" {
+		p.LoRARank, p.LoRATargets, p.Reference = loraR, benchLoRATargets, memplan.RefAdapterOff
+	}
+	return p.Estimate()
 }

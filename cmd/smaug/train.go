@@ -33,6 +33,7 @@ func newTrainCmd(mode train.Mode) *cobra.Command {
 	var configFile, loss, lossWeights, loraTargets string
 	var beta, dpopLambda float64
 	var noProgress bool
+	var guard guardFlags
 	cmd := &cobra.Command{Args: cobra.NoArgs}
 	if mode == train.Preference {
 		cmd.Use = "train"
@@ -137,6 +138,7 @@ for smaug train.`
 	}
 	f.IntVar(&cfg.Health.MaxSkippedSteps, "max-skipped-steps", cfg.Health.MaxSkippedSteps, "steps with NaN/Inf log-probs or gradients skipped (no update) before the run stops")
 	f.BoolVar(&noProgress, "no-progress", false, "no progress bar")
+	guard.register(f)
 	var split, evalSplit string
 	f.StringVar(&split, "split", "train", "split of a hub dataset given to --data (ORG/NAME)")
 	f.StringVar(&evalSplit, "eval-split", "test", "split of a hub dataset given to --eval-data")
@@ -189,7 +191,7 @@ for smaug train.`
 		}
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		return runTrain(ctx, cfg, noProgress)
+		return runTrain(ctx, cfg, noProgress, guard)
 	}
 	return cmd
 }
@@ -251,7 +253,7 @@ func splitList(s string) []string {
 // runTrain loads the data and runs the trainer. When ctx is cancelled
 // (SIGINT, SIGTERM) the trainer saves a checkpoint, and the error says how
 // to resume.
-func runTrain(ctx context.Context, cfg train.Config, noProgress bool) error {
+func runTrain(ctx context.Context, cfg train.Config, noProgress bool, guard guardFlags) error {
 	if err := cfg.Validate(); err != nil {
 		return inFlagTerms(err)
 	}
@@ -273,6 +275,9 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool) error {
 		len(exs), cfg.Data, stats.Rows, stats.Skipped, stats.TruncatedPrompt, stats.TruncatedCompletion)
 	for _, r := range stats.SkipReasons {
 		logf("  skipped: %s", r)
+	}
+	if stop, err := memoryGate(cfg, exs, guard); stop || err != nil {
+		return err
 	}
 	opts := train.Options{Train: exs, Eval: evalExs, LoadStats: stats, Log: os.Stderr}
 	if !noProgress {
