@@ -261,6 +261,7 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool, guard guar
 	if err := textSupport(&lo, cfg); err != nil {
 		return err
 	}
+	guard.watch(&lo)
 	exs, stats, err := train.LoadExamples(cfg.Data, lo)
 	if err != nil {
 		return &flagError{dataTerms.Replace(err.Error()), err}
@@ -275,6 +276,10 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool, guard guar
 		len(exs), cfg.Data, stats.Rows, stats.Skipped, stats.TruncatedPrompt, stats.TruncatedCompletion)
 	for _, r := range stats.SkipReasons {
 		logf("  skipped: %s", r)
+	}
+	example, err := dataGate(cfg, exs, stats, lo, guard)
+	if err != nil {
+		return err
 	}
 	if stop, err := memoryGate(cfg, exs, guard); stop || err != nil {
 		return err
@@ -291,6 +296,9 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool, guard guar
 		return err
 	}
 	defer t.Close()
+	if err := saveExample(cfg.Output, example); err != nil {
+		return err
+	}
 	pb := makeBar(t.TotalSteps(), "train", !noProgress)
 	pb.Set(t.StepsDone())
 	t.SetProgress(func(step int, m map[string]float64) {

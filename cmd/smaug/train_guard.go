@@ -2,8 +2,12 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 
+	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"github.com/smaug-dev/smaug/memplan"
 	"github.com/smaug-dev/smaug/train"
 	"github.com/spf13/pflag"
@@ -12,9 +16,35 @@ import (
 // guardFlags are smaug train's and smaug sft's guard-rail switches.
 type guardFlags struct {
 	dryRun, skipMemoryCheck bool
+	allow                   []string
+	maxTruncated            float64
+	// encoded counts the texts the data loader encoded: 0 for token-id
+	// data.
+	encoded int
+}
+
+// countingEncoder counts the texts a data loader encodes.
+type countingEncoder struct {
+	train.TextEncoder
+	n *int
+}
+
+func (c countingEncoder) Encode(text string, addSpecial bool) []int {
+	*c.n++
+	return c.TextEncoder.Encode(text, addSpecial)
+}
+
+// watch makes the data loader's encoder count what it encodes, to tell
+// text data from token ids.
+func (g *guardFlags) watch(lo *train.LoadOptions) {
+	if lo.Encoder != nil {
+		lo.Encoder = countingEncoder{lo.Encoder, &g.encoded}
+	}
 }
 
 func (g *guardFlags) register(f *pflag.FlagSet) {
+	f.StringSliceVar(&g.allow, "allow-data-issue", nil, "train despite these data checks: "+strings.Join([]string{train.CheckNoEOS, train.CheckEOTInPrompt, train.CheckTruncation, train.CheckIdenticalPair, train.CheckDoubleBOS}, ", "))
+	f.Float64Var(&g.maxTruncated, "max-truncated-share", train.DefaultMaxTruncatedShare, "largest share of completions that may be cut by --max-length before the data is refused")
 	f.BoolVar(&g.dryRun, "dry-run", false, "load the data, print the memory estimate (and what would fit) and stop before loading the model")
 	f.BoolVar(&g.skipMemoryCheck, "skip-memory-check", false, "start even when the memory estimate exceeds the available memory")
 }
@@ -83,4 +113,50 @@ func suggestionFlags(cfg train.Config, from, to memplan.Plan) string {
 		fl = append(fl, fmt.Sprintf("--batch-size %d --grad-accum %d", bs, accum))
 	}
 	return strings.Join(fl, " ")
+}
+
+// dataGate runs the data checks (refusing with the flag that allows the
+// issue), prints the first training example as the model sees it, and
+// returns that text for the run folder's example.txt.
+func dataGate(cfg train.Config, exs []train.Example, stats train.LoadStats, lo train.LoadOptions, g guardFlags) (string, error) {
+	c := train.DataChecks{BOS: -1, MaxLength: cfg.MaxLength, MaxTruncatedShare: g.maxTruncated, Allow: g.allow}
+	if mc, err := train.StartConfig(cfg); err == nil {
+		c.BOS = mc.BOSTokenID
+		c.EOS = slices.Clone(mc.EOSTokenIDs)
+	}
+	var decode func([]int) string
+	if lo.Encoder != nil {
+		if c.BOS < 0 {
+			c.BOS = lo.Encoder.BOS()
+		}
+		if eos := lo.Encoder.EOS(); eos >= 0 && !slices.Contains(c.EOS, eos) {
+			c.EOS = append(c.EOS, eos)
+		}
+		enc := lo.Encoder
+		if ce, ok := enc.(countingEncoder); ok {
+			enc = ce.TextEncoder
+		}
+		if d, ok := enc.(interface{ Decode([]int, bool) string }); ok {
+			decode = func(ids []int) string { return d.Decode(ids, false) }
+		}
+	}
+	issues := train.CheckData(exs, stats, c)
+	for _, issue := range issues {
+		if g.encoded == 0 {
+			// Token ids: their formatting is the user's own.
+			logf("warning: %s: %s (token-id data: not refused; text data would be, unless --allow-data-issue %s)", cfg.Data, issue.Msg, issue.Check)
+		}
+	}
+	if len(issues) > 0 && g.encoded > 0 {
+		issue := issues[0]
+		return "", &flagError{fmt.Sprintf("%s: %s; to train anyway: --allow-data-issue %s", cfg.Data, issue.Msg, issue.Check), issue}
+	}
+	text := train.FormatExample(exs[0], c, decode)
+	fmt.Fprintf(os.Stderr, "the first training example as the model sees it:\n%s", text)
+	return text, nil
+}
+
+// saveExample writes example.txt into the run folder.
+func saveExample(dir, text string) error {
+	return atomicfile.WriteFile(filepath.Join(dir, "example.txt"), []byte(text))
 }

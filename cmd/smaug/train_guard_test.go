@@ -101,3 +101,37 @@ func TestTrainDryRunFits(t *testing.T) {
 		t.Error("--dry-run created the run folder")
 	}
 }
+
+// TestTrainShowsExample: the first example is printed and saved as
+// example.txt; token-id data whose completions lack EOS and with an
+// identical pair is warned about, not refused (its formatting is the
+// user's), and the run's start line carries the memory estimate.
+func TestTrainShowsExample(t *testing.T) {
+	dir := t.TempDir()
+	m := filepath.Join(dir, "m")
+	saveTinyModel(t, m, 32)
+	data := filepath.Join(dir, "pairs.jsonl")
+	writeJSONL(t, data, []map[string]any{
+		{"prompt_ids": []int{1, 5, 6}, "chosen_ids": []int{7, 8, 2}, "rejected_ids": []int{8, 7, 2}},
+		{"prompt_ids": []int{1, 6, 5}, "chosen_ids": []int{9, 9}, "rejected_ids": []int{9, 9}},
+	})
+	run := filepath.Join(dir, "run")
+	out, err := runCLI(t, "train", "--model", m, "--data", data, "--output", run, "--max-steps", "1", "--no-progress")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"memory: estimated peak", "the first training example as the model sees it",
+		"warning: " + data + ": 2 completions do not end with an end-of-sequence token", "--allow-data-issue no-eos",
+		"--allow-data-issue identical-pairs"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(run, "example.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "ids:  1 5 6 | 7 8 2\nloss: 0 0 0 | 1 1 1\n"; !strings.Contains(string(b), want) {
+		t.Errorf("example.txt lacks %q:\n%s", want, b)
+	}
+}
