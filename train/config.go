@@ -130,6 +130,8 @@ type Config struct {
 
 	// Health are the thresholds of the alarms raised while training.
 	Health HealthConfig
+	// Samples are the greedy generations made at every evaluation.
+	Samples SamplesConfig
 }
 
 // Default learning rates of each mode.
@@ -204,6 +206,9 @@ func (c Config) Validate() error {
 	if err := c.Health.Validate(); err != nil {
 		return err
 	}
+	if err := c.Samples.Validate(); err != nil {
+		return err
+	}
 	if c.Mode == Preference {
 		if err := c.Loss.Validate(); err != nil {
 			return err
@@ -262,6 +267,7 @@ func (c Config) settings() []setting {
 		{"save-dtype", c.SaveDType.String(), ""},
 		{"alarm-chosen-drop", c.Health.ChosenDrop, Preference}, {"alarm-stuck-steps", c.Health.StuckSteps, Preference},
 		{"max-skipped-steps", c.Health.MaxSkippedSteps, ""},
+		{"sample-prompts", c.Samples.Prompts, ""}, {"sample-max-new-tokens", c.Samples.MaxNewTokens, ""},
 	}
 }
 

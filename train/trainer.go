@@ -68,6 +68,8 @@ type Trainer struct {
 	metricsFile *os.File
 	lastMetrics map[string]float64
 	health      *health
+	decode      func([]int) string
+	lastSamples []Sample
 }
 
 // objective is what one mode computes: the preference trainer or the SFT
@@ -113,6 +115,8 @@ type Options struct {
 	Progress func(step int, m map[string]float64)
 	// NewBar reports progress of long preparations (nil: none).
 	NewBar func(n int, desc string) func(done int)
+	// Decode turns token ids into text for samples.jsonl (nil: ids only).
+	Decode func(ids []int) string
 }
 
 // New prepares a run: checks the config, loads (or resumes) the policy,
@@ -132,7 +136,7 @@ func New(cfg Config, o Options) (_ *Trainer, err error) {
 		return nil, fmt.Errorf("no training examples")
 	}
 	t := &Trainer{Cfg: cfg, train: o.Train, eval: o.Eval, log: o.Log, progress: o.Progress, LoadStats: o.LoadStats,
-		start: o.Policy, tape: tensor.NewTape()}
+		start: o.Policy, tape: tensor.NewTape(), decode: o.Decode}
 	if t.log == nil {
 		t.log = io.Discard
 	}
@@ -436,6 +440,15 @@ func (t *Trainer) evaluateAndLog() error {
 	if err != nil {
 		return err
 	}
+	ss, err := t.generateSamples()
+	if err != nil {
+		return err
+	}
+	if len(ss) > 0 {
+		for k, v := range sampleMetrics(ss) {
+			em["eval_"+k] = v
+		}
+	}
 	return t.writeMetrics(em)
 }
 
@@ -597,6 +610,9 @@ func (t *Trainer) Summary() string {
 		if v, ok := t.lastMetrics[k]; ok {
 			fmt.Fprintf(&b, "  last %-20s %.6g\n", k, v)
 		}
+	}
+	if s := t.samplesSummary(); s != "" {
+		fmt.Fprintln(&b, s)
 	}
 	return strings.TrimRight(b.String(), "\n")
 }

@@ -136,6 +136,8 @@ for smaug train.`
 		f.Float64Var(&cfg.Health.ChosenDrop, "alarm-chosen-drop", cfg.Health.ChosenDrop, "warn when the mean chosen log-prob falls this many nats below the reference's while the margin grows (0: off)")
 		f.IntVar(&cfg.Health.StuckSteps, "alarm-stuck-steps", cfg.Health.StuckSteps, "warn when the loss stays at its policy-equals-reference value (log 2 for DPO) this many steps (0: off)")
 	}
+	f.IntVar(&cfg.Samples.Prompts, "sample-prompts", cfg.Samples.Prompts, "at every evaluation, greedy generations for this many eval prompts into samples.jsonl (0: none)")
+	f.IntVar(&cfg.Samples.MaxNewTokens, "sample-max-new-tokens", cfg.Samples.MaxNewTokens, "longest sample generation in tokens")
 	f.IntVar(&cfg.Health.MaxSkippedSteps, "max-skipped-steps", cfg.Health.MaxSkippedSteps, "steps with NaN/Inf log-probs or gradients skipped (no update) before the run stops")
 	f.BoolVar(&noProgress, "no-progress", false, "no progress bar")
 	guard.register(f)
@@ -284,7 +286,7 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool, guard guar
 	if stop, err := memoryGate(cfg, exs, guard); stop || err != nil {
 		return err
 	}
-	opts := train.Options{Train: exs, Eval: evalExs, LoadStats: stats, Log: os.Stderr}
+	opts := train.Options{Train: exs, Eval: evalExs, LoadStats: stats, Log: os.Stderr, Decode: guard.decode}
 	if !noProgress {
 		opts.NewBar = func(n int, desc string) func(int) {
 			b := newBar(n, desc)
@@ -379,6 +381,7 @@ var flagOf = []struct{ field, flag string }{
 	{"MaxLength", "--max-length"}, {"MaxPromptLength", "--max-prompt-length"}, {"LoRA.R", "--lora-r"},
 	{"LoRA.Alpha", "--lora-alpha"}, {"LoRA.Dropout", "--lora-dropout"}, {"SaveSteps", "--save-steps"},
 	{"EvalSteps", "--eval-steps"}, {"BaseDType", "--base-dtype"}, {"SaveDType", "--save-dtype"},
+	{"Samples.Prompts", "--sample-prompts"}, {"Samples.MaxNewTokens", "--sample-max-new-tokens"},
 	{"Health.ChosenDrop", "--alarm-chosen-drop"}, {"Health.StuckSteps", "--alarm-stuck-steps"}, {"Health.MaxSkippedSteps", "--max-skipped-steps"},
 }
 

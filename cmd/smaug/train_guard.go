@@ -21,6 +21,8 @@ type guardFlags struct {
 	// encoded counts the texts the data loader encoded: 0 for token-id
 	// data.
 	encoded int
+	// decode is the tokenizer's decoder (nil without a tokenizer).
+	decode func([]int) string
 }
 
 // countingEncoder counts the texts a data loader encodes.
@@ -37,9 +39,13 @@ func (c countingEncoder) Encode(text string, addSpecial bool) []int {
 // watch makes the data loader's encoder count what it encodes, to tell
 // text data from token ids.
 func (g *guardFlags) watch(lo *train.LoadOptions) {
-	if lo.Encoder != nil {
-		lo.Encoder = countingEncoder{lo.Encoder, &g.encoded}
+	if lo.Encoder == nil {
+		return
 	}
+	if d, ok := lo.Encoder.(interface{ Decode([]int, bool) string }); ok {
+		g.decode = func(ids []int) string { return d.Decode(ids, false) }
+	}
+	lo.Encoder = countingEncoder{lo.Encoder, &g.encoded}
 }
 
 func (g *guardFlags) register(f *pflag.FlagSet) {
@@ -124,20 +130,12 @@ func dataGate(cfg train.Config, exs []train.Example, stats train.LoadStats, lo t
 		c.BOS = mc.BOSTokenID
 		c.EOS = slices.Clone(mc.EOSTokenIDs)
 	}
-	var decode func([]int) string
 	if lo.Encoder != nil {
 		if c.BOS < 0 {
 			c.BOS = lo.Encoder.BOS()
 		}
 		if eos := lo.Encoder.EOS(); eos >= 0 && !slices.Contains(c.EOS, eos) {
 			c.EOS = append(c.EOS, eos)
-		}
-		enc := lo.Encoder
-		if ce, ok := enc.(countingEncoder); ok {
-			enc = ce.TextEncoder
-		}
-		if d, ok := enc.(interface{ Decode([]int, bool) string }); ok {
-			decode = func(ids []int) string { return d.Decode(ids, false) }
 		}
 	}
 	issues := train.CheckData(exs, stats, c)
@@ -151,7 +149,7 @@ func dataGate(cfg train.Config, exs []train.Example, stats train.LoadStats, lo t
 		issue := issues[0]
 		return "", &flagError{fmt.Sprintf("%s: %s; to train anyway: --allow-data-issue %s", cfg.Data, issue.Msg, issue.Check), issue}
 	}
-	text := train.FormatExample(exs[0], c, decode)
+	text := train.FormatExample(exs[0], c, g.decode)
 	fmt.Fprintf(os.Stderr, "the first training example as the model sees it:\n%s", text)
 	return text, nil
 }
