@@ -264,7 +264,7 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool, guard guar
 		return err
 	}
 	guard.watch(&lo)
-	exs, stats, err := train.LoadExamples(cfg.Data, lo)
+	exs, stats, err := guard.load(cfg, lo)
 	if err != nil {
 		return &flagError{dataTerms.Replace(err.Error()), err}
 	}

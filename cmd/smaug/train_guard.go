@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,34 +19,10 @@ type guardFlags struct {
 	dryRun, skipMemoryCheck bool
 	allow                   []string
 	maxTruncated            float64
-	// encoded counts the texts the data loader encoded: 0 for token-id
-	// data.
+	// encoded is 1 when the training data was text, 0 for token ids.
 	encoded int
 	// decode is the tokenizer's decoder (nil without a tokenizer).
 	decode func([]int) string
-}
-
-// countingEncoder counts the texts a data loader encodes.
-type countingEncoder struct {
-	train.TextEncoder
-	n *int
-}
-
-func (c countingEncoder) Encode(text string, addSpecial bool) []int {
-	*c.n++
-	return c.TextEncoder.Encode(text, addSpecial)
-}
-
-// watch makes the data loader's encoder count what it encodes, to tell
-// text data from token ids.
-func (g *guardFlags) watch(lo *train.LoadOptions) {
-	if lo.Encoder == nil {
-		return
-	}
-	if d, ok := lo.Encoder.(interface{ Decode([]int, bool) string }); ok {
-		g.decode = func(ids []int) string { return d.Decode(ids, false) }
-	}
-	lo.Encoder = countingEncoder{lo.Encoder, &g.encoded}
 }
 
 func (g *guardFlags) register(f *pflag.FlagSet) {
@@ -53,6 +30,49 @@ func (g *guardFlags) register(f *pflag.FlagSet) {
 	f.Float64Var(&g.maxTruncated, "max-truncated-share", train.DefaultMaxTruncatedShare, "largest share of completions that may be cut by --max-length before the data is refused")
 	f.BoolVar(&g.dryRun, "dry-run", false, "load the data, print the memory estimate (and what would fit) and stop before loading the model")
 	f.BoolVar(&g.skipMemoryCheck, "skip-memory-check", false, "start even when the memory estimate exceeds the available memory")
+}
+
+// watch keeps the tokenizer's decoder, for example.txt and samples.
+func (g *guardFlags) watch(lo *train.LoadOptions) {
+	if d, ok := lo.Encoder.(interface{ Decode([]int, bool) string }); ok {
+		g.decode = func(ids []int) string { return d.Decode(ids, false) }
+	}
+}
+
+// load reads the training data through the token cache in the run
+// folder's parent (.smaug-tokcache), keyed by the data, the tokenizer and
+// template files and the settings, and remembers whether it was text.
+func (g *guardFlags) load(cfg train.Config, lo train.LoadOptions) ([]train.Example, train.LoadStats, error) {
+	src := cfg.Tokenizer
+	if src == "" {
+		src = cfg.Model
+	}
+	h := sha256.New()
+	if src != "" && lo.Encoder != nil {
+		dir := src
+		if st, err := os.Stat(src); err == nil && !st.IsDir() {
+			dir = filepath.Dir(src)
+			train.HashFiles(h, src)
+		}
+		for _, n := range []string{"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "chat_template.jinja"} {
+			if err := train.HashFiles(h, filepath.Join(dir, n)); err != nil {
+				return nil, train.LoadStats{}, err
+			}
+		}
+	}
+	out, _ := filepath.Abs(cfg.Output)
+	c := &train.TokenCache{Dir: filepath.Join(filepath.Dir(out), ".smaug-tokcache"), Tokenizer: fmt.Sprintf("%x", h.Sum(nil))}
+	exs, st, hit, err := c.Load(cfg.Data, lo)
+	if err != nil {
+		return nil, st, err
+	}
+	if c.Text {
+		g.encoded = 1
+	}
+	if hit {
+		logf("data: tokenised examples read from the cache in %s (no re-tokenisation)", c.Dir)
+	}
+	return exs, st, nil
 }
 
 // memoryGate logs the run's memory estimate and stops the run before any

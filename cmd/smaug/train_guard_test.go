@@ -134,4 +134,17 @@ func TestTrainShowsExample(t *testing.T) {
 	if want := "ids:  1 5 6 | 7 8 2\nloss: 0 0 0 | 1 1 1\n"; !strings.Contains(string(b), want) {
 		t.Errorf("example.txt lacks %q:\n%s", want, b)
 	}
+	if strings.Contains(out, "read from the cache") {
+		t.Error("the first run read the token cache")
+	}
+	// A second run next to the first reads the tokenised data from the
+	// cache and shows the same example.
+	out, err = runCLI(t, "train", "--model", m, "--data", data, "--output", filepath.Join(dir, "run2"), "--max-steps", "1", "--no-progress")
+	if err != nil || !strings.Contains(out, "tokenised examples read from the cache") {
+		t.Fatalf("second run: %v\n%s", err, out)
+	}
+	b2, err := os.ReadFile(filepath.Join(dir, "run2", "example.txt"))
+	if err != nil || string(b2) != string(b) {
+		t.Errorf("second run's example.txt differs (%v):\n%s", err, b2)
+	}
 }
