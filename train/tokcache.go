@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/smaug-dev/smaug/internal/atomicfile"
 )
@@ -29,6 +30,9 @@ type TokenCache struct {
 	// Tokenizer identifies the tokenizer and the chat template: a hash of
 	// their files (see HashFiles), or "" for token-id data.
 	Tokenizer string
+	// Workers is the number of goroutines that tokenise on a miss (0: one
+	// per CPU; see LoadExamplesParallel).
+	Workers int
 	// Hits and Misses count the loads served from the cache and those
 	// that tokenised.
 	Hits, Misses int
@@ -47,17 +51,17 @@ type cached struct {
 // countingEncoder counts the texts a data loader encodes.
 type countingEncoder struct {
 	TextEncoder
-	n *int
+	n *atomic.Int64
 }
 
 func (c countingEncoder) Encode(text string, addSpecial bool) []int {
-	*c.n++
+	c.n.Add(1)
 	return c.TextEncoder.Encode(text, addSpecial)
 }
 
 // Load returns the examples of path as LoadExamples makes them with o,
-// from the cache when the key matches, tokenising and storing them
-// otherwise. hit reports a cache hit.
+// from the cache when the key matches, tokenising (in parallel) and
+// storing them otherwise. hit reports a cache hit.
 func (c *TokenCache) Load(path string, o LoadOptions) (exs []Example, st LoadStats, hit bool, err error) {
 	key, err := c.key(path, o)
 	if err != nil {
@@ -75,16 +79,16 @@ func (c *TokenCache) Load(path string, o LoadOptions) (exs []Example, st LoadSta
 		}
 		// A damaged cache file is replaced below.
 	}
-	encoded := 0
+	var encoded atomic.Int64
 	if o.Encoder != nil {
 		o.Encoder = countingEncoder{o.Encoder, &encoded}
 	}
-	exs, st, err = LoadExamples(path, o)
+	exs, st, err = LoadExamplesParallel(path, o, c.Workers)
 	if err != nil {
 		return nil, st, false, err
 	}
 	c.Misses++
-	c.Text = encoded > 0
+	c.Text = encoded.Load() > 0
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 		return nil, st, false, fmt.Errorf("token cache: %w", err)
 	}

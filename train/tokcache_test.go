@@ -1,6 +1,7 @@
 package train
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -73,5 +74,39 @@ func TestTokenCache(t *testing.T) {
 	os.WriteFile(ids, []byte(`{"prompt_ids":[1,5],"chosen_ids":[6,2],"rejected_ids":[7,2]}`+"\n"), 0o644)
 	if _, _, _, err := c.Load(ids, o); err != nil || c.Text {
 		t.Errorf("token-id data: text %v, err %v", c.Text, err)
+	}
+}
+
+// TestLoadExamplesParallel: over 2500 rows (three chunks) with bad rows,
+// truncation and both row layouts, the parallel loader gives what
+// LoadExamples gives: examples, stats, and without SkipBadRows the same
+// first error.
+func TestLoadExamplesParallel(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := 0; i < 2500; i++ {
+		switch {
+		case i%997 == 5:
+			b.WriteString(`{"prompt":"bad row","chosen":"no rejected"}` + "\n")
+		case i%2 == 0:
+			fmt.Fprintf(&b, `{"prompt":"question %d %s","chosen":"yes %s","rejected":"no"}`+"\n", i, strings.Repeat("w ", i%9), strings.Repeat("x ", i%13))
+		default:
+			fmt.Fprintf(&b, `{"prompt_ids":[1,%d],"chosen_ids":[5,%d,2],"rejected_ids":[6,2]}`+"\n", 3+i%20, 3+i%25)
+		}
+	}
+	data := filepath.Join(dir, "rows.jsonl")
+	os.WriteFile(data, []byte(b.String()), 0o644)
+	for _, skip := range []bool{true, false} {
+		o := LoadOptions{Mode: Preference, Encoder: wordEncoder{}, MaxLength: 12, MaxPromptLength: 6, SkipBadRows: skip}
+		want, wantSt, wantErr := LoadExamples(data, o)
+		for _, workers := range []int{2, 3} {
+			got, st, err := LoadExamplesParallel(data, o, workers)
+			if fmt.Sprint(err) != fmt.Sprint(wantErr) || !reflect.DeepEqual(got, want) || !reflect.DeepEqual(st, wantSt) {
+				t.Errorf("skip %v, %d workers: %d examples, %+v, %v; LoadExamples: %d, %+v, %v", skip, workers, len(got), st, err, len(want), wantSt, wantErr)
+			}
+		}
+		if skip && (wantSt.Skipped != 3 || wantSt.TruncatedCompletion == 0) {
+			t.Errorf("the data does not exercise skips and truncation: %+v", wantSt)
+		}
 	}
 }

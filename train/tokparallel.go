@@ -1,0 +1,133 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/smaug-dev/smaug/data"
+)
+
+// loadChunk is the number of rows converted together by the workers of
+// LoadExamplesParallel.
+const loadChunk = 1024
+
+// LoadExamplesParallel is [LoadExamples] with the rows' tokenisation
+// spread over workers goroutines (0: one per CPU): rows are read in order,
+// converted in chunks of 1024 rows in parallel, and merged in order, so
+// the examples, the stats and the first error are the same as
+// LoadExamples's. The encoder and the chat renderer must be safe for
+// concurrent use (package tokenizer's and package chat's are).
+func LoadExamplesParallel(path string, o LoadOptions, workers int) ([]Example, LoadStats, error) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	if workers == 1 {
+		return LoadExamples(path, o)
+	}
+	var st LoadStats
+	rr, err := data.OpenRows(path, data.ReadOptions{})
+	if err != nil {
+		return nil, st, err
+	}
+	defer rr.Close()
+	type slot struct {
+		ex     Example
+		err    error
+		tp, tc bool
+	}
+	var out []Example
+	rows := make([]data.Row, 0, loadChunk)
+	readErrs := make([]error, 0, loadChunk)
+	slots := make([]slot, loadChunk)
+	convert := func() error {
+		n := len(rows)
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= n {
+						return
+					}
+					s := slot{err: readErrs[i]}
+					if s.err == nil {
+						s.ex, s.err = o.example(rows[i])
+						if s.err == nil {
+							s.tp, s.tc = o.truncate(&s.ex)
+						}
+					}
+					slots[i] = s
+				}
+			}()
+		}
+		wg.Wait()
+		for i := 0; i < n; i++ {
+			s := slots[i]
+			if readErrs[i] == nil {
+				st.Rows++
+			}
+			if s.err != nil {
+				var re *data.RowError
+				if !errors.As(s.err, &re) {
+					return s.err
+				}
+				if !o.SkipBadRows {
+					return fmt.Errorf("%w (set SkipBadRows to skip such rows)", s.err)
+				}
+				st.Skipped++
+				if len(st.SkipReasons) < 5 {
+					st.SkipReasons = append(st.SkipReasons, s.err.Error())
+				}
+				continue
+			}
+			if s.tp {
+				st.TruncatedPrompt++
+			}
+			if s.tc {
+				st.TruncatedCompletion++
+			}
+			out = append(out, s.ex)
+		}
+		rows, readErrs = rows[:0], readErrs[:0]
+		return nil
+	}
+	for {
+		row, err := rr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var re *data.RowError
+			if !errors.As(err, &re) {
+				// Rows before the failure are converted first: their errors
+				// come first, as in LoadExamples.
+				if cerr := convert(); cerr != nil {
+					return nil, st, cerr
+				}
+				return nil, st, err
+			}
+		}
+		rows = append(rows, row)
+		readErrs = append(readErrs, err)
+		if len(rows) == loadChunk {
+			if err := convert(); err != nil {
+				return nil, st, err
+			}
+		}
+	}
+	if err := convert(); err != nil {
+		return nil, st, err
+	}
+	st.Examples = len(out)
+	if len(out) == 0 {
+		return nil, st, fmt.Errorf("%s: no usable rows (%d read, %d skipped)", path, st.Rows, st.Skipped)
+	}
+	return out, st, nil
+}
