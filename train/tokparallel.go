@@ -40,36 +40,10 @@ func LoadExamplesParallel(path string, o LoadOptions, workers int) ([]Example, L
 		tp, tc bool
 	}
 	var out []Example
-	rows := make([]data.Row, 0, loadChunk)
-	readErrs := make([]error, 0, loadChunk)
-	slots := make([]slot, loadChunk)
-	convert := func() error {
-		n := len(rows)
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for w := 0; w < workers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := int(next.Add(1) - 1)
-					if i >= n {
-						return
-					}
-					s := slot{err: readErrs[i]}
-					if s.err == nil {
-						s.ex, s.err = o.example(rows[i])
-						if s.err == nil {
-							s.tp, s.tc = o.truncate(&s.ex)
-						}
-					}
-					slots[i] = s
-				}
-			}()
-		}
-		wg.Wait()
-		for i := 0; i < n; i++ {
-			s := slots[i]
+	// merge adds a converted chunk to the output in row order, as
+	// LoadExamples's loop does.
+	merge := func(readErrs []error, slots []slot) error {
+		for i, s := range slots {
 			if readErrs[i] == nil {
 				st.Rows++
 			}
@@ -95,35 +69,76 @@ func LoadExamplesParallel(path string, o LoadOptions, workers int) ([]Example, L
 			}
 			out = append(out, s.ex)
 		}
-		rows, readErrs = rows[:0], readErrs[:0]
 		return nil
 	}
-	for {
-		row, err := rr.Next()
-		if err == io.EOF {
+	// start converts a chunk on the workers; wait returns its slots. The
+	// next chunk is read meanwhile.
+	start := func(rows []data.Row, readErrs []error) (wait func() []slot) {
+		slots := make([]slot, len(rows))
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= len(rows) {
+						return
+					}
+					s := slot{err: readErrs[i]}
+					if s.err == nil {
+						s.ex, s.err = o.example(rows[i])
+						if s.err == nil {
+							s.tp, s.tc = o.truncate(&s.ex)
+						}
+					}
+					slots[i] = s
+				}
+			}()
+		}
+		return func() []slot { wg.Wait(); return slots }
+	}
+	var pending func() []slot
+	var pendingErrs []error
+	finish := func() error {
+		if pending == nil {
+			return nil
+		}
+		err := merge(pendingErrs, pending())
+		pending = nil
+		return err
+	}
+	var fatal error
+	for fatal == nil {
+		rows := make([]data.Row, 0, loadChunk)
+		readErrs := make([]error, 0, loadChunk)
+		for len(rows) < loadChunk {
+			row, err := rr.Next()
+			if err == io.EOF {
+				break
+			}
+			var re *data.RowError
+			if err != nil && !errors.As(err, &re) {
+				fatal = err // after the rows before it, as in LoadExamples
+				break
+			}
+			rows = append(rows, row)
+			readErrs = append(readErrs, err)
+		}
+		if err := finish(); err != nil {
+			return nil, st, err
+		}
+		if len(rows) == 0 {
 			break
 		}
-		if err != nil {
-			var re *data.RowError
-			if !errors.As(err, &re) {
-				// Rows before the failure are converted first: their errors
-				// come first, as in LoadExamples.
-				if cerr := convert(); cerr != nil {
-					return nil, st, cerr
-				}
-				return nil, st, err
-			}
-		}
-		rows = append(rows, row)
-		readErrs = append(readErrs, err)
-		if len(rows) == loadChunk {
-			if err := convert(); err != nil {
-				return nil, st, err
-			}
-		}
+		pending, pendingErrs = start(rows, readErrs), readErrs
 	}
-	if err := convert(); err != nil {
+	if err := finish(); err != nil {
 		return nil, st, err
+	}
+	if fatal != nil {
+		return nil, st, fatal
 	}
 	st.Examples = len(out)
 	if len(out) == 0 {
