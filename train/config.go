@@ -19,6 +19,13 @@
 // eval_), checkpoint-N/ folders (weights or adapter, optimiser state, trainer state
 // with the data position), the cached reference log-probs, plots, and at the
 // end the trained model (a Hugging Face checkpoint or a PEFT adapter).
+//
+// Guard rails: [CheckMemory] estimates a run's peak memory before anything
+// is loaded (package memplan), [CheckData] and [FormatExample] check and
+// show the examples (example.txt), the health monitor raises alarms during
+// training (health/… metrics; [HealthConfig]), samples.jsonl holds greedy
+// generations at every evaluation ([SamplesConfig]), and [TokenCache]
+// keeps tokenised data so that it is not tokenised twice.
 package train
 
 import (
