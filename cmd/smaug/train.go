@@ -68,7 +68,8 @@ YAML file (--config), keyed by flag name; a run's config.yaml repeats it.`
   smaug train --model ./base-bf16 --data pairs.jsonl --output runs/lora --lora-r 16 --base-dtype BF16   # half the base's memory
   smaug train --config run.yaml
   smaug train --resume runs/dpop          # continue a killed run with its saved settings
-  smaug train --config runs/dpop/config.yaml --output runs/dpop-seed1 --seed 1`
+  smaug train --config runs/dpop/config.yaml --output runs/dpop-seed1 --seed 1
+  smaug train --model ./base --data pairs.jsonl --output runs/x --dry-run   # memory estimate, and what would fit`
 	} else {
 		cmd.Use = "sft"
 		cmd.Short = "Supervised fine-tuning on prompt/completion or text rows"
