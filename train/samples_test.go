@@ -93,4 +93,18 @@ func TestSamples(t *testing.T) {
 	if !strings.Contains(summary, "samples at step 60 (samples.jsonl): mean length") {
 		t.Errorf("summary:\n%s", summary)
 	}
+
+	// A fresh run into the same folder starts samples.jsonl again.
+	tr, err = New(c, Options{Train: exs, Eval: exs[:5]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tr.Close()
+	b, err := os.ReadFile(filepath.Join(c.Output, "samples.jsonl"))
+	if n := strings.Count(string(b), "\n"); err != nil || n != 6 {
+		t.Errorf("samples.jsonl after a second run: %d rows, want 6 (%v)", n, err)
+	}
 }

@@ -380,6 +380,11 @@ func (t *Trainer) Run(ctx context.Context) error {
 	if err := truncateMetrics(mpath, t.state.Step); err != nil {
 		return err
 	}
+	// samples.jsonl rows carry their step too: a resumed run drops those
+	// past its checkpoint, a fresh one starts the file again.
+	if err := truncateMetrics(filepath.Join(c.Output, "samples.jsonl"), t.state.Step); err != nil {
+		return err
+	}
 	f, err := os.OpenFile(mpath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
