@@ -23,6 +23,13 @@
 // run, a model, or is an input's folder ([RunFolderError]), and locks it
 // ([LockFile]) while the trainer uses it; a step that produces non-finite
 // numbers stops the run ([DivergedError]) and such weights are never saved.
+//
+// Guard rails: [CheckMemory] estimates a run's peak memory before anything
+// is loaded (package memplan), [CheckData] and [FormatExample] check and
+// show the examples (example.txt), the health monitor raises alarms during
+// training (health/… metrics; [HealthConfig]), samples.jsonl holds greedy
+// generations at every evaluation ([SamplesConfig]), and [TokenCache]
+// keeps tokenised data so that it is not tokenised twice.
 package train
 
 import (
@@ -150,6 +157,11 @@ type Config struct {
 	// EvalOnStart evaluates once before the first step (step 0), as the HF
 	// Trainer's eval_on_start.
 	EvalOnStart bool
+
+	// Health are the thresholds of the alarms raised while training.
+	Health HealthConfig
+	// Samples are the greedy generations made at every evaluation.
+	Samples SamplesConfig
 }
 
 // Default learning rates of each mode.
@@ -179,6 +191,7 @@ func Defaults(mode Mode) Config {
 		BatchSize: 4, GradAccum: 1, Epochs: 1, MaxLength: 1024, MaxPromptLength: 512, LoggingSteps: 10,
 		LoRA:      model.LoRAConfig{Alpha: 16, Targets: []string{"q_proj", "k_proj", "v_proj", "o_proj"}},
 		BaseDType: dtype.F32, SaveDType: dtype.F32,
+		Health: DefaultHealth,
 	}
 }
 
@@ -220,6 +233,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("SaveTotalLimit and LoggingSteps must be ≥ 0, got %d and %d", c.SaveTotalLimit, c.LoggingSteps)
 	}
 	if err := c.Optim.Validate(); err != nil {
+		return err
+	}
+	if err := c.Health.Validate(); err != nil {
+		return err
+	}
+	if err := c.Samples.Validate(); err != nil {
 		return err
 	}
 	if c.Mode == Preference {
@@ -281,6 +300,9 @@ func (c Config) settings() []setting {
 		{"save-steps", c.SaveSteps, ""}, {"save-total-limit", c.SaveTotalLimit, ""}, {"eval-steps", c.EvalSteps, ""},
 		{"logging-steps", c.LoggingSteps, ""}, {"eval-on-start", c.EvalOnStart, ""},
 		{"save-dtype", c.SaveDType.String(), ""},
+		{"alarm-chosen-drop", c.Health.ChosenDrop, Preference}, {"alarm-stuck-steps", c.Health.StuckSteps, Preference},
+		{"max-skipped-steps", c.Health.MaxSkippedSteps, ""},
+		{"sample-prompts", c.Samples.Prompts, ""}, {"sample-max-new-tokens", c.Samples.MaxNewTokens, ""},
 	}
 }
 

@@ -18,14 +18,31 @@ type DivergedError struct {
 	// LastCheckpoint is the newest checkpoint folder in the run folder
 	// ("" when there is none).
 	LastCheckpoint string
+	// Skipped is the number of steps skipped for non-finite values when
+	// the run stopped, more than Allowed (HealthConfig.MaxSkippedSteps);
+	// LastGoodStep is the last step that updated the weights. All zero
+	// for a divergence found when saving.
+	Skipped, Allowed, LastGoodStep int
 }
 
 func (e *DivergedError) Error() string {
 	msg := fmt.Sprintf("diverged at step %d: %s: lower the learning rate (or warm it up over more steps, or clip gradients harder); no weights of this step were saved", e.Step, e.What)
+	if e.Skipped > 0 {
+		msg += fmt.Sprintf("; %d steps skipped for NaN or Inf values, more than the %d allowed: stopping with the weights of step %d", e.Skipped, e.Allowed, e.LastGoodStep)
+	}
 	if e.LastCheckpoint != "" {
 		msg += fmt.Sprintf(", %s is the last finite checkpoint", e.LastCheckpoint)
 	}
 	return msg
+}
+
+// Unwrap makes a run stopped for too many skipped steps match
+// ErrTooManySkipped.
+func (e *DivergedError) Unwrap() error {
+	if e.Skipped > 0 {
+		return ErrTooManySkipped
+	}
+	return nil
 }
 
 // checkStep is the divergence check of one optimiser step, made before the

@@ -102,38 +102,7 @@ func countingSeq(start, step, n int) []int {
 // half of DPO's.
 func TestDPOLowersChosenDPOPDoesNot(t *testing.T) {
 	dir := t.TempDir()
-	c := tinyConfig(32)
-	saveRandomModel(t, c, filepath.Join(dir, "init"), 1)
-
-	// SFT on counting sequences, so the model has structure to lose.
-	var sft, pairs []Example
-	for start := 0; start < 29; start += 2 {
-		for step := 1; step <= 3; step++ {
-			s := countingSeq(start, step, 18)
-			sft = append(sft, Example{Prompt: append([]int{1}, s[:4]...), Chosen: s[4:], Source: "sft", Line: len(sft) + 1})
-		}
-	}
-	var heldOut []Example
-	for i := 0; i < 18; i++ {
-		s := countingSeq(5*i+1, 1+i%3, 18)
-		chosen := s[4:]
-		rejected := append([]int{}, chosen...)
-		rejected[1] = 3 + (rejected[1]-3+7)%29 // one token differs; the rest is shared
-		ex := Example{Prompt: append([]int{1}, s[:4]...), Chosen: chosen, Rejected: rejected, Source: "pairs", Line: i + 1}
-		if i%3 == 2 {
-			heldOut = append(heldOut, ex)
-		} else {
-			pairs = append(pairs, ex)
-		}
-	}
-	base := filepath.Join(dir, "base")
-	sc := Defaults(SFT)
-	sc.Model, sc.Data, sc.Output = filepath.Join(dir, "init"), "sft", base
-	sc.Optim.LR, sc.Optim.Schedule, sc.BatchSize, sc.MaxSteps, sc.MaxLength, sc.MaxPromptLength = 3e-3, "constant", 8, 60, 32, 8
-	runTraining(t, sc, sft, nil)
-	if r := metricRows(t, base); !(r[len(r)-1]["loss"] < 0.5) {
-		t.Fatalf("SFT did not learn the sequences: loss %.3f → %.3f", r[0]["loss"], r[len(r)-1]["loss"])
-	}
+	base, pairs, heldOut := oneTokenPairs(t, dir)
 
 	// Before and after, the mean chosen log-prob on the training and held-out
 	// pairs, and on the training pairs the part of it from the shared
@@ -204,4 +173,46 @@ func meanChosenLogp(t *testing.T, dir string, exs []Example, from int) (seq, tai
 	}
 	n := float64(len(exs))
 	return seq / n, tail / n
+}
+
+// oneTokenPairs trains (by SFT, 60 steps) a tiny random Llama on counting
+// sequences under dir, so that it has structure to lose, and returns its
+// folder, 12 training pairs whose chosen and rejected completions differ
+// only at the second completion token (12 shared tokens follow), and 6
+// held-out pairs of the same kind.
+func oneTokenPairs(t *testing.T, dir string) (base string, pairs, heldOut []Example) {
+	t.Helper()
+	c := tinyConfig(32)
+	saveRandomModel(t, c, filepath.Join(dir, "init"), 1)
+
+	// SFT on counting sequences, so the model has structure to lose.
+	var sft []Example
+	for start := 0; start < 29; start += 2 {
+		for step := 1; step <= 3; step++ {
+			s := countingSeq(start, step, 18)
+			sft = append(sft, Example{Prompt: append([]int{1}, s[:4]...), Chosen: s[4:], Source: "sft", Line: len(sft) + 1})
+		}
+	}
+	for i := 0; i < 18; i++ {
+		s := countingSeq(5*i+1, 1+i%3, 18)
+		chosen := s[4:]
+		rejected := append([]int{}, chosen...)
+		rejected[1] = 3 + (rejected[1]-3+7)%29 // one token differs; the rest is shared
+		ex := Example{Prompt: append([]int{1}, s[:4]...), Chosen: chosen, Rejected: rejected, Source: "pairs", Line: i + 1}
+		if i%3 == 2 {
+			heldOut = append(heldOut, ex)
+		} else {
+			pairs = append(pairs, ex)
+		}
+	}
+	base = filepath.Join(dir, "base")
+	sc := Defaults(SFT)
+	sc.Model, sc.Data, sc.Output = filepath.Join(dir, "init"), "sft", base
+	sc.Optim.LR, sc.Optim.Schedule, sc.BatchSize, sc.MaxSteps, sc.MaxLength, sc.MaxPromptLength = 3e-3, "constant", 8, 60, 32, 8
+	runTraining(t, sc, sft, nil)
+	if r := metricRows(t, base); !(r[len(r)-1]["loss"] < 0.5) {
+		t.Fatalf("SFT did not learn the sequences: loss %.3f → %.3f", r[0]["loss"], r[len(r)-1]["loss"])
+	}
+
+	return base, pairs, heldOut
 }

@@ -548,6 +548,7 @@ func TestDivergence(t *testing.T) {
 	})
 	t.Run("NaN weight", func(t *testing.T) {
 		cfg := smallRun(filepath.Join(t.TempDir(), "run"))
+		cfg.Health.MaxSkippedSteps = 0 // stop at the first non-finite step
 		tr, err := New(cfg, Options{Train: exs, Policy: newTiny(t, 1)})
 		if err != nil {
 			t.Fatal(err)

@@ -70,6 +70,9 @@ type Trainer struct {
 	dir         *runDir // the run folder, locked
 	resumed     bool    // started from a checkpoint
 	kept        bool    // a step was made or something saved: the folder stays
+	health      *health
+	decode      func([]int) string
+	lastSamples []Sample
 }
 
 // objective is what one mode computes: the preference trainer or the SFT
@@ -115,6 +118,8 @@ type Options struct {
 	Progress func(step int, m map[string]float64)
 	// NewBar reports progress of long preparations (nil: none).
 	NewBar func(n int, desc string) func(done int)
+	// Decode turns token ids into text for samples.jsonl (nil: ids only).
+	Decode func(ids []int) string
 }
 
 // New prepares a run: checks the config, creates and locks the run folder
@@ -138,7 +143,7 @@ func New(cfg Config, o Options) (_ *Trainer, err error) {
 		return nil, fmt.Errorf("no training examples")
 	}
 	t := &Trainer{Cfg: cfg, train: o.Train, eval: o.Eval, log: o.Log, progress: o.Progress, LoadStats: o.LoadStats,
-		start: o.Policy, tape: tensor.NewTape()}
+		start: o.Policy, tape: tensor.NewTape(), decode: o.Decode}
 	if t.log == nil {
 		t.log = io.Discard
 	}
@@ -185,6 +190,10 @@ func New(cfg Config, o Options) (_ *Trainer, err error) {
 	}
 	if err := t.setupOptimizer(); err != nil {
 		return nil, err
+	}
+	t.health = newHealth(cfg)
+	if msg := t.health.scheduleMessage(t.totalSteps, cfg.BatchSize, cfg.GradAccum, len(t.train)); msg != "" {
+		fmt.Fprintf(t.log, "warning: %s\n", msg)
 	}
 	if resume != "" {
 		if err := t.loadCheckpointState(resume); err != nil {
@@ -407,6 +416,11 @@ func (t *Trainer) Run(ctx context.Context) error {
 	if err := truncateMetrics(mpath, t.state.Step); err != nil {
 		return err
 	}
+	// samples.jsonl rows carry their step too: a resumed run drops those
+	// past its checkpoint, a fresh one starts the file again.
+	if err := truncateMetrics(filepath.Join(c.Output, "samples.jsonl"), t.state.Step); err != nil {
+		return err
+	}
 	f, err := os.OpenFile(mpath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
@@ -467,6 +481,15 @@ func (t *Trainer) evaluateAndLog() error {
 	if err != nil {
 		return err
 	}
+	ss, err := t.generateSamples()
+	if err != nil {
+		return err
+	}
+	if len(ss) > 0 {
+		for k, v := range sampleMetrics(ss) {
+			em["eval_"+k] = v
+		}
+	}
 	return t.writeMetrics(em)
 }
 
@@ -508,15 +531,15 @@ func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
 	start := time.Now()
 	t.obj.beginStep()
 	var tokens int64
+	var diverged *DivergedError // the first non-finite micro-batch
 	for a := 0; a < c.GradAccum; a++ {
 		n, err := t.obj.accumulate(t, t.nextBatch())
 		var d *DivergedError
 		if errors.As(err, &d) {
-			for _, p := range t.params {
-				clear(p.Grad)
+			if diverged == nil {
+				diverged = d
 			}
-			d.LastCheckpoint = t.lastCheckpoint()
-			return nil, d
+			continue // the step's other micro-batches are still consumed
 		}
 		if err != nil {
 			return nil, fmt.Errorf("step %d: %w", t.state.Step+1, err)
@@ -525,14 +548,13 @@ func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
 	}
 	m := t.obj.stepMetrics()
 	gradNorm := optim.ClipGradNorm(t.params, c.Optim.MaxGradNorm)
-	if d := checkStep(t.state.Step+1, m["loss"], gradNorm); d != nil {
-		for _, p := range t.params {
-			clear(p.Grad)
-		}
-		d.LastCheckpoint = t.lastCheckpoint()
-		return nil, d
-	}
 	lr := t.sched.LR(t.state.Step)
+	if diverged == nil {
+		diverged = checkStep(t.state.Step+1, m["loss"], gradNorm)
+	}
+	if diverged != nil {
+		return t.skipStep(lr, gradNorm, diverged, tokens)
+	}
 	if err := t.opt.Update(t.params, lr); err != nil {
 		return nil, fmt.Errorf("step %d: %w", t.state.Step+1, err)
 	}
@@ -549,6 +571,36 @@ func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
 	m["grad_norm"] = gradNorm
 	m["tokens_per_s"] = float64(tokens) / secs
 	m["step_time_s"] = secs
+	for _, msg := range t.health.observe(t.state.Step, m) {
+		fmt.Fprintf(t.log, "warning: %s\n", msg)
+	}
+	t.health.lastGoodStep = t.state.Step
+	t.lastMetrics = m
+	return m, nil
+}
+
+// skipStep ends a step whose log-probs, loss or gradients are NaN or Inf
+// (d says which) without updating the weights or the optimiser: the data is
+// consumed and the step counted. Once more than Health.MaxSkippedSteps
+// steps were skipped the run stops with d, which then wraps
+// ErrTooManySkipped and names the last finite checkpoint.
+func (t *Trainer) skipStep(lr, gradNorm float64, d *DivergedError, tokens int64) (map[string]float64, error) {
+	for _, p := range t.params {
+		clear(p.Grad)
+	}
+	t.tape.Reset()
+	if t.health.skip() { // the run stops: the step is not counted
+		d.Skipped, d.Allowed, d.LastGoodStep = t.health.skipped, t.Cfg.Health.MaxSkippedSteps, t.health.lastGoodStep
+		d.LastCheckpoint = t.lastCheckpoint()
+		return nil, d
+	}
+	t.state.Step++
+	t.state.Tokens += tokens
+	fmt.Fprintf(t.log, "warning: step %d: %s: step skipped, weights unchanged (%d skipped, at most %d allowed)\n",
+		t.state.Step, d.What, t.health.skipped, t.Cfg.Health.MaxSkippedSteps)
+	m := map[string]float64{"step": float64(t.state.Step), "learning_rate": lr, "grad_norm": gradNorm,
+		"loss": math.NaN(), MetricSkippedSteps: float64(t.health.skipped),
+		"epoch": float64(t.state.Epoch) + float64(t.state.Pos)/float64(len(t.train))}
 	t.lastMetrics = m
 	return m, nil
 }
@@ -629,6 +681,9 @@ func (t *Trainer) Summary() string {
 		if v, ok := t.lastMetrics[k]; ok {
 			fmt.Fprintf(&b, "  last %-20s %.6g\n", k, v)
 		}
+	}
+	if s := t.samplesSummary(); s != "" {
+		fmt.Fprintln(&b, s)
 	}
 	return strings.TrimRight(b.String(), "\n")
 }

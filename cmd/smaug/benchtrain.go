@@ -14,6 +14,7 @@ import (
 
 	"github.com/smaug-dev/smaug/abbench"
 	"github.com/smaug-dev/smaug/kernels"
+	"github.com/smaug-dev/smaug/memplan"
 	"github.com/smaug-dev/smaug/model"
 	"github.com/smaug-dev/smaug/optim"
 	"github.com/smaug-dev/smaug/pref"
@@ -38,12 +39,14 @@ type trainBenchResult struct {
 	StepS      float64 `json:"step_s"`
 	TokensPerS float64 `json:"tokens_per_s"`
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	// EstimateMiB is memplan's estimate of the peak for the same step.
+	EstimateMiB float64 `json:"estimate_mib"`
 }
 
 func newBenchTrainCmd() *cobra.Command {
 	var shapes, modes, torchScript, python string
 	var iters, loraR, rounds, warmup int
-	var child bool
+	var child, ckpt bool
 	cmd := &cobra.Command{
 		Use:   "train",
 		Short: "Measure tokens/s and peak memory of one DPOP training step",
@@ -64,7 +67,8 @@ in two modes:
 The batch holds B sequences of T tokens (B/2 pairs, as the PyTorch script
 pairs them); tokens/s is B·T divided by the step time, averaged over --iters
 steps after one warm-up. Each (shape, mode) runs in its own process, so the
-peak resident memory (VmHWM) is its own. With --torch, the PyTorch CPU
+peak resident memory (VmHWM) is its own; the estimate column is what smaug
+train's memory estimate (package memplan) predicts for the same step. With --torch, the PyTorch CPU
 reference (../shared/bench/torch_cpu_dpop.py, a full fine-tuning DPOP step)
 runs with the same thread count, and each row shows smaug's rate as a
 multiple of it.
@@ -85,9 +89,9 @@ round by round. The report names the CPU model and flags and the kernels.`,
 				return fmt.Errorf("--lora-r must be ≥ 1, got %d", loraR)
 			}
 			if child {
-				return benchTrainChild(cmd.OutOrStdout(), shapes, modes, loraR, iters)
+				return benchTrainChild(cmd.OutOrStdout(), shapes, modes, loraR, iters, ckpt)
 			}
-			return benchTrainParent(cmd.Context(), cmd.OutOrStdout(), splitComma(shapes), splitComma(modes), loraR, iters, rounds, warmup, python, torchScript)
+			return benchTrainParent(cmd.Context(), cmd.OutOrStdout(), splitComma(shapes), splitComma(modes), loraR, iters, rounds, warmup, python, torchScript, ckpt)
 		},
 	}
 	f := cmd.Flags()
@@ -99,6 +103,7 @@ round by round. The report names the CPU model and flags and the kernels.`,
 	f.IntVar(&warmup, "warmup", 1, "unrecorded rounds before them")
 	f.StringVar(&torchScript, "torch", "", "path of torch_cpu_dpop.py to run as the reference (needs python3-torch)")
 	f.StringVar(&python, "python", "python3", "python interpreter that has torch, for --torch")
+	f.BoolVar(&ckpt, "gradient-checkpointing", false, "recompute each layer's activations in the backward, as smaug train --gradient-checkpointing")
 	f.BoolVar(&child, "child", false, "internal: run one measurement in this process")
 	f.MarkHidden("child")
 	return cmd
@@ -114,7 +119,7 @@ func splitComma(s string) []string {
 	return out
 }
 
-func benchTrainParent(ctx context.Context, out io.Writer, shapes, modes []string, loraR, iters, rounds, warmup int, python, torchScript string) error {
+func benchTrainParent(ctx context.Context, out io.Writer, shapes, modes []string, loraR, iters, rounds, warmup int, python, torchScript string, ckpt bool) error {
 	for _, sh := range shapes {
 		if _, ok := benchShapes[sh]; !ok {
 			return fmt.Errorf("unknown shape %q (have small, smol135m)", sh)
@@ -135,14 +140,14 @@ func benchTrainParent(ctx context.Context, out io.Writer, shapes, modes []string
 		return err
 	}
 	printMachine(out, cfg, torchScript != "")
-	const row = "%-9s %-6s %12s %7s %20s %8s  %-18s %s\n"
-	fmt.Fprintf(out, row, "shape", "mode", "trainable", "tokens", "tok/s", "RSS MiB", "vs torch (full)", "kernels")
+	const row = "%-9s %-6s %12s %7s %20s %8s %14s  %-18s %s\n"
+	fmt.Fprintf(out, row, "shape", "mode", "trainable", "tokens", "tok/s", "RSS MiB", "estimate MiB", "vs torch (full)", "kernels")
 	for _, sh := range shapes {
 		sides = sides[:0]
 		for _, mode := range modes {
 			sides = append(sides, &processSide{name: fmt.Sprintf("smaug %s %s", sh, mode), cmd: func(ctx context.Context) *exec.Cmd {
 				return exec.CommandContext(ctx, self, "bench", "train", "--child", "--shapes", sh, "--modes", mode,
-					"--lora-r", strconv.Itoa(loraR), "--iters", strconv.Itoa(iters))
+					"--lora-r", strconv.Itoa(loraR), "--iters", strconv.Itoa(iters), "--gradient-checkpointing="+strconv.FormatBool(ckpt))
 			}})
 		}
 		if torchScript != "" {
@@ -162,7 +167,7 @@ func benchTrainParent(ctx context.Context, out io.Writer, shapes, modes []string
 			last := res.Rates[i][len(res.Rates[i])-1]
 			if torchScript != "" && i == ti {
 				r, ok := res.Rate(i, "train_tokens_per_s")
-				fmt.Fprintf(out, row, sh, "torch", fmt.Sprint(int64(last["params"])), tokens, fmtRate(r, ok), "-", "-",
+				fmt.Fprintf(out, row, sh, "torch", fmt.Sprint(int64(last["params"])), tokens, fmtRate(r, ok), "-", "-", "-",
 					fmt.Sprintf("%s, %.0f threads", sd.label, last["threads"]))
 				continue
 			}
@@ -171,8 +176,9 @@ func benchTrainParent(ctx context.Context, out io.Writer, shapes, modes []string
 			if torchScript != "" {
 				ratio = fmtRatio(res.Ratio(i, "tokens_per_s", ti, "train_tokens_per_s"))
 			}
+			est := last["estimate_mib"]
 			fmt.Fprintf(out, row, sh, modes[i], fmt.Sprint(int64(last["trainable_params"])), tokens, fmtRate(r, ok),
-				fmt.Sprintf("%.0f", sd.rss), ratio, sd.label)
+				fmt.Sprintf("%.0f", sd.rss), fmt.Sprintf("%.0f (%+.0f%%)", est, 100*(est/sd.rss-1)), ratio, sd.label)
 		}
 	}
 	if torchScript != "" {
@@ -183,7 +189,7 @@ func benchTrainParent(ctx context.Context, out io.Writer, shapes, modes []string
 
 // benchTrainChild measures one shape in one mode and prints the result as
 // a JSON line.
-func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int) error {
+func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int, ckpt bool) error {
 	s, ok := benchShapes[shape]
 	if !ok {
 		return fmt.Errorf("unknown shape %q", shape)
@@ -193,6 +199,7 @@ func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int) error 
 	if err != nil {
 		return err
 	}
+	policy.GradientCheckpointing = ckpt
 	var ref *model.Model // nil with LoRA: the base with the adapter off
 	var trainable []model.Param
 	switch mode {
@@ -293,10 +300,23 @@ func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int) error 
 	dt := time.Since(t0).Seconds() / float64(iters)
 	tok := s.Batch * s.Seq
 	b, err := json.Marshal(trainBenchResult{Shape: shape, Mode: mode, Kernels: kernels.Backend(), Params: policy.NumParams(),
-		Trainable: nTrainable, Tokens: tok, StepS: dt, TokensPerS: float64(tok) / dt, PeakRSSMiB: peakRSSMiB()})
+		Trainable: nTrainable, Tokens: tok, StepS: dt, TokensPerS: float64(tok) / dt, PeakRSSMiB: peakRSSMiB(),
+		EstimateMiB: float64(benchEstimate(s, mode, loraR, ckpt).Total()) / (1 << 20)})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(out, string(b))
 	return nil
+}
+
+// benchEstimate is memplan's estimate of a bench train step: a frozen F32
+// copy as the reference in full mode, the base with the adapter off with
+// LoRA.
+func benchEstimate(s benchShape, mode string, loraR int, ckpt bool) memplan.Estimate {
+	p := memplan.Plan{Model: s.config(), Reference: memplan.RefFrozenCopy, GradientCheckpointing: ckpt,
+		Sequences: s.Batch, SeqLen: s.Seq, CompletionTokens: s.Batch * (s.Seq - 1)}
+	if mode == "lora" {
+		p.LoRARank, p.LoRATargets, p.Reference = loraR, benchLoRATargets, memplan.RefAdapterOff
+	}
+	return p.Estimate()
 }

@@ -142,7 +142,8 @@ func TestLogprobsRowChecks(t *testing.T) {
 }
 
 // TestOversizedLoRARankIsAnError trains with --lora-r 1000000000 under
-// GOMEMLIMIT=512MiB: the run must stop with the memory refusal (exit 1),
+// GOMEMLIMIT=512MiB, past the estimate (--skip-memory-check): the run must
+// stop with the allocator's memory refusal (exit 1),
 // not Go's fatal out-of-memory, and leave the base model unchanged.
 func TestOversizedLoRARankIsAnError(t *testing.T) {
 	dir := t.TempDir()
@@ -152,7 +153,7 @@ func TestOversizedLoRARankIsAnError(t *testing.T) {
 	writeRandomPairs(t, pairs, 4, 1, 50, 4, 2, 5)
 	before := hashTree(t, base)
 	cmd := exec.Command(smaugBin, "train", "--model", base, "--data", pairs, "--output", filepath.Join(dir, "run"),
-		"--lora-r", "1000000000", "--max-steps", "1", "--no-progress")
+		"--lora-r", "1000000000", "--max-steps", "1", "--no-progress", "--skip-memory-check")
 	cmd.Env = append(os.Environ(), "GOMEMLIMIT=512MiB")
 	b, err := cmd.CombinedOutput()
 	var ee *exec.ExitError

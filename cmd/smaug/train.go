@@ -35,6 +35,7 @@ func newTrainCmd(mode train.Mode) *cobra.Command {
 	var configFile, loss, lossWeights, loraTargets string
 	var beta, dpopLambda, rpoAlpha float64
 	var noProgress, usePEFT bool
+	var guard guardFlags
 	cmd := &cobra.Command{Args: cobra.NoArgs}
 	if mode == train.Preference {
 		cmd.Use = "train"
@@ -88,7 +89,8 @@ log-probs, lr, tok/s, ETA) and an end block (time, final metrics, files).
   smaug train --resume runs/dpop          # continue a killed run with its saved settings
   smaug train --model ./base --data pairs.jsonl --output runs/dpop --overwrite-output-dir --save-steps 100 --save-total-limit 2
   smaug train --config runs/dpop/config.yaml --output runs/dpop-seed1 --seed 1
-  smaug train --model_name_or_path ./base --data pairs.jsonl --output_dir runs/trl --loss_type sigmoid --learning_rate 5e-7 --use_peft`
+  smaug train --model_name_or_path ./base --data pairs.jsonl --output_dir runs/trl --loss_type sigmoid --learning_rate 5e-7 --use_peft
+  smaug train --model ./base --data pairs.jsonl --output runs/x --dry-run   # memory estimate, and what would fit`
 	} else {
 		cmd.Use = "sft"
 		cmd.Short = "Supervised fine-tuning on prompt/completion or text rows"
@@ -162,7 +164,15 @@ train.`
 	f.IntVar(&cfg.EvalSteps, "eval-steps", 0, "evaluate on --eval-data every N steps (0: at the end only)")
 	f.BoolVar(&cfg.EvalOnStart, "eval-on-start", false, "also evaluate before the first step (step 0), to see where training starts")
 	f.Var(&cfg.SaveDType, "save-dtype", "dtype of the saved model: F32, BF16 or F16")
+	if mode == train.Preference {
+		f.Float64Var(&cfg.Health.ChosenDrop, "alarm-chosen-drop", cfg.Health.ChosenDrop, "warn when the mean chosen log-prob falls this many nats below the reference's while the margin grows (0: off)")
+		f.IntVar(&cfg.Health.StuckSteps, "alarm-stuck-steps", cfg.Health.StuckSteps, "warn when the loss stays at its policy-equals-reference value (log 2 for DPO) this many steps (0: off)")
+	}
+	f.IntVar(&cfg.Samples.Prompts, "sample-prompts", cfg.Samples.Prompts, "at every evaluation, greedy generations for this many eval prompts into samples.jsonl (0: none)")
+	f.IntVar(&cfg.Samples.MaxNewTokens, "sample-max-new-tokens", cfg.Samples.MaxNewTokens, "longest sample generation in tokens")
+	f.IntVar(&cfg.Health.MaxSkippedSteps, "max-skipped-steps", cfg.Health.MaxSkippedSteps, "steps with NaN/Inf log-probs or gradients skipped (no update) before the run stops")
 	f.BoolVar(&noProgress, "no-progress", false, "no progress bar")
+	guard.register(f)
 	var split, evalSplit string
 	f.StringVar(&split, "split", "train", "split of a hub dataset given to --data (ORG/NAME)")
 	f.StringVar(&evalSplit, "eval-split", "test", "split of a hub dataset given to --eval-data")
@@ -235,7 +245,7 @@ train.`
 		}
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		return runTrain(ctx, cfg, noProgress)
+		return runTrain(ctx, cfg, noProgress, guard)
 	}
 	return cmd
 }
@@ -345,7 +355,7 @@ func splitList(s string) []string {
 // runTrain loads the data and runs the trainer. When ctx is cancelled
 // (SIGINT, SIGTERM) the trainer saves a checkpoint, and the error says how
 // to resume.
-func runTrain(ctx context.Context, cfg train.Config, noProgress bool) error {
+func runTrain(ctx context.Context, cfg train.Config, noProgress bool, guard guardFlags) error {
 	if err := cfg.Validate(); err != nil {
 		return inFlagTerms(err)
 	}
@@ -356,7 +366,8 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool) error {
 	if err := textSupport(&lo, cfg.Tokenizer, cfg.Model, cfg.PromptTemplate, cfg.ChatTemplate); err != nil {
 		return err
 	}
-	exs, stats, err := train.LoadExamples(cfg.Data, lo)
+	guard.watch(&lo)
+	exs, stats, err := guard.load(cfg, lo)
 	if err != nil {
 		return &flagError{dataTerms.Replace(err.Error()), err}
 	}
@@ -371,7 +382,14 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool) error {
 	for _, r := range stats.SkipReasons {
 		logf("  skipped: %s", r)
 	}
-	opts := train.Options{Train: exs, Eval: evalExs, LoadStats: stats, Log: os.Stderr}
+	example, err := dataGate(cfg, exs, stats, lo, guard)
+	if err != nil {
+		return err
+	}
+	if stop, err := memoryGate(cfg, exs, guard); stop || err != nil {
+		return err
+	}
+	opts := train.Options{Train: exs, Eval: evalExs, LoadStats: stats, Log: os.Stderr, Decode: guard.decode}
 	if !noProgress {
 		opts.NewBar = func(n int, desc string) func(int) {
 			b := newBar(n, desc)
@@ -393,6 +411,9 @@ func runTrain(ctx context.Context, cfg train.Config, noProgress bool) error {
 		logf("%s", t.StartBlock())
 	}
 	steps := train.NewStepLogger(os.Stderr, "", cfg.LoggingSteps, t.TotalSteps(), t.StepsDone())
+	if err := saveExample(t.Cfg.Output, example); err != nil {
+		return err
+	}
 	pb := makeBar(t.TotalSteps(), "train", !noProgress)
 	pb.Set(t.StepsDone())
 	t.SetProgress(func(step int, m map[string]float64) {
@@ -497,6 +518,8 @@ var flagOf = []struct{ field, flag string }{
 	{"LoRA.Alpha", "--lora-alpha"}, {"LoRA.Dropout", "--lora-dropout"}, {"SaveSteps", "--save-steps"},
 	{"EvalSteps", "--eval-steps"}, {"BaseDType", "--base-dtype"}, {"SaveDType", "--save-dtype"},
 	{"SaveTotalLimit", "--save-total-limit"}, {"LoggingSteps", "--logging-steps"}, {"WarmupRatio", "--warmup-ratio"},
+	{"Samples.Prompts", "--sample-prompts"}, {"Samples.MaxNewTokens", "--sample-max-new-tokens"},
+	{"Health.ChosenDrop", "--alarm-chosen-drop"}, {"Health.StuckSteps", "--alarm-stuck-steps"}, {"Health.MaxSkippedSteps", "--max-skipped-steps"},
 }
 
 // dataTerms puts the library's advice in data errors in the command's

@@ -134,7 +134,7 @@ func TestTrainRunFolderRefusals(t *testing.T) {
 				t.Fatalf("first run: %v\n%s", err, msg)
 			}
 			return args
-		}, []string{"holds another run (checkpoint-1, checkpoint-2, model.safetensors, config.yaml, metrics.jsonl, and 11 more)", "continue it with --resume, choose another --output, or pass --overwrite-output-dir"}},
+		}, []string{"holds another run (checkpoint-1, checkpoint-2, model.safetensors, config.yaml, metrics.jsonl, and ", "continue it with --resume, choose another --output, or pass --overwrite-output-dir"}},
 		{"sft twice into one folder", func(t *testing.T, model, out string) []string {
 			args := []string{"sft", "--model", model, "--data", sftData, "--output", out, "--max-steps", "1", "--no-progress"}
 			if msg, err := runCLI(t, args...); err != nil {

@@ -1,0 +1,147 @@
+package memplan
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/smaug-dev/smaug/hf"
+	"github.com/smaug-dev/smaug/model"
+)
+
+func llama(h, inter, layers, heads, kv, vocab int, tied bool) *hf.Config {
+	return &hf.Config{Architectures: []string{"LlamaForCausalLM"}, ModelType: "llama", VocabSize: vocab,
+		HiddenSize: h, IntermediateSize: inter, NumHiddenLayers: layers, NumAttentionHeads: heads,
+		NumKeyValueHeads: kv, HeadDim: h / heads, MaxPositionEmbeddings: 64, RMSNormEps: 1e-5, RopeTheta: 10000,
+		HiddenAct: "silu", TieWordEmbeddings: tied}
+}
+
+// TestParamCount checks the parameter count the estimate is built on
+// against the model package's (an independent count: the tensors a random
+// model really allocates), and the LoRA adapter's size against
+// AttachLoRA's.
+func TestParamCount(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		c       *hf.Config
+		targets []string
+	}{
+		{"small", llama(64, 172, 2, 4, 4, 256, false), []string{"q_proj", "v_proj"}},
+		{"gqa tied", llama(96, 256, 3, 6, 2, 300, true), []string{"all-linear"}},
+	} {
+		m, err := model.NewRandom(tc.c, 1, 0.02)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := shapeOf(tc.c)
+		if s.params != m.NumParams() {
+			t.Errorf("%s: %d parameters, model counts %d", tc.name, s.params, m.NumParams())
+		}
+		full := Plan{Model: tc.c, Sequences: 1, SeqLen: 1, CompletionTokens: 1}.Estimate()
+		if full.Weights != 4*m.NumParams() || full.Gradients != 4*m.NumParams() || full.Optimizer != 8*m.NumParams() {
+			t.Errorf("%s: full fine-tuning weights/grads/AdamW %d/%d/%d, want 4/4/8 × %d", tc.name, full.Weights, full.Gradients, full.Optimizer, m.NumParams())
+		}
+		if err := m.AttachLoRA(model.LoRAConfig{R: 4, Alpha: 8, Targets: tc.targets}, 1); err != nil {
+			t.Fatal(err)
+		}
+		var adapter int64
+		for _, p := range m.LoRAParams() {
+			adapter += int64(len(p.Tensor.Data))
+		}
+		lora := Plan{Model: tc.c, LoRARank: 4, LoRATargets: tc.targets, Sequences: 1, SeqLen: 1, CompletionTokens: 1}.Estimate()
+		if lora.Gradients != 4*adapter || lora.Optimizer != 8*adapter || lora.Weights != 4*(s.params+adapter) {
+			t.Errorf("%s: LoRA grads/AdamW/weights %d/%d/%d, adapter has %d values", tc.name, lora.Gradients, lora.Optimizer, lora.Weights, adapter)
+		}
+	}
+}
+
+// TestEstimateParts checks the activation and logit terms by hand for one
+// shape: h 64, inter 172, kv 64, 2 layers, 4 sequences of 10 tokens, 30
+// completion tokens, vocab 256.
+func TestEstimateParts(t *testing.T) {
+	c := llama(64, 172, 2, 4, 4, 256, false)
+	p := Plan{Model: c, Sequences: 4, SeqLen: 10, CompletionTokens: 30}
+	perLayer := int64(5*64 + 3*64 + 4*64 + 3*172) // 1284 values a token
+	e := p.Estimate()
+	if want := 2*4*40*perLayer*2 + 2*4*40*64*3; e.Activations != want {
+		t.Errorf("activations %d, want %d", e.Activations, want)
+	}
+	if want := int64(3 * 4 * 30 * 256); e.Logits != want {
+		t.Errorf("logits %d, want %d", e.Logits, want)
+	}
+	p.GradientCheckpointing = true
+	if want := 2*4*40*64*2 + 2*4*40*perLayer + 2*4*40*64*3; p.Estimate().Activations != want {
+		t.Errorf("checkpointed activations %d, want %d", p.Estimate().Activations, want)
+	}
+	p.Reference = RefFrozenCopy
+	p.BaseBF16 = true
+	s := shapeOf(c)
+	if got, want := p.Estimate().Reference, 4*(s.params-s.linear)+2*s.linear+4*40*(perLayer+64)+4*30*256; got != want {
+		t.Errorf("bf16 reference copy %d, want %d", got, want)
+	}
+	if p.Reference = RefCached; p.Estimate().Reference != 0 {
+		t.Errorf("cached reference costs %d bytes", p.Estimate().Reference)
+	}
+}
+
+// TestSuggestions: a full fine-tuning run with a frozen reference copy
+// that does not fit gets each change alone, cheaper than the run, those
+// that fit first, and a combination.
+func TestSuggestions(t *testing.T) {
+	c := llama(576, 1536, 30, 9, 3, 49152, true)
+	p := Plan{Model: c, Reference: RefFrozenCopy, Sequences: 8, PerExample: 2, SeqLen: 512, CompletionTokens: 8 * 400}
+	e := p.Estimate()
+	avail := e.Total() * 6 / 10
+	sug := p.Suggestions(avail)
+	if len(sug) < 5 {
+		t.Fatalf("%d suggestions: %+v", len(sug), sug)
+	}
+	seenMiss, seen := false, map[string]bool{}
+	for _, s := range sug {
+		t.Logf("fits %v %s: %s", s.Fits, s.Change, s.Estimate)
+		if s.Estimate.Total() >= e.Total() {
+			t.Errorf("%s: %s is not cheaper than %s", s.Change, GiB(s.Estimate.Total()), GiB(e.Total()))
+		}
+		if s.Fits != (s.Estimate.Total() <= avail) {
+			t.Errorf("%s: Fits %v with %d of %d", s.Change, s.Fits, s.Estimate.Total(), avail)
+		}
+		if !s.Fits {
+			seenMiss = true
+		} else if seenMiss {
+			t.Errorf("%s fits but comes after one that does not", s.Change)
+		}
+		seen[strings.Fields(s.Change)[0]] = true
+	}
+	for _, w := range []string{"frozen", "cached", "gradient", "micro-batch", "all"} {
+		if !seen[w] {
+			t.Errorf("no suggestion starting %q", w)
+		}
+	}
+	// On this shape LoRA adds more activations than it saves: left out.
+	if seen["LoRA"] {
+		t.Error("LoRA suggested though it costs more")
+	}
+
+	// A 70B Llama on a 24 GiB machine: nothing fits; LoRA comes with the
+	// largest saving, and the combination is listed.
+	big := Plan{Model: llama(8192, 28672, 80, 64, 8, 32000, false), Reference: RefCached, Sequences: 8, PerExample: 2, SeqLen: 1024, CompletionTokens: 8 * 512}
+	sug = big.Suggestions(24 << 30)
+	var lora, all *Suggestion
+	for i, s := range sug {
+		t.Logf("70B: fits %v %s: %s", s.Fits, s.Change, s.Estimate)
+		if s.Fits {
+			t.Errorf("%s fits 70B into 24 GiB", s.Change)
+		}
+		switch strings.Fields(s.Change)[0] {
+		case "LoRA":
+			lora = &sug[i]
+		case "all":
+			all = &sug[i]
+		}
+	}
+	if lora == nil || all == nil || all.Plan.Sequences != 2 || !all.Plan.BaseBF16 || all.Plan.LoRARank != 16 {
+		t.Fatalf("70B suggestions: %+v", sug)
+	}
+	if w := big.Estimate().Weights; w < 4*68e9 || w > 4*70e9 {
+		t.Errorf("70B F32 weights %s", GiB(w))
+	}
+}
