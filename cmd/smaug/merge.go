@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/smaug-dev/smaug/dtype"
 	"github.com/smaug-dev/smaug/hf"
 	"github.com/smaug-dev/smaug/model"
 	"github.com/spf13/cobra"
@@ -17,8 +18,6 @@ import (
 
 func init() { rootCmd.AddCommand(newMergeCmd()) }
 
-// storageDTypes maps --dtype to config.json's dtype name.
-var storageDTypes = map[string]string{"F32": "float32", "BF16": "bfloat16", "F16": "float16"}
 
 func newMergeCmd() *cobra.Command {
 	var baseDir, adapterDir, outDir, dtype, shardSize string
@@ -62,7 +61,7 @@ place, so a failed merge leaves nothing behind.`,
 			if err := errors.Join(resolveModelArg(cmd.Context(), &baseDir), resolveModelArg(cmd.Context(), &adapterDir)); err != nil {
 				return err
 			}
-			return runMerge(cmd, baseDir, adapterDir, outDir, strings.ToUpper(dtype), maxShard)
+			return runMerge(cmd, baseDir, adapterDir, outDir, dtype, maxShard)
 		},
 	}
 	f := cmd.Flags()
@@ -76,16 +75,19 @@ place, so a failed merge leaves nothing behind.`,
 	return cmd
 }
 
-func runMerge(cmd *cobra.Command, baseDir, adapterDir, outDir, dtype string, maxShard int64) error {
+func runMerge(cmd *cobra.Command, baseDir, adapterDir, outDir, name string, maxShard int64) error {
 	if _, err := os.Stat(outDir); err == nil {
 		return fmt.Errorf("--output %s already exists: choose a new folder", outDir)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if dtype != "" {
-		if _, ok := storageDTypes[dtype]; !ok {
-			return fmt.Errorf("--dtype %q: want F32, BF16 or F16", dtype)
+	var stored dtype.DType
+	if name != "" {
+		d, err := dtype.Parse(name)
+		if err != nil {
+			return fmt.Errorf("--dtype %q: want F32, BF16 or F16", name)
 		}
+		stored = d
 	}
 	baseFrom := "--base"
 	if baseDir == "" {
@@ -105,23 +107,21 @@ func runMerge(cmd *cobra.Command, baseDir, adapterDir, outDir, dtype string, max
 	if err != nil {
 		return err
 	}
-	if dtype == "" {
-		dtype = "F32"
-		for k, v := range storageDTypes {
-			if v == m.Config.TorchDtype {
-				dtype = k
-			}
+	if name == "" { // the base's own precision
+		stored = dtype.F32
+		if d, err := dtype.Parse(m.Config.TorchDtype); err == nil {
+			stored = d
 		}
 	}
 	n := len(m.LoRAParams()) / 2
 	m.MergeLoRA()
-	m.Config.TorchDtype = storageDTypes[dtype]
+	m.Config.TorchDtype = stored.TorchName()
 
 	tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(outDir)), "."+filepath.Base(outDir)+".tmp-*")
 	if err != nil {
 		return err
 	}
-	if err := writeMerged(m, tmp, baseDir, dtype, maxShard); err != nil {
+	if err := writeMerged(m, tmp, baseDir, stored.String(), maxShard); err != nil {
 		os.RemoveAll(tmp)
 		return err
 	}
@@ -140,7 +140,7 @@ func runMerge(cmd *cobra.Command, baseDir, adapterDir, outDir, dtype string, max
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "read    base %s (from %s; %d parameters, %s)\n", baseDir, baseFrom, baseParams, m.Config.TorchDtype)
 	fmt.Fprintf(w, "read    adapter %s (%d LoRA pairs, r %d, lora_alpha %g, on %s)\n", adapterDir, n, c.R, c.Alpha, strings.Join(c.Targets, ","))
-	fmt.Fprintf(w, "wrote   %s: the merged model (%d parameters, stored as %s): %s\n", outDir, m.NumParams(), dtype, strings.Join(names, ", "))
+	fmt.Fprintf(w, "wrote   %s: the merged model (%d parameters, stored as %s): %s\n", outDir, m.NumParams(), stored, strings.Join(names, ", "))
 	return nil
 }
 
