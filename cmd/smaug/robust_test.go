@@ -190,7 +190,8 @@ func TestTokenizeCatastrophicRegex(t *testing.T) {
 // TestOversizedBatchIsAnError trains with settings whose activations need
 // gigabytes (--batch-size 64 over 64 long pairs, and one 20000-token pair
 // under --max-length 1000000) with a 32000-token vocabulary under
-// GOMEMLIMIT=300MiB: each run must stop with the memory refusal (exit 1),
+// GOMEMLIMIT=300MiB, past the estimate (--skip-memory-check): each run must
+// stop with the allocator's memory refusal (exit 1),
 // not Go's fatal out-of-memory, and leave the base model unchanged.
 func TestOversizedBatchIsAnError(t *testing.T) {
 	dir := t.TempDir()
@@ -206,7 +207,7 @@ func TestOversizedBatchIsAnError(t *testing.T) {
 		{"--data", long, "--max-length", "1000000", "--batch-size", "1"},
 	} {
 		cmd := exec.Command(smaugBin, append([]string{"train", "--model", base, "--output", filepath.Join(dir, "run", string(rune('a'+i))),
-			"--max-steps", "1", "--no-progress"}, args...)...)
+			"--max-steps", "1", "--no-progress", "--skip-memory-check"}, args...)...)
 		cmd.Env = append(os.Environ(), "GOMEMLIMIT=300MiB")
 		b, err := cmd.CombinedOutput()
 		var ee *exec.ExitError
