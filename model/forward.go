@@ -21,7 +21,7 @@ func (m *Model) block(tp *tensor.Tape, l *Layer, x *tensor.Tensor, pos []int, ba
 		k, v = cache.append(k, v)
 		lengths = []int{k.Rows()}
 	}
-	a := tensor.CausalAttention(tp, q, k, v, batch, c.NumAttentionHeads, c.NumKeyValueHeads, lengths)
+	a := tensor.CausalAttention(tp, q, k, v, batch, c.NumAttentionHeads, c.NumKeyValueHeads, lengths, c.SlidingWindow)
 	x = tensor.Add(tp, x, l.O.Forward(tp, a))
 	h = tensor.RMSNorm(tp, x, l.PostNorm, eps)
 	mlp := l.Down.Forward(tp, tensor.SwiGLU(tp, l.Gate.Forward(tp, h), l.Up.Forward(tp, h)))

@@ -128,16 +128,26 @@ func TestOpGradients(t *testing.T) {
 		// the second sequence has 3 valid tokens (right padding).
 		{"CausalAttentionGQA", []*Tensor{randTensor(r, 1, 10, 16), randTensor(r, 1, 10, 8), randTensor(r, 1, 10, 8)},
 			func(in []*Tensor) func(*Tape) *Tensor {
-				return func(tp *Tape) *Tensor { return CausalAttention(tp, in[0], in[1], in[2], 2, 4, 2, []int{5, 3}) }
+				return func(tp *Tape) *Tensor { return CausalAttention(tp, in[0], in[1], in[2], 2, 4, 2, []int{5, 3}, 0) }
 			}},
 		// Two sequences of 70 positions: more than one query block.
 		{"CausalAttentionBlocks", []*Tensor{randTensor(r, 1, 140, 8), randTensor(r, 1, 140, 4), randTensor(r, 1, 140, 4)},
 			func(in []*Tensor) func(*Tape) *Tensor {
-				return func(tp *Tape) *Tensor { return CausalAttention(tp, in[0], in[1], in[2], 2, 2, 1, []int{70, 66}) }
+				return func(tp *Tape) *Tensor { return CausalAttention(tp, in[0], in[1], in[2], 2, 2, 1, []int{70, 66}, 0) }
+			}},
+		// Sliding window of 3 over sequences of 7 and 5 (padded) positions.
+		{"CausalAttentionWindow", []*Tensor{randTensor(r, 1, 14, 16), randTensor(r, 1, 14, 8), randTensor(r, 1, 14, 8)},
+			func(in []*Tensor) func(*Tape) *Tensor {
+				return func(tp *Tape) *Tensor { return CausalAttention(tp, in[0], in[1], in[2], 2, 4, 2, []int{7, 5}, 3) }
+			}},
+		// A window of 50 over 70 positions: blocks whose keys start past 0.
+		{"CausalAttentionWindowBlocks", []*Tensor{randTensor(r, 1, 140, 8), randTensor(r, 1, 140, 4), randTensor(r, 1, 140, 4)},
+			func(in []*Tensor) func(*Tape) *Tensor {
+				return func(tp *Tape) *Tensor { return CausalAttention(tp, in[0], in[1], in[2], 2, 2, 1, []int{70, 61}, 50) }
 			}},
 		{"CausalAttentionMHA", []*Tensor{randTensor(r, 1, 6, 6), randTensor(r, 1, 6, 6), randTensor(r, 1, 6, 6)},
 			func(in []*Tensor) func(*Tape) *Tensor {
-				return func(tp *Tape) *Tensor { return CausalAttention(tp, in[0], in[1], in[2], 1, 2, 2, []int{6}) }
+				return func(tp *Tape) *Tensor { return CausalAttention(tp, in[0], in[1], in[2], 1, 2, 2, []int{6}, 0) }
 			}},
 	}
 	for _, c := range cases {
@@ -146,8 +156,10 @@ func TestOpGradients(t *testing.T) {
 }
 
 // naiveAttention is a direct float64 transcription of masked softmax
-// attention for one sequence, used as the forward reference.
-func naiveAttention(q, k, v []float32, tq, tk, heads, kvHeads, hd, length int) []float64 {
+// attention for one sequence, used as the forward reference: query i sits
+// at position tk−tq+i and sees keys j ≤ position, j < length and, with
+// window > 0, j > position − window.
+func naiveAttention(q, k, v []float32, tq, tk, heads, kvHeads, hd, length, window int) []float64 {
 	out := make([]float64, tq*heads*hd)
 	off := tk - tq
 	for h := 0; h < heads; h++ {
@@ -158,7 +170,11 @@ func naiveAttention(q, k, v []float32, tq, tk, heads, kvHeads, hd, length int) [
 				continue
 			}
 			var s []float64
-			for j := 0; j <= pos && j < length; j++ {
+			j0 := 0
+			if window > 0 {
+				j0 = max(0, pos-window+1)
+			}
+			for j := j0; j <= pos && j < length; j++ {
 				var d float64
 				for c := 0; c < hd; c++ {
 					d += float64(q[i*heads*hd+h*hd+c]) * float64(k[j*kvHeads*hd+g*hd+c])
@@ -176,7 +192,7 @@ func naiveAttention(q, k, v []float32, tq, tk, heads, kvHeads, hd, length int) [
 			}
 			for j := range s {
 				for c := 0; c < hd; c++ {
-					out[i*heads*hd+h*hd+c] += s[j] / z * float64(v[j*kvHeads*hd+g*hd+c])
+					out[i*heads*hd+h*hd+c] += s[j] / z * float64(v[(j0+j)*kvHeads*hd+g*hd+c])
 				}
 			}
 		}
@@ -186,17 +202,21 @@ func naiveAttention(q, k, v []float32, tq, tk, heads, kvHeads, hd, length int) [
 
 func TestCausalAttentionForward(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	// The last cases span several query blocks of qBlock rows.
-	for _, c := range []struct{ tq, tk, length int }{{7, 7, 7}, {7, 7, 4}, {1, 9, 9}, {3, 9, 9}, {2, 6, 5}, {150, 150, 150}, {150, 150, 97}, {70, 200, 200}} {
+	// Cases with a window have sequences longer than it (one with the window
+	// longer than a query block, one decoding past the window); the last
+	// cases span several query blocks of qBlock rows.
+	for _, c := range []struct{ tq, tk, length, window int }{{7, 7, 7, 0}, {7, 7, 4, 0}, {1, 9, 9, 0}, {3, 9, 9, 0}, {2, 6, 5, 0},
+		{7, 7, 7, 3}, {7, 7, 6, 1}, {1, 9, 9, 4}, {3, 9, 8, 4}, {150, 150, 150, 80}, {150, 150, 133, 20}, {70, 200, 200, 100},
+		{150, 150, 150, 0}, {150, 150, 97, 0}, {70, 200, 200, 0}} {
 		const heads, kvHeads, hd = 6, 3, 5
 		q := randTensor(r, 1, c.tq, heads*hd)
 		k := randTensor(r, 1, c.tk, kvHeads*hd)
 		v := randTensor(r, 1, c.tk, kvHeads*hd)
-		got := CausalAttention(nil, q, k, v, 1, heads, kvHeads, []int{c.length})
-		want := naiveAttention(q.Data, k.Data, v.Data, c.tq, c.tk, heads, kvHeads, hd, c.length)
+		got := CausalAttention(nil, q, k, v, 1, heads, kvHeads, []int{c.length}, c.window)
+		want := naiveAttention(q.Data, k.Data, v.Data, c.tq, c.tk, heads, kvHeads, hd, c.length, c.window)
 		for i, w := range want {
 			if math.Abs(float64(got.Data[i])-w) > 1e-5 {
-				t.Fatalf("tq=%d tk=%d len=%d: out[%d] = %v, want %v", c.tq, c.tk, c.length, i, got.Data[i], w)
+				t.Fatalf("tq=%d tk=%d len=%d window=%d: out[%d] = %v, want %v", c.tq, c.tk, c.length, c.window, i, got.Data[i], w)
 			}
 		}
 	}
