@@ -147,8 +147,9 @@ type Scores struct {
 
 // LogProbs scores each completion given its prompt in one right-padded
 // batch. Only the positions that predict completion tokens go through the
-// output layer. With a non-nil tape, Seq carries gradients to every
-// parameter that requires one.
+// output layer, fused with the log-softmax and chunked (OutputChunk rows at
+// a time) so the whole logits never exist. With a non-nil tape, Seq carries
+// gradients to every parameter that requires one.
 func (m *Model) LogProbs(tp *tensor.Tape, items []Completion) (*Scores, error) {
 	if tp == nil {
 		itp := getInferenceTape()
@@ -188,8 +189,7 @@ func (m *Model) logProbs(tp *tensor.Tape, items []Completion) (*Scores, error) {
 		}
 		offsets = append(offsets, len(rows))
 	}
-	logits := tensor.Linear(tp, tensor.GatherRows(tp, h, rows), m.LMHead, nil)
-	tok, meanRow := tensor.LogSoftmaxGather(tp, logits, targets)
+	tok, meanRow := tensor.LinearLogSoftmaxGather(tp, h, m.LMHead, rows, targets, m.OutputChunk)
 	s := &Scores{Seq: tensor.SegmentSum(tp, tok, offsets), Tokens: make([][]float32, len(items)), MeanLogit: make([]float32, len(items))}
 	for i := range items {
 		lo, hi := offsets[i], offsets[i+1]

@@ -65,6 +65,10 @@ type Model struct {
 	// GradientCheckpointing recomputes each layer's activations during the
 	// backward instead of keeping them (less memory, one more forward).
 	GradientCheckpointing bool
+	// OutputChunk is how many positions' logits LogProbs computes at a
+	// time in its fused output layer (tensor.LinearLogSoftmaxGather); 0
+	// is tensor.OutputChunkRows(vocab), 16 MiB of logits.
+	OutputChunk int
 
 	names  []string // parameter names in Hugging Face order
 	params map[string]*tensor.Tensor

@@ -113,10 +113,25 @@ func TestOpGradients(t *testing.T) {
 			func(in []*Tensor) func(*Tape) *Tensor {
 				return func(tp *Tape) *Tensor { return Scale(tp, in[0], -1.5) }
 			}},
-		{"LogSoftmaxGather", []*Tensor{randTensor(r, 2, 4, 11)},
+		// Five selected rows (one repeated) in chunks of 2, 1 and all.
+		{"LinearLogSoftmaxGather", []*Tensor{randTensor(r, 1, 4, 6), randTensor(r, 1, 11, 6)},
 			func(in []*Tensor) func(*Tape) *Tensor {
 				return func(tp *Tape) *Tensor {
-					y, _ := LogSoftmaxGather(tp, in[0], []int{0, 10, 3, 3})
+					y, _ := LinearLogSoftmaxGather(tp, in[0], in[1], []int{0, 3, 2, 2, 1}, []int{0, 10, 3, 3, 7}, 2)
+					return y
+				}
+			}},
+		{"LinearLogSoftmaxGatherChunk1", []*Tensor{randTensor(r, 1, 3, 5), randTensor(r, 1, 9, 5)},
+			func(in []*Tensor) func(*Tape) *Tensor {
+				return func(tp *Tape) *Tensor {
+					y, _ := LinearLogSoftmaxGather(tp, in[0], in[1], []int{2, 0, 1}, []int{8, 0, 4}, 1)
+					return y
+				}
+			}},
+		{"LinearLogSoftmaxGatherOneChunk", []*Tensor{randTensor(r, 1, 3, 5), randTensor(r, 1, 9, 5)},
+			func(in []*Tensor) func(*Tape) *Tensor {
+				return func(tp *Tape) *Tensor {
+					y, _ := LinearLogSoftmaxGather(tp, in[0], in[1], []int{2, 0, 1, 0}, []int{8, 0, 4, 5}, 0)
 					return y
 				}
 			}},

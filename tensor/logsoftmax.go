@@ -3,49 +3,78 @@ package tensor
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/smaug-dev/smaug/kernels"
 )
 
-// LogSoftmaxGather returns, for each row r of logits [rows, vocab], the
-// log-softmax at column targets[r]: logits[r,t] − logsumexp(logits[r,:]). The
-// full log-softmax is never materialised; the log-sum-exp per row is kept.
-// It also returns the mean of each row's logits (TRL's logits/chosen metric).
+// OutputChunkBytes is the default memory of one chunk of logits in
+// LinearLogSoftmaxGather: 16 MiB of float32, so the output layer's peak is
+// this much (twice in the backward) whatever the batch and vocabulary.
+const OutputChunkBytes = 16 << 20
+
+// OutputChunkRows returns the default number of rows of logits
+// LinearLogSoftmaxGather computes at a time for a vocabulary of the given
+// size: OutputChunkBytes worth, at least 8 rows.
+func OutputChunkRows(vocab int) int { return max(8, OutputChunkBytes/4/max(vocab, 1)) }
+
+// LinearLogSoftmaxGather is the fused output layer: for each k it returns
+// log_softmax(x[rows[k]]·Wᵀ)[targets[k]], the log-probability of token
+// targets[k] after hidden state rows[k] of x [n, hidden] under the output
+// projection W [vocab, hidden] (Hugging Face's lm_head layout; W may be a
+// frozen bfloat16 tensor). It also returns the mean of each selected row's
+// logits (TRL's logits/chosen metric). Rows may repeat.
 //
-// Backward: dlogits[r,:] += dy[r]·(onehot(t) − softmax(logits[r,:])).
-func LogSoftmaxGather(tp *Tape, logits *Tensor, targets []int) (logp *Tensor, meanLogit []float32) {
-	rows, vocab := logits.Rows(), logits.Cols()
-	if len(targets) != rows {
-		panic(fmt.Sprintf("tensor.LogSoftmaxGather: %d targets for %d rows", len(targets), rows))
+// The logits are computed chunk rows at a time (chunk ≤ 0: OutputChunkRows)
+// and dropped once each row's log-sum-exp is kept, as Liger Kernel's fused
+// linear cross-entropy does, so neither the whole [len(rows), vocab] logits
+// nor their gradient ever exist: the backward recomputes each chunk's logits
+// and turns them in place into
+//
+//	dlogits[k,:] = dy[k]·(onehot(targets[k]) − softmax(logits[k,:]))
+//
+// from which dX[rows[k]] += dlogits·W and dW += dlogitsᵀ·X, chunk by chunk.
+// With chunk ≥ len(rows) it is the unfused computation (one chunk).
+func LinearLogSoftmaxGather(tp *Tape, x, w *Tensor, rows, targets []int, chunk int) (logp *Tensor, meanLogit []float32) {
+	vocab, hid := w.Shape[0], w.Shape[1]
+	n := len(rows)
+	if x.Cols() != hid || len(targets) != n {
+		panic(fmt.Sprintf("tensor.LinearLogSoftmaxGather: x %v, W %v, %d rows, %d targets", x.Shape, w.Shape, n, len(targets)))
 	}
-	for i, t := range targets {
-		if t < 0 || t >= vocab {
-			panic(fmt.Sprintf("tensor.LogSoftmaxGather: target %d at row %d outside vocabulary of %d", t, i, vocab))
+	for k, r := range rows {
+		if r < 0 || r >= x.Rows() {
+			panic(fmt.Sprintf("tensor.LinearLogSoftmaxGather: row %d at %d outside %d rows", r, k, x.Rows()))
+		}
+		if t := targets[k]; t < 0 || t >= vocab {
+			panic(fmt.Sprintf("tensor.LinearLogSoftmaxGather: target %d at %d outside vocabulary of %d", t, k, vocab))
 		}
 	}
-	grad := tp.needs(logits)
-	y := tp.outputRaw(grad, rows)
-	lse := make([]float32, rows)
-	meanLogit = make([]float32, rows)
-	kernels.Parallel(rows, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			row := logits.Data[r*vocab : (r+1)*vocab]
-			m := row[0]
-			var sum float64
-			for _, x := range row {
-				m = max(m, x)
-				sum += float64(x)
+	if chunk <= 0 {
+		chunk = OutputChunkRows(vocab)
+	}
+	chunk = max(1, min(chunk, n))
+	grad := tp.needs(x, w)
+	y := tp.outputRaw(grad, n)
+	meanLogit = make([]float32, n)
+	var lse []float32
+	if grad {
+		lse = tp.allocRaw(n)
+	} else {
+		lse = make([]float32, n)
+	}
+	bp := getChunkBuf(chunk * (hid + vocab))
+	xb, lg := (*bp)[:chunk*hid], (*bp)[chunk*hid:]
+	for lo := 0; lo < n; lo += chunk {
+		m := min(chunk, n-lo)
+		chunkLogits(x, w, rows[lo:lo+m], xb, lg)
+		kernels.Parallel(m, func(a, b int) {
+			for r := a; r < b; r++ {
+				k := lo + r
+				y.Data[k], lse[k], meanLogit[k] = rowLogSoftmax(lg[r*vocab:(r+1)*vocab], targets[k])
 			}
-			meanLogit[r] = float32(sum / float64(vocab))
-			var se float64
-			for _, x := range row {
-				se += float64(expf(x - m))
-			}
-			l := float64(m) + math.Log(se)
-			lse[r] = float32(l)
-			y.Data[r] = float32(float64(row[targets[r]]) - l)
-		}
-	})
+		})
+	}
+	chunkBufs.Put(bp)
 	if !grad {
 		return y, meanLogit
 	}
@@ -53,23 +82,89 @@ func LogSoftmaxGather(tp *Tape, logits *Tensor, targets []int) (logp *Tensor, me
 		if y.Grad == nil {
 			return
 		}
-		gl := tp.grad(logits)
-		kernels.Parallel(rows, func(lo, hi int) {
-			for r := lo; r < hi; r++ {
-				dy := y.Grad[r]
-				if dy == 0 {
-					continue
+		var gx, gw []float32
+		if x.RequiresGrad {
+			gx = tp.grad(x)
+		}
+		if w.RequiresGrad {
+			gw = tp.grad(w)
+		}
+		bp := getChunkBuf(chunk * (2*hid + vocab))
+		xb, dxb, lg := (*bp)[:chunk*hid], (*bp)[chunk*hid:2*chunk*hid], (*bp)[2*chunk*hid:]
+		for lo := 0; lo < n; lo += chunk {
+			m := min(chunk, n-lo)
+			chunkLogits(x, w, rows[lo:lo+m], xb, lg)
+			kernels.Parallel(m, func(a, b int) {
+				for r := a; r < b; r++ {
+					k := lo + r
+					g, dy, l := lg[r*vocab:(r+1)*vocab], y.Grad[k], lse[k]
+					for j, v := range g {
+						g[j] = -dy * expf(v-l)
+					}
+					g[targets[k]] += dy
 				}
-				row, g := logits.Data[r*vocab:(r+1)*vocab], gl[r*vocab:(r+1)*vocab]
-				l := lse[r]
-				for j, x := range row {
-					g[j] -= dy * expf(x-l)
+			})
+			if gx != nil {
+				// dX rows = dlogits·W, accumulated over W's row blocks.
+				weightRows(w, func(wlo, whi int, wd []float32) {
+					kernels.Sgemm(false, false, m, hid, whi-wlo, 1, lg[wlo:], vocab, wd, hid, boolF(wlo > 0), dxb, hid)
+				})
+				for r, row := range rows[lo : lo+m] {
+					dst := gx[row*hid : (row+1)*hid]
+					for j, v := range dxb[r*hid : (r+1)*hid] {
+						dst[j] += v
+					}
 				}
-				g[targets[r]] += dy
 			}
-		})
+			if gw != nil {
+				kernels.Sgemm(true, false, vocab, hid, m, 1, lg, vocab, xb, hid, 1, gw, hid)
+			}
+		}
+		chunkBufs.Put(bp)
 	})
 	return y, meanLogit
+}
+
+// chunkLogits gathers the hidden rows of x into xb and writes their logits
+// under W into lg [len(rows), vocab].
+func chunkLogits(x, w *Tensor, rows []int, xb, lg []float32) {
+	vocab, hid, m := w.Shape[0], w.Shape[1], len(rows)
+	for r, row := range rows {
+		copy(xb[r*hid:(r+1)*hid], x.Data[row*hid:(row+1)*hid])
+	}
+	weightRows(w, func(lo, hi int, wd []float32) {
+		kernels.Sgemm(false, true, m, hi-lo, hid, 1, xb, hid, wd, hid, 0, lg[lo:], vocab)
+	})
+}
+
+// rowLogSoftmax returns the log-softmax of row at target, the row's
+// log-sum-exp (accumulated in float64) and the mean of the row.
+func rowLogSoftmax(row []float32, target int) (logp, lse, mean float32) {
+	m := row[0]
+	var sum float64
+	for _, v := range row {
+		m = max(m, v)
+		sum += float64(v)
+	}
+	var se float64
+	for _, v := range row {
+		se += float64(expf(v - m))
+	}
+	l := float64(m) + math.Log(se)
+	return float32(float64(row[target]) - l), float32(l), float32(sum / float64(len(row)))
+}
+
+// chunkBufs recycles the output layer's chunk buffers between calls.
+var chunkBufs sync.Pool
+
+func getChunkBuf(n int) *[]float32 {
+	p, _ := chunkBufs.Get().(*[]float32)
+	if p == nil || cap(*p) < n {
+		b := make([]float32, n)
+		return &b
+	}
+	*p = (*p)[:n]
+	return p
 }
 
 // SegmentSum sums consecutive runs of x [n]: segment s covers
