@@ -174,12 +174,12 @@ func edgePairs(r *rand.Rand, v int) []Completion {
 	add(p1, c1, r1) // no common completion prefix
 	c2 := seq(9)
 	r2 := append(append([]int(nil), c2[:8]...), (c2[8]+1)%v)
-	add(seq(3), c2, r2) // equal but for the last token
+	add(seq(3), c2, r2)         // equal but for the last token
 	add(seq(1), seq(2), seq(4)) // prompt-only sharing (a one-token prompt)
 	c4 := seq(7)
-	add(seq(4), c4, c4[:3]) // rejected is a prefix of chosen
+	add(seq(4), c4, c4[:3])                    // rejected is a prefix of chosen
 	add(seq(40), cat(seq(30), seq(5)), seq(2)) // very different lengths
-	add(p1, seq(3), cat(c1[:2], seq(2))) // the first pair's prompt again
+	add(p1, seq(3), cat(c1[:2], seq(2)))       // the first pair's prompt again
 	return append(chosen, rejected...)
 }
 
