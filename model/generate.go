@@ -72,7 +72,7 @@ func (m *Model) Forward(cache *KVCache, ids []int) ([]float32, error) {
 	x := tensor.Embedding(tp, m.Embed, ids)
 	for i := range m.Layers {
 		mark := tp.Mark()
-		y := m.block(tp, &m.Layers[i], x, pos, 1, nil, &cache.layers[i])
+		y := m.block(tp, &m.Layers[i], x, pos, nil, &cache.layers[i])
 		copy(x.Data, y.Data)
 		tp.Release(mark)
 	}

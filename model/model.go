@@ -69,6 +69,10 @@ type Model struct {
 	// time in its fused output layer (tensor.LinearLogSoftmaxGather); 0
 	// is tensor.OutputChunkRows(vocab), 16 MiB of logits.
 	OutputChunk int
+	// NoSharePrefix makes LogProbs run every sequence whole instead of
+	// running each prefix common to several sequences once (the default;
+	// the results are the same, to float32 rounding).
+	NoSharePrefix bool
 
 	names  []string // parameter names in Hugging Face order
 	params map[string]*tensor.Tensor

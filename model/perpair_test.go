@@ -34,7 +34,7 @@ func referenceLogProbs(m *Model, tp *tensor.Tape, items []Completion) (*tensor.T
 		offsets = append(offsets, len(rows))
 	}
 	tok, _ := tensor.LinearLogSoftmaxGather(tp, h, m.LMHead, rows, targets, len(rows))
-	return tensor.SegmentSum(tp, tok, offsets), nil
+	return tensor.SegmentSum(tp, tok, nil, offsets), nil
 }
 
 // trainable lists the tensors that receive gradients: the LoRA matrices
@@ -84,6 +84,20 @@ func checkSameAsReference(t *testing.T, m *Model, items []Completion) (worstLogp
 		if err != nil {
 			return nil, err
 		}
+		// Positions run: every sequence but its last token, or, with
+		// sharing, each distinct prefix once.
+		prefixes, total := map[string]bool{}, 0
+		for i, it := range items {
+			full := append(append([]int(nil), it.Prompt...), it.Completion...)
+			for l := 1; l < len(full); l++ {
+				prefixes[fmt.Sprint(i*boolInt(m.NoSharePrefix), full[:l])] = true
+			}
+			total += len(full)
+		}
+		if s.Positions != len(prefixes) || s.SeqTokens != total {
+			t.Errorf("ran %d of %d positions, want %d of %d", s.Positions, s.SeqTokens, len(prefixes), total)
+		}
+		t.Logf("%d of %d positions run", s.Positions, s.SeqTokens)
 		return s.Seq, nil
 	})
 	for i := range want {
@@ -108,9 +122,11 @@ var layouts = []struct {
 	name  string
 	apply func(m *Model)
 }{
-	{"fused_chunk1", func(m *Model) { m.OutputChunk = 1 }},
-	{"fused_chunk3", func(m *Model) { m.OutputChunk = 3 }},
-	{"fused_default", func(m *Model) { m.OutputChunk = 0 }},
+	{"packed_unfused", func(m *Model) { m.NoSharePrefix, m.OutputChunk = true, 1<<30 }},
+	{"packed_fused_chunk1", func(m *Model) { m.NoSharePrefix, m.OutputChunk = true, 1 }},
+	{"shared_unfused", func(m *Model) { m.NoSharePrefix, m.OutputChunk = false, 1<<30 }},
+	{"shared_fused_chunk3", func(m *Model) { m.NoSharePrefix, m.OutputChunk = false, 3 }},
+	{"shared_fused_default", func(m *Model) { m.NoSharePrefix, m.OutputChunk = false, 0 }},
 }
 
 // TestPerPairMatchesReferenceFixtures runs the HF fixtures' pairs (Llama,
@@ -223,4 +239,11 @@ func TestPerPairMatchesReferenceRandom(t *testing.T) {
 			}
 		}
 	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

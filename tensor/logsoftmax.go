@@ -167,20 +167,38 @@ func getChunkBuf(n int) *[]float32 {
 	return p
 }
 
-// SegmentSum sums consecutive runs of x [n]: segment s covers
-// [offsets[s], offsets[s+1]), with offsets[0] = 0 and the last offset = n. Backward broadcasts dy[s] to its
-// segment. It turns per-token log-probs into per-sequence log-probs.
-func SegmentSum(tp *Tape, x *Tensor, offsets []int) *Tensor {
-	if len(offsets) < 1 || offsets[0] != 0 || offsets[len(offsets)-1] != x.Len() {
-		panic(fmt.Sprintf("tensor.SegmentSum: offsets %v for %d values", offsets, x.Len()))
+// SegmentSum sums runs of x [n]: segment s sums x[index[i]] for i in
+// [offsets[s], offsets[s+1]), with offsets[0] = 0 and the last offset =
+// len(index); a nil index stands for 0, 1, …, n−1 (consecutive runs of x).
+// Entries of x may be used by several segments (a log-prob shared by two
+// sequences). Backward adds dy[s] to each entry its segment read. It turns
+// per-token log-probs into per-sequence log-probs.
+func SegmentSum(tp *Tape, x *Tensor, index, offsets []int) *Tensor {
+	n := x.Len()
+	if index != nil {
+		n = len(index)
+		for i, j := range index {
+			if j < 0 || j >= x.Len() {
+				panic(fmt.Sprintf("tensor.SegmentSum: index %d at %d outside %d values", j, i, x.Len()))
+			}
+		}
+	}
+	if len(offsets) < 1 || offsets[0] != 0 || offsets[len(offsets)-1] != n {
+		panic(fmt.Sprintf("tensor.SegmentSum: offsets %v for %d values", offsets, n))
+	}
+	at := func(i int) int {
+		if index == nil {
+			return i
+		}
+		return index[i]
 	}
 	segs := len(offsets) - 1
 	grad := tp.needs(x)
 	y := tp.outputRaw(grad, segs)
 	for s := 0; s < segs; s++ {
 		var sum float64
-		for _, v := range x.Data[offsets[s]:offsets[s+1]] {
-			sum += float64(v)
+		for i := offsets[s]; i < offsets[s+1]; i++ {
+			sum += float64(x.Data[at(i)])
 		}
 		y.Data[s] = float32(sum)
 	}
@@ -194,7 +212,7 @@ func SegmentSum(tp *Tape, x *Tensor, offsets []int) *Tensor {
 		gx := tp.grad(x)
 		for s := 0; s < segs; s++ {
 			for i := offsets[s]; i < offsets[s+1]; i++ {
-				gx[i] += y.Grad[s]
+				gx[at(i)] += y.Grad[s]
 			}
 		}
 	})
