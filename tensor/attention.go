@@ -3,7 +3,6 @@ package tensor
 import (
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/smaug-dev/smaug/kernels"
 )
@@ -54,8 +53,8 @@ func (s *AttnSpan) keys() int {
 //	dV += Pᵀ·dO, dP = dO·Vᵀ, dS = P⊙(dP − rowsum(dO⊙O)), dQ += s·dS·K, dK += s·dSᵀ·Q
 //
 // with s = 1/sqrt(hd). Work is split across cores by (span, kv head); key
-// gradients are summed per task and added under a lock per kv head, since
-// spans may share keys.
+// and value gradients are summed per task and then added in span order,
+// since spans may share keys (deterministic whatever the scheduling).
 func Attention(tp *Tape, q, k, v *Tensor, heads, kvHeads int, spans []AttnSpan, window int) *Tensor {
 	if heads <= 0 || kvHeads <= 0 || heads%kvHeads != 0 || q.Cols()%heads != 0 || window < 0 {
 		panic(fmt.Sprintf("tensor.Attention: q %v, %d heads, %d kv heads, window %d", q.Shape, heads, kvHeads, window))
@@ -108,27 +107,39 @@ func Attention(tp *Tape, q, k, v *Tensor, heads, kvHeads int, spans []AttnSpan, 
 			return
 		}
 		dq, dk, dv := tp.grad(q), tp.grad(k), tp.grad(v)
-		locks := make([]sync.Mutex, kvHeads)
+		// Each (span, kv head) task sums its key and value gradients in its
+		// own buffer; they are added to dk and dv afterwards in span order,
+		// so the result does not depend on scheduling.
+		offs := make([]int, len(spans)+1)
+		for si := range spans {
+			offs[si+1] = offs[si] + spans[si].keys()*hd
+		}
+		per := offs[len(spans)]
+		bufK, bufV := tp.allocRaw(kvHeads*per), tp.allocRaw(kvHeads*per)
 		kernels.Parallel(tasks, func(lo, hi int) {
 			p, dp := make([]float32, maxQ*maxK), make([]float32, maxQ*maxK)
-			dkp, dvp := make([]float32, maxK*hd), make([]float32, maxK*hd)
 			for task := lo; task < hi; task++ {
-				sp, g := &spans[task/kvHeads], task%kvHeads
-				nk := sp.keys()
-				clear(dkp[:nk*hd])
-				clear(dvp[:nk*hd])
-				a.backward(sp, g, q.Data, k.Data, v.Data, o.Data, o.Grad, lse, dq, dkp, dvp, p, dp)
-				locks[g].Lock()
-				a.pieces(sp, 0, nk, func(row, col, n int) {
-					for r := 0; r < n; r++ {
-						dst, src := (row+r)*a.ldk+g*hd, (col+r)*hd
-						for c := 0; c < hd; c++ {
-							dk[dst+c] += dkp[src+c]
-							dv[dst+c] += dvp[src+c]
+				si, g := task/kvHeads, task%kvHeads
+				b0, b1 := g*per+offs[si], g*per+offs[si+1]
+				clear(bufK[b0:b1])
+				clear(bufV[b0:b1])
+				a.backward(&spans[si], g, q.Data, k.Data, v.Data, o.Data, o.Grad, lse, dq, bufK[b0:b1], bufV[b0:b1], p, dp)
+			}
+		})
+		kernels.Parallel(kvHeads, func(lo, hi int) {
+			for g := lo; g < hi; g++ {
+				for si := range spans {
+					dkp, dvp := bufK[g*per+offs[si]:], bufV[g*per+offs[si]:]
+					a.pieces(&spans[si], 0, spans[si].keys(), func(row, col, n int) {
+						for r := 0; r < n; r++ {
+							dst, src := (row+r)*a.ldk+g*hd, (col+r)*hd
+							for c := 0; c < hd; c++ {
+								dk[dst+c] += dkp[src+c]
+								dv[dst+c] += dvp[src+c]
+							}
 						}
-					}
-				})
-				locks[g].Unlock()
+					})
+				}
 			}
 		})
 	})
