@@ -3,7 +3,9 @@
 // checkpoints are LlamaForCausalLM) on top of package tensor: loading and
 // saving Hugging Face checkpoints with their tensor names unchanged, the
 // batched right-padded forward and backward, per-sequence log-probs of
-// completions given prompts, KV-cache decoding, per-layer activation
+// completions given prompts (sequences packed without padding, common
+// prefixes run once, a fused chunked output layer), KV-cache decoding
+// (with Mistral's sliding window), per-layer activation
 // recomputation (GradientCheckpointing), and LoRA adapters as PEFT computes,
 // loads and saves them (lora.go, peft.go).
 //

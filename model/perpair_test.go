@@ -234,7 +234,8 @@ func TestPerPairMatchesReferenceRandom(t *testing.T) {
 			for _, l := range layouts {
 				t.Run(fmt.Sprintf("%s/lora=%v/%s", c.ModelType, lora, l.name), func(t *testing.T) {
 					l.apply(m)
-					checkSameAsReference(t, m, items)
+					lp, g := checkSameAsReference(t, m, items)
+					t.Logf("worst relative error: log-probs %.1e, gradients %.1e", lp, g)
 				})
 			}
 		}
