@@ -62,6 +62,14 @@ func LinearLogSoftmaxGather(tp *Tape, x, w *Tensor, rows, targets []int, chunk i
 	} else {
 		lse = make([]float32, n)
 	}
+	// With W frozen (LoRA, a bfloat16 base) only dX is needed, and
+	// dX[rows[k]] = dy[k]·u_k·W with u_k = onehot(targets[k]) − softmax
+	// independent of dy: u_k·W is computed here, from logits at hand, so the
+	// backward recomputes nothing.
+	var uw []float32
+	if grad && x.RequiresGrad && !w.RequiresGrad {
+		uw = tp.allocRaw(n * hid)
+	}
 	bp := getChunkBuf(chunk * (hid + vocab))
 	xb, lg := (*bp)[:chunk*hid], (*bp)[chunk*hid:]
 	for lo := 0; lo < n; lo += chunk {
@@ -70,12 +78,36 @@ func LinearLogSoftmaxGather(tp *Tape, x, w *Tensor, rows, targets []int, chunk i
 		kernels.Parallel(m, func(a, b int) {
 			for r := a; r < b; r++ {
 				k := lo + r
-				y.Data[k], lse[k], meanLogit[k] = rowLogSoftmax(lg[r*vocab:(r+1)*vocab], targets[k])
+				row := lg[r*vocab : (r+1)*vocab]
+				y.Data[k], lse[k], meanLogit[k] = rowLogSoftmax(row, targets[k])
+				if uw != nil {
+					softmaxGrad(row, targets[k], lse[k], 1)
+				}
 			}
 		})
+		if uw != nil {
+			weightRows(w, func(wlo, whi int, wd []float32) {
+				kernels.Sgemm(false, false, m, hid, whi-wlo, 1, lg[wlo:], vocab, wd, hid, boolF(wlo > 0), uw[lo*hid:], hid)
+			})
+		}
 	}
 	chunkBufs.Put(bp)
 	if !grad {
+		return y, meanLogit
+	}
+	if uw != nil {
+		tp.record(func() {
+			if y.Grad == nil {
+				return
+			}
+			gx := tp.grad(x)
+			for k, row := range rows {
+				dy, dst := y.Grad[k], gx[row*hid:(row+1)*hid]
+				for j, v := range uw[k*hid : (k+1)*hid] {
+					dst[j] += dy * v
+				}
+			}
+		})
 		return y, meanLogit
 	}
 	tp.record(func() {
@@ -97,11 +129,7 @@ func LinearLogSoftmaxGather(tp *Tape, x, w *Tensor, rows, targets []int, chunk i
 			kernels.Parallel(m, func(a, b int) {
 				for r := a; r < b; r++ {
 					k := lo + r
-					g, dy, l := lg[r*vocab:(r+1)*vocab], y.Grad[k], lse[k]
-					for j, v := range g {
-						g[j] = -dy * expf(v-l)
-					}
-					g[targets[k]] += dy
+					softmaxGrad(lg[r*vocab:(r+1)*vocab], targets[k], lse[k], y.Grad[k])
 				}
 			})
 			if gx != nil {
@@ -135,6 +163,15 @@ func chunkLogits(x, w *Tensor, rows []int, xb, lg []float32) {
 	weightRows(w, func(lo, hi int, wd []float32) {
 		kernels.Sgemm(false, true, m, hi-lo, hid, 1, xb, hid, wd, hid, 0, lg[lo:], vocab)
 	})
+}
+
+// softmaxGrad turns a row of logits with log-sum-exp lse into the gradient
+// of dy·log_softmax(row)[target]: dy·(onehot(target) − softmax(row)).
+func softmaxGrad(row []float32, target int, lse, dy float32) {
+	for j, v := range row {
+		row[j] = -dy * expf(v-lse)
+	}
+	row[target] += dy
 }
 
 // rowLogSoftmax returns the log-softmax of row at target, the row's
