@@ -69,6 +69,8 @@ func TestLinearLogSoftmaxGatherReference(t *testing.T) {
 	for i, v := range dy {
 		seed[i] = float32(v)
 	}
+	var worstLogp, worstGrad float64
+	defer func() { t.Logf("worst: log-prob/mean %.1e absolute, gradient %.1e relative", worstLogp, worstGrad) }()
 	for _, chunk := range []int{1, 3, 7, 0} {
 		for _, bf16 := range []bool{false, true} {
 			x := &Tensor{Shape: x0.Shape, Data: x0.Data, RequiresGrad: true}
@@ -79,15 +81,18 @@ func TestLinearLogSoftmaxGatherReference(t *testing.T) {
 			tp := NewTape()
 			y, mean := LinearLogSoftmaxGather(tp, x, w, rows, targets, chunk)
 			for k := range rows {
+				worstLogp = max(worstLogp, math.Abs(float64(y.Data[k])-wantLogp[k]), math.Abs(float64(mean[k])-wantMean[k]))
 				if math.Abs(float64(y.Data[k])-wantLogp[k]) > 1e-5 || math.Abs(float64(mean[k])-wantMean[k]) > 1e-5 {
 					t.Errorf("chunk %d bf16 %v: row %d: logp %v mean %v, want %v %v", chunk, bf16, k, y.Data[k], mean[k], wantLogp[k], wantMean[k])
 				}
 			}
 			tp.Backward(y, seed)
+			worstGrad = max(worstGrad, rel(x.Grad, wantGX))
 			if e := rel(x.Grad, wantGX); e > 1e-5 {
 				t.Errorf("chunk %d bf16 %v: dX relative error %.2e > 1e-5", chunk, bf16, e)
 			}
 			if !bf16 {
+				worstGrad = max(worstGrad, rel(w.Grad, wantGW))
 				if e := rel(w.Grad, wantGW); e > 1e-5 {
 					t.Errorf("chunk %d: dW relative error %.2e > 1e-5", chunk, e)
 				}
