@@ -192,13 +192,15 @@ func (m *Model) logProbs(tp *tensor.Tape, items []Completion) (*Scores, error) {
 		if len(it.Completion) == 0 {
 			return nil, fmt.Errorf("item %d: empty completion", i)
 		}
-		full := append(append(make([]int, 0, len(it.Prompt)+len(it.Completion)), it.Prompt...), it.Completion...)
-		if err := m.checkIDs([][]int{full}); err != nil {
-			return nil, fmt.Errorf("item %d: %w", i, err)
-		}
+		seqs[i] = append(append(make([]int, 0, len(it.Prompt)+len(it.Completion)), it.Prompt...), it.Completion...)
+		s.SeqTokens += len(seqs[i])
+	}
+	if err := m.checkIDs(seqs); err != nil {
+		return nil, err
+	}
+	for i, seq := range seqs {
 		// The last token predicts nothing: its position is not run.
-		seqs[i] = full[:len(full)-1]
-		s.SeqTokens += len(full)
+		seqs[i] = seq[:len(seq)-1]
 	}
 	lay := packSequences(seqs, !m.NoSharePrefix)
 	s.Positions = len(lay.ids)
