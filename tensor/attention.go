@@ -115,7 +115,8 @@ func Attention(tp *Tape, q, k, v *Tensor, heads, kvHeads int, spans []AttnSpan, 
 			offs[si+1] = offs[si] + spans[si].keys()*hd
 		}
 		per := offs[len(spans)]
-		bufK, bufV := tp.allocRaw(kvHeads*per), tp.allocRaw(kvHeads*per)
+		bp := getBuf(2 * kvHeads * per)
+		bufK, bufV := (*bp)[:kvHeads*per], (*bp)[kvHeads*per:]
 		kernels.Parallel(tasks, func(lo, hi int) {
 			p, dp := make([]float32, maxQ*maxK), make([]float32, maxQ*maxK)
 			for task := lo; task < hi; task++ {
@@ -142,6 +143,7 @@ func Attention(tp *Tape, q, k, v *Tensor, heads, kvHeads int, spans []AttnSpan, 
 				}
 			}
 		})
+		bufs.Put(bp)
 	})
 	return o
 }

@@ -70,7 +70,7 @@ func LinearLogSoftmaxGather(tp *Tape, x, w *Tensor, rows, targets []int, chunk i
 	if grad && x.RequiresGrad && !w.RequiresGrad {
 		uw = tp.allocRaw(n * hid)
 	}
-	bp := getChunkBuf(chunk * (hid + vocab))
+	bp := getBuf(chunk * (hid + vocab))
 	xb, lg := (*bp)[:chunk*hid], (*bp)[chunk*hid:]
 	for lo := 0; lo < n; lo += chunk {
 		m := min(chunk, n-lo)
@@ -91,7 +91,7 @@ func LinearLogSoftmaxGather(tp *Tape, x, w *Tensor, rows, targets []int, chunk i
 			})
 		}
 	}
-	chunkBufs.Put(bp)
+	bufs.Put(bp)
 	if !grad {
 		return y, meanLogit
 	}
@@ -121,7 +121,7 @@ func LinearLogSoftmaxGather(tp *Tape, x, w *Tensor, rows, targets []int, chunk i
 		if w.RequiresGrad {
 			gw = tp.grad(w)
 		}
-		bp := getChunkBuf(chunk * (2*hid + vocab))
+		bp := getBuf(chunk * (2*hid + vocab))
 		xb, dxb, lg := (*bp)[:chunk*hid], (*bp)[chunk*hid:2*chunk*hid], (*bp)[2*chunk*hid:]
 		for lo := 0; lo < n; lo += chunk {
 			m := min(chunk, n-lo)
@@ -148,7 +148,7 @@ func LinearLogSoftmaxGather(tp *Tape, x, w *Tensor, rows, targets []int, chunk i
 				kernels.Sgemm(true, false, vocab, hid, m, 1, lg, vocab, xb, hid, 1, gw, hid)
 			}
 		}
-		chunkBufs.Put(bp)
+		bufs.Put(bp)
 	})
 	return y, meanLogit
 }
@@ -191,11 +191,12 @@ func rowLogSoftmax(row []float32, target int) (logp, lse, mean float32) {
 	return float32(float64(row[target]) - l), float32(l), float32(sum / float64(len(row)))
 }
 
-// chunkBufs recycles the output layer's chunk buffers between calls.
-var chunkBufs sync.Pool
+// bufs recycles ops' scratch buffers (output-layer chunks, attention key
+// gradients) between calls.
+var bufs sync.Pool
 
-func getChunkBuf(n int) *[]float32 {
-	p, _ := chunkBufs.Get().(*[]float32)
+func getBuf(n int) *[]float32 {
+	p, _ := bufs.Get().(*[]float32)
 	if p == nil || cap(*p) < n {
 		b := make([]float32, n)
 		return &b
