@@ -34,6 +34,8 @@ func OutputChunkRows(vocab int) int { return max(8, OutputChunkBytes/4/max(vocab
 //	dlogits[k,:] = dy[k]·(onehot(targets[k]) − softmax(logits[k,:]))
 //
 // from which dX[rows[k]] += dlogits·W and dW += dlogitsᵀ·X, chunk by chunk.
+// When W needs no gradient, the forward forms (onehot − softmax)·W per row
+// instead ([len(rows), hidden]) and the backward only scales it by dy.
 // With chunk ≥ len(rows) it is the unfused computation (one chunk).
 func LinearLogSoftmaxGather(tp *Tape, x, w *Tensor, rows, targets []int, chunk int) (logp *Tensor, meanLogit []float32) {
 	vocab, hid := w.Shape[0], w.Shape[1]
