@@ -264,24 +264,7 @@ func packSequences(seqs [][]int, share bool) *packed {
 	root := &trieNode{}
 	nodes := make([][]*trieNode, len(seqs))
 	for i, s := range seqs {
-		cur := root
-		nodes[i] = make([]*trieNode, len(s))
-		for t, tok := range s {
-			var next *trieNode
-			if share {
-				for _, c := range cur.children {
-					if c.tok == tok {
-						next = c
-						break
-					}
-				}
-			}
-			if next == nil {
-				next = &trieNode{tok: tok}
-				cur.children = append(cur.children, next)
-			}
-			nodes[i][t], cur = next, next
-		}
+		nodes[i], _ = root.insert(s, share)
 	}
 	p := &packed{}
 	// chain emits the span starting at node n after context ctx (ctxLen
@@ -328,4 +311,75 @@ func packSequences(seqs [][]int, share bool) *packed {
 		}
 	}
 	return p
+}
+
+// TokenBatches splits examples 0…n−1, in order, into consecutive batches
+// whose LogProbs positions (Scores.Positions: shared prefixes once unless
+// NoSharePrefix, no padding, no last token) stay within budget, so a
+// trainer can fill batches by a token budget instead of a pair count
+// (TRL's padding_free). items(i) returns example i's completions (a pair's
+// chosen and rejected, which always go in the same batch). An example that
+// alone exceeds the budget is a batch of its own.
+func (m *Model) TokenBatches(n int, items func(i int) []Completion, budget int) [][]int {
+	var out [][]int
+	var cur []int
+	root, used := &trieNode{}, 0
+	for i := 0; i < n; i++ {
+		its := items(i)
+		added := insertCount(root, its, !m.NoSharePrefix)
+		if len(cur) > 0 && used+added > budget {
+			// The tree now holds example i too, but is dropped with its batch.
+			out = append(out, cur)
+			cur, root, used = nil, &trieNode{}, 0
+			added = insertCount(root, its, !m.NoSharePrefix)
+		}
+		cur, used = append(cur, i), used+added
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// insertCount inserts each item's sequence but its last token into the
+// prefix tree at root and returns how many positions that added.
+func insertCount(root *trieNode, items []Completion, share bool) int {
+	n := 0
+	for _, it := range items {
+		seq := append(append([]int(nil), it.Prompt...), it.Completion...)
+		_, added := root.insert(seq[:max(len(seq)-1, 0)], share)
+		n += added
+	}
+	return n
+}
+
+// insert adds seq below n — following existing nodes as far as seq agrees
+// with them when share, else always new nodes — and returns the node of
+// each position and how many nodes it created.
+func (n *trieNode) insert(seq []int, share bool) (nodes []*trieNode, added int) {
+	nodes = make([]*trieNode, len(seq))
+	cur := n
+	for t, tok := range seq {
+		var next *trieNode
+		if share {
+			next = cur.child(tok)
+		}
+		if next == nil {
+			next = &trieNode{tok: tok}
+			cur.children = append(cur.children, next)
+			added++
+		}
+		nodes[t], cur = next, next
+	}
+	return nodes, added
+}
+
+// child returns the child of n holding tok, or nil.
+func (n *trieNode) child(tok int) *trieNode {
+	for _, c := range n.children {
+		if c.tok == tok {
+			return c
+		}
+	}
+	return nil
 }

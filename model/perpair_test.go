@@ -248,3 +248,63 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// TestTokenBatches fills batches by a token budget and checks each against
+// LogProbs itself: every batch but a lone oversized example runs at most
+// budget positions, and adding the next example to any batch would exceed
+// it (batches are maximal), with and without prefix sharing.
+func TestTokenBatches(t *testing.T) {
+	c := hf.Config{Architectures: []string{"LlamaForCausalLM"}, ModelType: "llama",
+		VocabSize: 61, HiddenSize: 8, IntermediateSize: 8, NumHiddenLayers: 1,
+		NumAttentionHeads: 2, NumKeyValueHeads: 1, HeadDim: 4, MaxPositionEmbeddings: 128,
+		RMSNormEps: 1e-6, RopeTheta: 10000, HiddenAct: "silu", BOSTokenID: -1}
+	m, err := NewRandom(&c, 1, 0.3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 12 pairs (chosen, rejected) of edgePairs' kinds, twice over.
+	all := append(edgePairs(rand.New(rand.NewPCG(6, 6)), c.VocabSize), edgePairs(rand.New(rand.NewPCG(7, 7)), c.VocabSize)...)
+	var pairs [][]Completion
+	for h := 0; h < len(all); h += 12 {
+		for i := 0; i < 6; i++ {
+			pairs = append(pairs, []Completion{all[h+i], all[h+6+i]})
+		}
+	}
+	positions := func(idx []int) int {
+		var items []Completion
+		for _, i := range idx {
+			items = append(items, pairs[i]...)
+		}
+		s, err := m.LogProbs(nil, items)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Positions
+	}
+	for _, share := range []bool{true, false} {
+		m.NoSharePrefix = !share
+		for _, budget := range []int{1, 40, 90, 1000} {
+			batches := m.TokenBatches(len(pairs), func(i int) []Completion { return pairs[i] }, budget)
+			next := 0
+			for b, idx := range batches {
+				for _, i := range idx {
+					if i != next {
+						t.Fatalf("share %v budget %d: batch %d holds %v, want examples in order from %d", share, budget, b, idx, next)
+					}
+					next++
+				}
+				if p := positions(idx); p > budget && len(idx) > 1 {
+					t.Errorf("share %v budget %d: batch %v runs %d positions", share, budget, idx, p)
+				}
+				if b+1 < len(batches) {
+					if p := positions(append(append([]int(nil), idx...), next)); p <= budget {
+						t.Errorf("share %v budget %d: batch %v could take example %d (%d positions)", share, budget, idx, next, p)
+					}
+				}
+			}
+			if next != len(pairs) {
+				t.Errorf("share %v budget %d: %d of %d examples batched", share, budget, next, len(pairs))
+			}
+		}
+	}
+}
