@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -298,7 +299,7 @@ func init() {
 			case !ok:
 				return nil, typeErrorf("bad operand type for abs(): '%s'", typeName(v))
 			case isInt && i < 0:
-				return -i, nil
+				return subInt(0, i)
 			case isInt:
 				return i, nil
 			}
@@ -349,6 +350,12 @@ func init() {
 			items, err := iterate(v)
 			if err != nil {
 				return nil, err
+			}
+			if a[1] != nil {
+				rows := (int64(len(items)) + n - 1) / n
+				if rows > 0 && n > maxStringLen/elemSize/rows {
+					return nil, tooLong()
+				}
 			}
 			var out []any
 			for i := 0; i < len(items); i += int(n) {
@@ -511,7 +518,11 @@ func init() {
 			if u, ok := v.(*undefined); ok {
 				return nil, u.err()
 			}
-			if i, ok := pyInt(v, int(base)); ok {
+			i, ok, err := pyInt(v, int(base))
+			if err != nil {
+				return nil, err
+			}
+			if ok {
 				return i, nil
 			}
 			return a[0], nil
@@ -545,6 +556,9 @@ func init() {
 					return nil, err
 				}
 				parts[i] = pyStr(x)
+			}
+			if err := checkSize(joinedLen(parts, pyStr(a[0]))); err != nil {
+				return nil, err
 			}
 			return strings.Join(parts, pyStr(a[0])), nil
 		},
@@ -638,7 +652,11 @@ func init() {
 					return nil, err
 				}
 			}
-			return strings.Replace(pyStr(v), pyStr(a[0]), pyStr(a[1]), int(n)), nil
+			s, old, repl := pyStr(v), pyStr(a[0]), pyStr(a[1])
+			if err := checkSize(replacedLen(s, old, repl, n)); err != nil {
+				return nil, err
+			}
+			return strings.Replace(s, old, repl, int(n)), nil
 		},
 		"reverse": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
 			if s, ok := asString(v); ok {
@@ -739,7 +757,7 @@ func init() {
 		"string": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
 			return keepMarkup(v, pyStr(v)), nil
 		},
-		"sum": func(_ *renderer, v any, args []any, kw *Dict) (any, error) {
+		"sum": func(r *renderer, v any, args []any, kw *Dict) (any, error) {
 			a, err := bind("sum", args, kw, []string{"attribute", "start"}, nil, int64(0))
 			if err != nil {
 				return nil, err
@@ -759,6 +777,10 @@ func init() {
 					return nil, err
 				}
 				if total, err = binaryOp("+", total, x); err != nil {
+					return nil, err
+				}
+				// Summing lists or strings builds a new one at each step.
+				if err := r.charge(total); err != nil {
 					return nil, err
 				}
 			}
@@ -1040,11 +1062,20 @@ func pyRange(_ *renderer, args []any, kw *Dict) (any, error) {
 	if step == 0 {
 		return nil, &Error{Kind: "ValueError", Msg: "range() arg 3 must not be zero"}
 	}
-	var n int64
+	// The span stop-start may not fit in int64; as uint64 it does.
+	var n uint64
 	if step > 0 && stop > start {
-		n = (stop - start + step - 1) / step
+		d, s := uint64(stop)-uint64(start), uint64(step)
+		n = d / s
+		if d%s != 0 {
+			n++
+		}
 	} else if step < 0 && stop < start {
-		n = (start - stop - step - 1) / -step
+		d, s := uint64(start)-uint64(stop), uint64(-(step+1))+1
+		n = d / s
+		if d%s != 0 {
+			n++
+		}
 	}
 	if n > maxRange {
 		return nil, &Error{Kind: "OverflowError", Msg: fmt.Sprintf("Range too big. The sandbox blocks ranges larger than MAX_RANGE (%d).", maxRange)}
@@ -1248,22 +1279,29 @@ func pyFloat(v any) (float64, bool) {
 }
 
 // pyInt is Jinja's int filter: int(value, base) for strings, else
-// int(value), falling back to int(float(value)).
-func pyInt(v any, base int) (int64, bool) {
+// int(value), falling back to int(float(value)). ok is false where Jinja
+// returns the default; a value whose integer does not fit in 64 bits
+// raises OverflowError.
+func pyInt(v any, base int) (i int64, ok bool, err error) {
 	if _, i, isInt, ok := asNumber(v); ok && isInt {
-		return i, true
+		return i, true, nil
 	}
 	if s, ok := asString(v); ok {
 		t := strings.ReplaceAll(pyStrip(s, nil, true, true), "_", "")
-		if i, err := strconv.ParseInt(t, base, 64); err == nil {
-			return i, true
+		i, err := strconv.ParseInt(t, base, 64)
+		if err == nil {
+			return i, true, nil
+		}
+		if errors.Is(err, strconv.ErrRange) {
+			return 0, false, overflow("conversion of " + pyRepr(s))
 		}
 	}
 	f, ok := pyFloat(v)
 	if !ok || math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, false
+		return 0, false, nil
 	}
-	return int64(f), true
+	i, err = floatToInt(f)
+	return i, err == nil, err
 }
 
 func pyCapitalize(s string) string {
@@ -1354,6 +1392,53 @@ func pyIndent(s, ind string, first, blank bool) string {
 	return rv
 }
 
+// maxFormatWidth is the largest width or precision a % format may ask for
+// (Go's fmt refuses larger ones; Python would build the string).
+const maxFormatWidth = 1000000
+
+// checkFormatSpec refuses a % conversion whose width or precision is
+// beyond maxFormatWidth.
+func checkFormatSpec(spec string) error {
+	for _, part := range strings.Split(strings.TrimLeft(spec, "-+ 0#"), ".") {
+		if n, err := strconv.Atoi(part); (err != nil && part != "") || n > maxFormatWidth {
+			return &Error{Kind: "ValueError", Msg: fmt.Sprintf("%% format width or precision %s is larger than the sandbox allows (%d)", part, maxFormatWidth)}
+		}
+	}
+	return nil
+}
+
+// pyNonFinite formats an infinity or NaN the way Python's % does: "inf",
+// "-inf", "nan" (upper case for F, E, G), with the + and space flags, and
+// padded to the width with spaces, or zeros after the sign under the 0 flag.
+func pyNonFinite(f float64, spec string, verb byte) string {
+	flags := spec[:len(spec)-len(strings.TrimLeft(spec, "-+ 0#"))]
+	body := "inf"
+	if math.IsNaN(f) {
+		body = "nan"
+	}
+	if verb == 'F' || verb == 'E' || verb == 'G' {
+		body = strings.ToUpper(body)
+	}
+	sign := ""
+	switch {
+	case math.IsInf(f, -1):
+		sign = "-"
+	case strings.Contains(flags, "+"):
+		sign = "+"
+	case strings.Contains(flags, " "):
+		sign = " "
+	}
+	width, _ := strconv.Atoi(strings.Split(spec[len(flags):], ".")[0])
+	pad := max(width-len(sign)-len(body), 0)
+	switch {
+	case strings.Contains(flags, "-"):
+		return sign + body + strings.Repeat(" ", pad)
+	case strings.Contains(flags, "0"):
+		return sign + strings.Repeat("0", pad) + body
+	}
+	return strings.Repeat(" ", pad) + sign + body
+}
+
 // percentFormat is Python's "format % args" for the common conversions.
 func percentFormat(format string, arg any) (any, error) {
 	return percentFormatEscaped(format, arg, false)
@@ -1411,6 +1496,9 @@ func percentFormatEscaped(format string, arg any, escape bool) (any, error) {
 		}
 		spec, verb := format[specStart:j], format[j]
 		i = j
+		if err := checkFormatSpec(spec); err != nil {
+			return nil, err
+		}
 		if verb == '%' {
 			b.WriteByte('%')
 			continue
@@ -1437,16 +1525,29 @@ func percentFormatEscaped(format string, arg any, escape bool) (any, error) {
 				return nil, typeErrorf("%%%c format: a real number is required, not %s", verb, typeName(val))
 			}
 			if !isInt {
-				iv = int64(f)
+				if verb != 'd' && verb != 'i' {
+					return nil, typeErrorf("%%%c format: an integer is required, not float", verb)
+				}
+				var err error
+				if iv, err = floatToInt(f); err != nil {
+					return nil, err
+				}
 			}
 			if verb == 'i' {
 				verb = 'd'
+			}
+			if verb == 'o' && strings.Contains(spec, "#") {
+				verb, spec = 'O', strings.ReplaceAll(spec, "#", "") // Python writes 0o17
 			}
 			fmt.Fprintf(&b, "%"+spec+string(verb), iv)
 		case 'f', 'F', 'e', 'E', 'g', 'G':
 			f, _, _, ok := asNumber(val)
 			if !ok {
 				return nil, typeErrorf("must be real number, not %s", typeName(val))
+			}
+			if math.IsInf(f, 0) || math.IsNaN(f) {
+				b.WriteString(pyNonFinite(f, spec, verb))
+				continue
 			}
 			if !strings.Contains(spec, ".") && verb != 'g' && verb != 'G' {
 				spec += ".6"

@@ -5,14 +5,21 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"unicode/utf8"
 )
 
 // Limits that keep a hostile or broken template from exhausting memory or
 // the stack; the sandbox's own range limit is in builtins.go.
 const (
 	maxDepth     = 400      // nested macro calls and data structures
-	maxStringLen = 64 << 20 // longest string or output a template may build
+	maxStringLen = 64 << 20 // largest string, list or output a template may build, in bytes
 	maxSteps     = 10000000 // loop iterations and macro calls in one render
+	// maxBuilt is how many bytes of strings and lists one render may build
+	// in all (see renderer.charge), so that a loop keeping many large
+	// strings alive cannot exhaust memory either.
+	maxBuilt = 4 * maxStringLen
+	// elemSize is what one item of a list costs (a Go interface value).
+	elemSize = 16
 )
 
 // scope is one level of variables: the globals, a for-loop iteration, a
@@ -62,6 +69,51 @@ func (*loopSignal) Error() string { return "loop control outside a loop" }
 type renderer struct {
 	depth int
 	steps int
+	built int64 // bytes of strings and lists built so far, against maxBuilt
+}
+
+// charge counts a value an expression has just built against maxBuilt.
+// Operations whose result can be far larger than their operands (replace,
+// join, *, split...) also check the size before building (checkSize).
+func (r *renderer) charge(v any) error {
+	n := costOf(v)
+	if n > maxStringLen {
+		return tooLong()
+	}
+	r.built += n
+	if r.built > maxBuilt {
+		return &Error{Kind: "MemoryError", Msg: fmt.Sprintf("template built more than %d bytes of strings and lists in all", maxBuilt)}
+	}
+	return nil
+}
+
+// costOf is the memory a value holds by itself: its bytes for a string,
+// elemSize per item of a list, tuple or view, twice that per dict entry.
+func costOf(v any) int64 {
+	switch x := v.(type) {
+	case string:
+		return int64(len(x))
+	case markup:
+		return int64(len(x))
+	case []any:
+		return elemSize * int64(len(x))
+	case tuple:
+		return elemSize * int64(len(x))
+	case *view:
+		return elemSize * int64(len(x.items))
+	case *Dict:
+		return 2 * elemSize * int64(len(x.vals))
+	}
+	return 0
+}
+
+// checkSize refuses to build a string of n bytes or a list of n/elemSize
+// items beyond maxStringLen.
+func checkSize(n int64) error {
+	if n < 0 || n > maxStringLen {
+		return tooLong()
+	}
+	return nil
 }
 
 // step counts one loop iteration or macro call against maxSteps.
@@ -75,7 +127,7 @@ func (r *renderer) step() error {
 
 // tooLong is the error for a string or output beyond maxStringLen.
 func tooLong() error {
-	return &Error{Kind: "MemoryError", Msg: fmt.Sprintf("template built a string longer than %d bytes", maxStringLen)}
+	return &Error{Kind: "MemoryError", Msg: fmt.Sprintf("template built a string or list larger than %d bytes", maxStringLen)}
 }
 
 // typeErrorf makes the Error for a Python TypeError.
@@ -104,10 +156,14 @@ func (r *renderer) execBody(body []stmt, s *scope, w *strings.Builder) error {
 	return nil
 }
 
+// capture renders body to a string (a set or filter block, a macro's
+// output), counted against maxBuilt.
 func (r *renderer) capture(body []stmt, s *scope) (string, error) {
 	var b strings.Builder
-	err := r.execBody(body, s, &b)
-	return b.String(), err
+	if err := r.execBody(body, s, &b); err != nil {
+		return b.String(), err
+	}
+	return b.String(), r.charge(b.String())
 }
 
 func (r *renderer) exec(st stmt, s *scope, w *strings.Builder) error {
@@ -190,7 +246,10 @@ func (r *renderer) exec(st stmt, s *scope, w *strings.Builder) error {
 func (r *renderer) applyFilters(fs []*filter, v any, s *scope) (any, error) {
 	for _, f := range fs {
 		var err error
-		if v, err = r.applyFilter(f, v, s); err != nil {
+		if v, err = r.applyFilter(f, v, s); err == nil {
+			err = r.charge(v)
+		}
+		if err != nil {
 			return nil, withLine(err, f.line)
 		}
 	}
@@ -292,6 +351,9 @@ func iterate(v any) ([]any, error) {
 		return x, nil
 	case string, markup:
 		s, _ := asString(x)
+		if err := checkSize(elemSize * int64(utf8.RuneCountInString(s))); err != nil {
+			return nil, err // a list of its characters would be too large
+		}
 		out := make([]any, 0, len(s))
 		for _, c := range s {
 			out = append(out, string(c))
@@ -321,6 +383,12 @@ func asList(v any) []any {
 
 func (r *renderer) eval(x expr, s *scope) (any, error) {
 	v, err := r.evalExpr(x, s)
+	if err == nil {
+		switch x.(type) {
+		case *listExpr, *dictExpr, *sliceExpr, *callExpr, *filterExpr, *binExpr, *concatExpr:
+			err = r.charge(v)
+		}
+	}
 	if err != nil {
 		return nil, withLine(err, x.lineNo())
 	}
@@ -955,7 +1023,7 @@ func unaryOp(op string, v any) (any, error) {
 	case op == "+":
 		return f, nil
 	case isInt:
-		return -i, nil
+		return subInt(0, i)
 	}
 	return -f, nil
 }
@@ -995,14 +1063,17 @@ func binaryOp(op string, a, b any) (any, error) {
 			return nil, typeErrorf("can only concatenate str (not \"%s\") to str", typeName(b))
 		case []any:
 			if y, ok := b.([]any); ok {
-				if len(x)+len(y) > maxStringLen {
-					return nil, tooLong()
+				if err := checkSize(elemSize * int64(len(x)+len(y))); err != nil {
+					return nil, err
 				}
 				return append(append([]any{}, x...), y...), nil
 			}
 			return nil, typeErrorf("can only concatenate list (not \"%s\") to list", typeName(b))
 		case tuple:
 			if y, ok := b.(tuple); ok {
+				if err := checkSize(elemSize * int64(len(x)+len(y))); err != nil {
+					return nil, err
+				}
 				return append(append(tuple{}, x...), y...), nil
 			}
 			return nil, typeErrorf("can only concatenate tuple (not \"%s\") to tuple", typeName(b))
@@ -1023,7 +1094,7 @@ func binaryOp(op string, a, b any) (any, error) {
 			return strings.Repeat(x, int(n)), nil
 		case []any, tuple:
 			list := asList(x)
-			if n > 0 && int64(len(list)) > maxStringLen/n {
+			if n > 0 && elemSize*int64(len(list)) > maxStringLen/n {
 				return nil, tooLong()
 			}
 			out := make([]any, 0, len(list)*int(n))
@@ -1048,17 +1119,17 @@ func numericOp(op string, fa, fb float64, ia, ib int64, ints bool) (any, error) 
 	switch op {
 	case "+":
 		if ints {
-			return ia + ib, nil
+			return addInt(ia, ib)
 		}
 		return fa + fb, nil
 	case "-":
 		if ints {
-			return ia - ib, nil
+			return subInt(ia, ib)
 		}
 		return fa - fb, nil
 	case "*":
 		if ints {
-			return ia * ib, nil
+			return mulInt(ia, ib)
 		}
 		return fa * fb, nil
 	case "/":
@@ -1070,6 +1141,9 @@ func numericOp(op string, fa, fb float64, ia, ib int64, ints bool) (any, error) 
 		if ints {
 			if ib == 0 {
 				return nil, zero("integer division or modulo by zero")
+			}
+			if ia == math.MinInt64 && ib == -1 {
+				return nil, overflow("division")
 			}
 			q := ia / ib
 			if (ia%ib != 0) && ((ia < 0) != (ib < 0)) {
@@ -1102,15 +1176,7 @@ func numericOp(op string, fa, fb float64, ia, ib int64, ints bool) (any, error) 
 		return m, nil
 	case "**":
 		if ints && ib >= 0 {
-			result := int64(1)
-			base := ia
-			for e := ib; e > 0; e >>= 1 {
-				if e&1 == 1 {
-					result *= base
-				}
-				base *= base
-			}
-			return result, nil
+			return powInt(ia, ib)
 		}
 		if fa == 0 && fb < 0 {
 			return nil, zero("0.0 cannot be raised to a negative power")

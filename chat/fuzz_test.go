@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smaug-dev/smaug/internal/fuzzlimit"
 	"github.com/smaug-dev/smaug/internal/sharedtest"
 )
 
@@ -41,11 +42,19 @@ func fuzzRender(src string) {
 		Tools: []any{map[string]any{"type": "function"}}, Extra: map[string]any{"x": "xyz", "d": map[string]any{"k": 1.5}}})
 }
 
+// fuzzMaxAlloc is what one render may allocate in all before the fuzz
+// targets call it a blow-up: four times the sandbox's per-render cap on
+// built strings and lists (maxBuilt), leaving room for parsing and output.
+const fuzzMaxAlloc = 4 * maxBuilt
+
 func FuzzParseRender(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, src string) { fuzzRender(src) })
+	fuzzlimit.Set(f)
+	f.Fuzz(func(t *testing.T, src string) {
+		fuzzlimit.Run(t, fuzzMaxAlloc, src, func() { fuzzRender(src) })
+	})
 }
 
 // fragments are spliced into templates to reach unusual token sequences.
@@ -64,6 +73,7 @@ func TestRandomTemplatesDoNotPanic(t *testing.T) {
 	if root := sharedtest.Root(); root != "" {
 		corpus = append(corpus, fixtureTemplates(t)...)
 	}
+	fuzzlimit.Set(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	deadline := time.Now().Add(2 * time.Second)
 	n := 0
@@ -78,7 +88,7 @@ func TestRandomTemplatesDoNotPanic(t *testing.T) {
 					t.Fatalf("panic %v on template %q", p, src)
 				}
 			}()
-			fuzzRender(src)
+			fuzzlimit.Run(t, fuzzMaxAlloc, src, func() { fuzzRender(src) })
 		}()
 	}
 	t.Logf("%d random templates rendered without a panic", n)

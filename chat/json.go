@@ -123,11 +123,18 @@ func writeJSON(b *strings.Builder, v any, o jsonOptions, depth int) error {
 	if depth > maxDepth {
 		return &Error{Kind: "RecursionError", Msg: "maximum recursion depth exceeded while encoding a JSON object"}
 	}
-	newline := func(d int) {
+	if b.Len() > maxStringLen {
+		return tooLong()
+	}
+	newline := func(d int) error {
 		if o.indent != nil {
+			if int64(b.Len())+int64(len(*o.indent))*int64(d) > maxStringLen {
+				return tooLong()
+			}
 			b.WriteByte('\n')
 			b.WriteString(strings.Repeat(*o.indent, d))
 		}
+		return nil
 	}
 	switch x := v.(type) {
 	case nil:
@@ -153,12 +160,16 @@ func writeJSON(b *strings.Builder, v any, o jsonOptions, depth int) error {
 			if i > 0 {
 				b.WriteString(o.itemSep)
 			}
-			newline(depth + 1)
+			if err := newline(depth + 1); err != nil {
+				return err
+			}
 			if err := writeJSON(b, e, o, depth+1); err != nil {
 				return err
 			}
 		}
-		newline(depth)
+		if err := newline(depth); err != nil {
+			return err
+		}
 		b.WriteByte(']')
 	case *Dict:
 		if x.Len() == 0 {
@@ -196,14 +207,18 @@ func writeJSON(b *strings.Builder, v any, o jsonOptions, depth int) error {
 			if i > 0 {
 				b.WriteString(o.itemSep)
 			}
-			newline(depth + 1)
+			if err := newline(depth + 1); err != nil {
+				return err
+			}
 			writeJSONString(b, it.k, o.asciiOnly)
 			b.WriteString(o.keySep)
 			if err := writeJSON(b, it.v, o, depth+1); err != nil {
 				return err
 			}
 		}
-		newline(depth)
+		if err := newline(depth); err != nil {
+			return err
+		}
 		b.WriteByte('}')
 	default:
 		return typeErrorf("Object of type %s is not JSON serializable", typeName(v))

@@ -168,6 +168,9 @@ func splitMethod(name string, fromRight bool) method {
 		if sep != nil && *sep == "" {
 			return nil, &Error{Kind: "ValueError", Msg: "empty separator"}
 		}
+		if err := checkSize(elemSize * splitCount(s, sep, maxsplit)); err != nil {
+			return nil, err
+		}
 		parts := pySplit(s, sep, int(maxsplit), fromRight)
 		out := make([]any, len(parts))
 		for i, p := range parts {
@@ -175,6 +178,45 @@ func splitMethod(name string, fromRight bool) method {
 		}
 		return out, nil
 	})
+}
+
+// replacedLen is the length of strings.Replace(s, old, repl, n).
+func replacedLen(s, old, repl string, n int64) int64 {
+	count := int64(strings.Count(s, old))
+	if n >= 0 && n < count {
+		count = n
+	}
+	return int64(len(s)) + count*(int64(len(repl))-int64(len(old)))
+}
+
+// joinedLen is the length of strings.Join(parts, sep).
+func joinedLen(parts []string, sep string) int64 {
+	n := int64(len(sep)) * int64(max(len(parts)-1, 0))
+	for _, p := range parts {
+		n += int64(len(p))
+	}
+	return n
+}
+
+// splitCount bounds the number of pieces pySplit returns.
+func splitCount(s string, sep *string, maxsplit int64) int64 {
+	var n int64
+	if sep != nil {
+		n = int64(strings.Count(s, *sep)) + 1
+	} else {
+		inWord := false
+		for _, c := range s {
+			w := !pyIsSpace(c)
+			if w && !inWord {
+				n++
+			}
+			inWord = w
+		}
+	}
+	if maxsplit >= 0 && maxsplit+1 < n {
+		n = maxsplit + 1
+	}
+	return n
 }
 
 // pySplit is Python's str.split / str.rsplit.
@@ -343,12 +385,18 @@ func init() {
 		"rstrip": stripMethod("rstrip", false, true),
 		"split":  splitMethod("split", false),
 		"rsplit": splitMethod("rsplit", true),
-		"splitlines": noArgs("splitlines", func(s string) any {
+		"splitlines": strMethod(func(s string, args []any, kw *Dict) (any, error) {
+			if _, err := bind("splitlines", args, kw, nil); err != nil {
+				return nil, err
+			}
+			if err := checkSize(elemSize * int64(strings.Count(s, "\n")+strings.Count(s, "\r")+1)); err != nil {
+				return nil, err
+			}
 			out := []any{}
 			for _, l := range pySplitlines(s) {
 				out = append(out, l)
 			}
-			return out
+			return out, nil
 		}),
 		"startswith": affixMethod("startswith", strings.HasPrefix),
 		"endswith":   affixMethod("endswith", strings.HasSuffix),
@@ -400,6 +448,9 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
+			if err := checkSize(replacedLen(s, old, repl, n)); err != nil {
+				return nil, err
+			}
 			return strings.Replace(s, old, repl, int(n)), nil
 		}),
 		"join": strMethod(func(s string, args []any, kw *Dict) (any, error) {
@@ -418,6 +469,9 @@ func init() {
 					return nil, typeErrorf("sequence item %d: expected str instance, %s found", i, typeName(it))
 				}
 				parts[i] = p
+			}
+			if err := checkSize(joinedLen(parts, s)); err != nil {
+				return nil, err
 			}
 			return strings.Join(parts, s), nil
 		}),

@@ -925,8 +925,7 @@ func (p *parser) parsePrimary() (expr, error) {
 	case tInt:
 		v, err := strconv.ParseInt(t.val, 10, 64)
 		if err != nil {
-			f, _ := strconv.ParseFloat(t.val, 64)
-			return &constExpr{b, f}, nil
+			return nil, syntaxErr(t.line, "integer %s does not fit in 64 bits (the template sandbox's integers are 64-bit)", t.val)
 		}
 		return &constExpr{b, v}, nil
 	case tFloat:
@@ -1009,7 +1008,10 @@ func (p *parser) parsePostfix(x expr) (expr, error) {
 			case tName:
 				x = &getattrExpr{exprBase{t.line}, x, nt.val}
 			case tInt:
-				v, _ := strconv.ParseInt(nt.val, 10, 64)
+				v, err := strconv.ParseInt(nt.val, 10, 64)
+				if err != nil {
+					return nil, syntaxErr(nt.line, "index %s does not fit in 64 bits", nt.val)
+				}
 				x = &getitemExpr{exprBase{t.line}, x, &constExpr{exprBase{t.line}, v}}
 			default:
 				return nil, syntaxErr(nt.line, "expected a name after '.', got %s", nt)

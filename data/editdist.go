@@ -118,7 +118,7 @@ func (d *Distribution) Quantile(q float64) float64 {
 	return d.max
 }
 
-// HistogramBin counts the values in [Lo, Hi) (the last bin includes 1).
+// HistogramBin counts the values in [Lo, Hi) (a bin ending at 1 includes 1).
 type HistogramBin struct {
 	Lo    float64 `json:"lo"`
 	Hi    float64 `json:"hi"`
@@ -138,22 +138,57 @@ type Summary struct {
 }
 
 // Summarize returns the count, mean, median, 10th and 90th percentiles,
-// range, and a histogram of bins equal-width bins over [0, 1].
-func (d *Distribution) Summarize(bins int) Summary {
+// range, and a histogram of at most maxBins equal-width bins whose range
+// and width are chosen from the data: the width is the smallest of 1, 2 or
+// 5 × 10ᵏ (at least the 1e-4 resolution) for which at most maxBins bins
+// from the minimum (rounded down to a multiple of the width) cover the
+// maximum. So 20 bins for pairs whose distances all fall between 0.012 and
+// 0.048 are 0.002 wide, not one bin of a fixed 0.05 grid. Without values it returns maxBins bins
+// over [0, 1].
+func (d *Distribution) Summarize(maxBins int) Summary {
 	s := Summary{Count: d.n}
-	if d.n > 0 {
-		s.Mean = d.sum / float64(d.n)
-		s.Median, s.P10, s.P90 = d.Quantile(0.5), d.Quantile(0.1), d.Quantile(0.9)
-		s.Min, s.Max = d.min, d.max
+	maxBins = max(1, maxBins)
+	if d.n == 0 {
+		for b := range maxBins {
+			s.Histogram = append(s.Histogram, HistogramBin{Lo: float64(b) / float64(maxBins), Hi: float64(b+1) / float64(maxBins)})
+		}
+		return s
 	}
-	for b := range bins {
-		hb := HistogramBin{Lo: float64(b) / float64(bins), Hi: float64(b+1) / float64(bins)}
-		if d.bins != nil {
-			for i := b * fineBins / bins; i < (b+1)*fineBins/bins; i++ {
-				hb.Count += int(d.bins[i])
-			}
+	s.Mean = d.sum / float64(d.n)
+	s.Median, s.P10, s.P90 = d.Quantile(0.5), d.Quantile(0.1), d.Quantile(0.9)
+	s.Min, s.Max = d.min, d.max
+	// Work on the fine grid: value x sits in fine bin int(x·fineBins).
+	lo, hi := d.fineIndex(d.min), d.fineIndex(d.max)
+	width := 1 // in fine bins
+	for _, w := range niceWidths() {
+		width = w
+		if (hi/w - lo/w + 1) <= maxBins {
+			break
+		}
+	}
+	for start := lo / width * width; start <= hi; start += width {
+		hb := HistogramBin{Lo: float64(start) / fineBins, Hi: float64(start+width) / fineBins}
+		for i := start; i < min(start+width, fineBins); i++ {
+			hb.Count += int(d.bins[i])
 		}
 		s.Histogram = append(s.Histogram, hb)
 	}
 	return s
+}
+
+// fineIndex is the fine bin of x.
+func (d *Distribution) fineIndex(x float64) int { return min(fineBins-1, int(x*fineBins)) }
+
+// niceWidths are the candidate bin widths in fine bins: 1, 2, 5, 10, 20,
+// 50, … up to the whole range.
+func niceWidths() []int {
+	var ws []int
+	for p := 1; p <= fineBins; p *= 10 {
+		for _, m := range []int{1, 2, 5} {
+			if m*p <= fineBins {
+				ws = append(ws, m*p)
+			}
+		}
+	}
+	return ws
 }

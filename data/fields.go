@@ -35,17 +35,29 @@ func ParseFieldMap(entries []string) (FieldMap, error) {
 	return m, nil
 }
 
-var errMissing = errors.New("missing")
+var (
+	errMissing = errors.New("missing")
+	errNull    = errors.New("is null")
+)
 
 // lookup returns the value of the first of names present in row (each
 // mapped through m), and the column it came from. When none is present it
-// returns a *RowError naming the first one.
+// returns a *RowError naming the first one: "is null" when the row has
+// that column set to null, "missing" when it lacks it.
 func lookup(row Row, m FieldMap, names ...string) (any, string, error) {
+	nullCol := ""
 	for _, n := range names {
 		c := m.Column(n)
-		if v, ok := row.Fields[c]; ok && v != nil {
+		v, ok := row.Fields[c]
+		if ok && v != nil {
 			return v, c, nil
 		}
+		if ok && nullCol == "" {
+			nullCol = c
+		}
+	}
+	if nullCol != "" {
+		return nil, nullCol, &RowError{Source: row.Source, Line: row.Line, Field: nullCol, Err: errNull}
 	}
 	return nil, m.Column(names[0]), &RowError{Source: row.Source, Line: row.Line, Field: m.Column(names[0]), Err: errMissing}
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -112,8 +113,12 @@ func DetectFormat(path string) (Format, error) {
 
 // OpenRows opens path ("-" for standard input) and returns a reader of its
 // rows. The format comes from opts.Format or the file name; .gz and .bz2
-// files are decompressed on the fly.
+// files are decompressed on the fly. A folder is read as the shards of one
+// split: its data files one after another, in name order.
 func OpenRows(path string, opts ReadOptions) (RowReader, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return openShards(path, opts)
+	}
 	format := opts.Format
 	if format == "" {
 		f, err := DetectFormat(path)
@@ -136,6 +141,10 @@ func OpenRows(path string, opts ReadOptions) (RowReader, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open rows: %w", err)
 		}
+		if st, err := f.Stat(); err == nil && st.IsDir() {
+			f.Close()
+			return nil, fmt.Errorf("open rows: %s is a directory, not a data file", path)
+		}
 		if format == FormatParquet && !isCompressed(path) {
 			return newParquetRows(path, f)
 		}
@@ -156,6 +165,7 @@ func OpenRows(path string, opts ReadOptions) (RowReader, error) {
 	switch format {
 	case FormatJSONL:
 		br := bufio.NewReaderSize(r, 1<<16)
+		skipBOM(br)
 		if firstNonSpace(br) == '[' {
 			return newJSONArrayRows(path, br, closer)
 		}
@@ -163,7 +173,9 @@ func OpenRows(path string, opts ReadOptions) (RowReader, error) {
 	case FormatCSV:
 		return newCSVRows(path, r, closer)
 	case FormatHellaSwagText:
-		return &hellaSwagTextRows{src: path, br: bufio.NewReaderSize(r, 1<<16), closer: closer}, nil
+		br := bufio.NewReaderSize(r, 1<<16)
+		skipBOM(br)
+		return &hellaSwagTextRows{src: path, br: br, closer: closer}, nil
 	case FormatParquet:
 		// Compressed or piped parquet: parquet needs random access, so
 		// the whole file is read into memory.
@@ -209,15 +221,31 @@ func ReadAllRows(path string, opts ReadOptions, skipBad bool) (rows []Row, skipp
 	}
 }
 
+// maxLineBytes bounds one line of a text file, so that a file without
+// newlines cannot make a reader hold gigabytes. A real row is far smaller.
+// Tests lower it.
+var maxLineBytes = 256 << 20
+
 // readLine returns the next line without its line ending, and io.EOF when
 // there are no more lines.
 func readLine(br *bufio.Reader) ([]byte, error) {
-	line, err := br.ReadBytes('\n')
-	if err == io.EOF && len(line) > 0 {
-		err = nil
-	}
-	if err != nil {
-		return nil, err
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(line)+len(chunk) > maxLineBytes {
+			return nil, fmt.Errorf("a line longer than %d bytes: not a line-oriented text file?", maxLineBytes)
+		}
+		line = append(line, chunk...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err == io.EOF && len(line) > 0 {
+			err = nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		break
 	}
 	line = bytes.TrimSuffix(line, []byte("\n"))
 	return bytes.TrimSuffix(line, []byte("\r")), nil
@@ -243,6 +271,9 @@ func (j *jsonlRows) Next() (Row, error) {
 		if len(bytes.TrimSpace(b)) == 0 {
 			continue
 		}
+		if err := checkUTF8(b); err != nil {
+			return Row{}, &RowError{Source: j.src, Line: j.line, Err: err}
+		}
 		var m map[string]any
 		if err := json.Unmarshal(b, &m); err != nil {
 			return Row{}, &RowError{Source: j.src, Line: j.line, Err: fmt.Errorf("not a JSON object: %w", err)}
@@ -255,6 +286,31 @@ func (j *jsonlRows) Next() (Row, error) {
 }
 
 func (j *jsonlRows) Close() error { return j.closer.Close() }
+
+// skipBOM drops a UTF-8 byte order mark at the start of a text file (as
+// Windows editors write), which JSON decoders would reject.
+func skipBOM(br *bufio.Reader) {
+	if b, err := br.Peek(3); err == nil && string(b) == "\ufeff" {
+		br.Discard(3)
+	}
+}
+
+// checkUTF8 reports a line or value that is not valid UTF-8; JSON decoders
+// would silently replace the bad bytes with U+FFFD.
+func checkUTF8(b []byte) error {
+	if utf8.Valid(b) {
+		return nil
+	}
+	off := 0
+	for off < len(b) {
+		r, n := utf8.DecodeRune(b[off:])
+		if r == utf8.RuneError && n <= 1 {
+			break
+		}
+		off += n
+	}
+	return fmt.Errorf("invalid UTF-8 (byte 0x%02x at byte %d of the line): the file must be UTF-8 text", b[off], off+1)
+}
 
 // firstNonSpace peeks at the first byte after leading whitespace (0 when
 // there is none) without consuming anything but that whitespace.
@@ -300,6 +356,9 @@ func (j *jsonArrayRows) Next() (Row, error) {
 	if err := j.dec.Decode(&raw); err != nil {
 		// The array's syntax is broken; reading cannot go on.
 		return Row{}, fmt.Errorf("%s: element %d: %w", j.src, j.n, err)
+	}
+	if err := checkUTF8(raw); err != nil {
+		return Row{}, &RowError{Source: j.src, Line: j.n, Err: fmt.Errorf("element %d: %w", j.n, err)}
 	}
 	var m map[string]any
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
@@ -352,6 +411,9 @@ func (c *csvRows) Next() (Row, error) {
 	}
 	m := make(map[string]any, len(rec))
 	for i, v := range rec {
+		if !utf8.ValidString(v) {
+			return Row{}, &RowError{Source: c.src, Line: line, Field: c.header[i], Err: errors.New("invalid UTF-8: the file must be UTF-8 text")}
+		}
 		m[c.header[i]] = v
 	}
 	return Row{Fields: m, Source: c.src, Line: line}, nil
@@ -371,6 +433,7 @@ type hellaSwagTextRows struct {
 
 func (h *hellaSwagTextRows) Next() (Row, error) {
 	var lines [6]string
+	var badErr *RowError
 	start := h.line + 1
 	for i := range lines {
 		b, err := readLine(h.br)
@@ -384,7 +447,13 @@ func (h *hellaSwagTextRows) Next() (Row, error) {
 			return Row{}, fmt.Errorf("read %s after line %d: %w", h.src, h.line, err)
 		}
 		h.line++
+		if err := checkUTF8(b); err != nil && badErr == nil {
+			badErr = &RowError{Source: h.src, Line: h.line, Err: err}
+		}
 		lines[i] = string(b)
+	}
+	if badErr != nil {
+		return Row{}, badErr // the whole item has been read: the next one is in step
 	}
 	label, ctx, ok := strings.Cut(lines[0], ": ")
 	if !ok {
@@ -464,6 +533,11 @@ func (p *parquetRows) Next() (row Row, err error) {
 	}
 	m := buf[0]
 	p.row++
+	for k, v := range m {
+		if s, ok := v.(string); ok && !utf8.ValidString(s) {
+			return Row{}, &RowError{Source: p.src, Line: p.row, Field: k, Err: errors.New("invalid UTF-8 in a string column")}
+		}
+	}
 	return Row{Fields: m, Source: p.src, Line: p.row}, nil
 }
 

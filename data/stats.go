@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"io"
+	"math"
 	"sort"
 	"strings"
 )
 
-// HistogramBins is the number of equal-width bins over [0, 1] in the
-// reported edit-distance histograms.
+// HistogramBins is the most equal-width bins of the reported edit-distance
+// histograms (their range and width follow the data: Distribution.Summarize).
 const HistogramBins = 20
 
 // maxSkipExamples is how many skipped rows a Report lists by location.
@@ -177,12 +178,17 @@ func writeSummary(b *strings.Builder, kind string, s Summary) {
 		}
 		most = max(most, h.Count)
 	}
+	// Enough decimals to tell the bin edges apart (0.005 wide: 3).
+	digits := 0
+	if w := s.Histogram[0].Hi - s.Histogram[0].Lo; w > 0 {
+		digits = max(0, int(math.Ceil(-math.Log10(w)-1e-9)))
+	}
 	for _, h := range s.Histogram[first : last+1] {
 		bar := 0
 		if most > 0 {
 			bar = (h.Count*40 + most - 1) / most
 		}
-		fmt.Fprintf(b, "  [%.2f, %.2f) %8d %s\n", h.Lo, h.Hi, h.Count, strings.Repeat("#", bar))
+		fmt.Fprintf(b, "  [%.*f, %.*f) %8d %s\n", digits, h.Lo, digits, h.Hi, h.Count, strings.Repeat("#", bar))
 	}
 }
 

@@ -6,11 +6,16 @@
 // NaN stays NaN: like PyTorch's scalar conversions, F32ToBF16 gives the
 // canonical quiet NaN 0x7FC0 and F32ToF16 gives a quiet NaN (0x7E00) with the
 // sign kept. Decoding to float32 is exact for every bit pattern.
+//
+// [DType] names a storage format, and [Parse] is the one parser of dtype
+// names (F32, BF16, F16, or torch's float32, bfloat16, float16).
 package dtype
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
+	"strings"
 )
 
 // BF16ToF32 returns the float32 value of the bfloat16 bit pattern h. The
@@ -157,3 +162,76 @@ func EncodeF32(dst []byte, src []float32) {
 		binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(v))
 	}
 }
+
+// DType names a storage format of floating-point weights. The zero value is
+// F32.
+type DType int
+
+// The storage formats, by safetensors name.
+const (
+	F32  DType = iota // IEEE 754 single precision (float32)
+	BF16              // bfloat16, the top half of a float32
+	F16               // IEEE 754 half precision (float16)
+)
+
+// dtypeNames lists each DType's safetensors name and its torch name.
+var dtypeNames = [...]struct{ safetensors, torch string }{
+	F32:  {"F32", "float32"},
+	BF16: {"BF16", "bfloat16"},
+	F16:  {"F16", "float16"},
+}
+
+// String returns the safetensors name: "F32", "BF16" or "F16".
+func (d DType) String() string {
+	if d < 0 || int(d) >= len(dtypeNames) {
+		return fmt.Sprintf("DType(%d)", int(d))
+	}
+	return dtypeNames[d].safetensors
+}
+
+// TorchName returns the name config.json's torch_dtype uses: "float32",
+// "bfloat16" or "float16".
+func (d DType) TorchName() string {
+	if d < 0 || int(d) >= len(dtypeNames) {
+		return d.String()
+	}
+	return dtypeNames[d].torch
+}
+
+// Parse reads a dtype name, either the safetensors name (F32, BF16, F16) or
+// the torch name (float32, bfloat16, float16), in any case. It is the one
+// parser of dtype names: every command and config file goes through it.
+func Parse(s string) (DType, error) {
+	t := strings.TrimSpace(s)
+	for d, n := range dtypeNames {
+		if strings.EqualFold(t, n.safetensors) || strings.EqualFold(t, n.torch) {
+			return DType(d), nil
+		}
+	}
+	return 0, fmt.Errorf("dtype %q: want F32, BF16 or F16", s)
+}
+
+// Set parses s into d (the flag.Value and pflag.Value method).
+func (d *DType) Set(s string) error {
+	v, err := Parse(s)
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}
+
+// Type names the value kind in command-line help (pflag.Value).
+func (d *DType) Type() string { return "dtype" }
+
+// MarshalText writes the safetensors name, so a DType reads back through
+// UnmarshalText from YAML and JSON.
+func (d DType) MarshalText() ([]byte, error) {
+	if d < 0 || int(d) >= len(dtypeNames) {
+		return nil, fmt.Errorf("marshal %v: not a dtype", d)
+	}
+	return []byte(d.String()), nil
+}
+
+// UnmarshalText parses a dtype name (see Parse).
+func (d *DType) UnmarshalText(b []byte) error { return d.Set(string(b)) }

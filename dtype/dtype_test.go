@@ -271,3 +271,33 @@ func TestBulkMatchesScalar(t *testing.T) {
 		}
 	}
 }
+
+func TestParse(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want DType
+		err  bool
+	}{
+		{"F32", F32, false}, {"f32", F32, false}, {"float32", F32, false},
+		{"BF16", BF16, false}, {" bf16 ", BF16, false}, {"bfloat16", BF16, false},
+		{"F16", F16, false}, {"Float16", F16, false},
+		{"", 0, true}, {"F64", 0, true}, {"int8", 0, true},
+	} {
+		got, err := Parse(c.in)
+		if (err != nil) != c.err || (!c.err && got != c.want) {
+			t.Errorf("Parse(%q) = %v, %v; want %v (error %v)", c.in, got, err, c.want, c.err)
+		}
+		if !c.err {
+			b, _ := got.MarshalText()
+			var back DType
+			if err := back.UnmarshalText(b); err != nil || back != got {
+				t.Errorf("%v: text round trip gave %v, %v", got, back, err)
+			}
+		}
+	}
+	for d, want := range map[DType][2]string{F32: {"F32", "float32"}, BF16: {"BF16", "bfloat16"}, F16: {"F16", "float16"}} {
+		if d.String() != want[0] || d.TorchName() != want[1] {
+			t.Errorf("%d: names %s %s, want %v", int(d), d.String(), d.TorchName(), want)
+		}
+	}
+}

@@ -3,22 +3,20 @@ package hf
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 )
 
 // RopeScaling is a non-default rotary position embedding scaling, read from
 // rope_parameters (transformers 5) or rope_scaling (transformers 4).
 type RopeScaling struct {
-	// Type is "linear" or "llama3"; "dynamic" and "yarn" are parsed too,
-	// but a model may refuse them.
+	// Type is "linear", "llama3", "dynamic" or "yarn" (package model runs
+	// linear and llama3; model.CheckConfig refuses the others).
 	Type string
 	// Factor is the context extension factor.
 	Factor float64
@@ -56,7 +54,7 @@ type Config struct {
 	// Llama's attention_bias sets both, Qwen2 always has q/k/v biases only.
 	QKVBias, OBias bool
 	MLPBias        bool
-	// HiddenAct is the MLP activation; only "silu" is accepted.
+	// HiddenAct is the MLP activation (package model runs "silu" only).
 	HiddenAct string
 	// SlidingWindow is Mistral's attention window, 0 when absent or null.
 	SlidingWindow int
@@ -152,97 +150,6 @@ func parseConfig(path string, data []byte) (*Config, error) {
 	return c, nil
 }
 
-// reader decodes the typed fields of c.Raw, keeping the first error.
-type reader struct {
-	c   *Config
-	err error
-}
-
-func (r *reader) fail(field, format string, args ...any) {
-	if r.err == nil {
-		r.err = r.c.fieldError(field, format, args...)
-	}
-}
-
-// value returns the field's value, and false when it is absent or null.
-func (r *reader) value(m map[string]any, field string) (any, bool) {
-	v, ok := m[field]
-	return v, ok && v != nil
-}
-
-func (r *reader) int(m map[string]any, field, label string, def int, required bool) int {
-	v, ok := r.value(m, field)
-	if !ok {
-		if required {
-			r.fail(label, "missing")
-		}
-		return def
-	}
-	return r.toInt(v, label, def)
-}
-
-func (r *reader) toInt(v any, label string, def int) int {
-	n, isNum := v.(json.Number)
-	i, err := strconv.Atoi(string(n))
-	if !isNum || err != nil {
-		r.fail(label, "want an integer, got %s", describe(v))
-		return def
-	}
-	return i
-}
-
-func (r *reader) float(m map[string]any, field, label string, def float64) float64 {
-	v, ok := r.value(m, field)
-	if !ok {
-		return def
-	}
-	n, isNum := v.(json.Number)
-	f, err := strconv.ParseFloat(string(n), 64)
-	if !isNum || err != nil {
-		r.fail(label, "want a number, got %s", describe(v))
-		return def
-	}
-	return f
-}
-
-func (r *reader) string(m map[string]any, field, label, def string) string {
-	v, ok := r.value(m, field)
-	if !ok {
-		return def
-	}
-	s, isStr := v.(string)
-	if !isStr {
-		r.fail(label, "want a string, got %s", describe(v))
-		return def
-	}
-	return s
-}
-
-func (r *reader) bool(m map[string]any, field string, def bool) bool {
-	v, ok := r.value(m, field)
-	if !ok {
-		return def
-	}
-	b, isBool := v.(bool)
-	if !isBool {
-		r.fail(field, "want true or false, got %s", describe(v))
-		return def
-	}
-	return b
-}
-
-func (r *reader) object(field string) map[string]any {
-	v, ok := r.value(r.c.Raw, field)
-	if !ok {
-		return nil
-	}
-	m, isObj := v.(map[string]any)
-	if !isObj {
-		r.fail(field, "want an object, got %s", describe(v))
-	}
-	return m
-}
-
 func (r *reader) decode() {
 	c, raw := r.c, r.c.Raw
 	if v, ok := r.value(raw, "architectures"); ok {
@@ -283,9 +190,7 @@ func (r *reader) decode() {
 		c.MLPBias = r.bool(raw, "mlp_bias", false)
 	case "qwen2":
 		c.QKVBias = true
-		if r.bool(raw, "use_sliding_window", false) {
-			r.fail("use_sliding_window", "sliding-window attention is not supported for Qwen2")
-		}
+		r.bool(raw, "use_sliding_window", false) // type-checked; model's Qwen2 refuses true
 	case "mistral":
 		c.SlidingWindow = r.int(raw, "sliding_window", "sliding_window", 0, false)
 	}
@@ -365,21 +270,26 @@ func (c *Config) Architecture() string {
 	return ""
 }
 
-// Validate reports the first impossible or unsupported value: an
-// architecture other than LlamaForCausalLM, MistralForCausalLM and
-// Qwen2ForCausalLM, a non-positive size, heads that do not divide the hidden
-// size or key/value heads that do not divide the heads, an activation other
-// than silu, a non-positive epsilon or rope theta, an unknown or incomplete
-// rope scaling, bias flags the architecture cannot express, token ids
-// outside the vocabulary, an unknown dtype. The error names the field.
+// Validate reports the first value that makes the config.json impossible
+// to read as a model of its architecture: an architecture other than
+// LlamaForCausalLM, MistralForCausalLM and Qwen2ForCausalLM, a
+// non-positive size, heads that do not divide the hidden size or key/value
+// heads that do not divide the heads, a non-positive epsilon or rope theta,
+// an unknown or incomplete rope scaling, a negative sliding window, token
+// ids outside the vocabulary, an unknown dtype. The error names the file,
+// the line and the field.
+//
+// Validate checks the file's format. Whether a model can run the config
+// (its activation, rope type, biases, sliding window) is decided by package
+// model's architectures, through model.CheckConfig, which calls Validate
+// first.
 func (c *Config) Validate() error {
 	arch := c.Architecture()
-	family, ok := architectures[arch]
-	if !ok {
+	if _, ok := architectures[arch]; !ok {
 		if arch == "" {
-			return c.fieldError("architectures", "missing (and model_type %q names no supported architecture)", c.ModelType)
+			return c.FieldError("architectures", "missing (and model_type %q names no supported architecture)", c.ModelType)
 		}
-		return c.fieldError("architectures", "unsupported architecture %q (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)", arch)
+		return c.FieldError("architectures", "unsupported architecture %q (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)", arch)
 	}
 	for _, f := range []struct {
 		name string
@@ -395,53 +305,39 @@ func (c *Config) Validate() error {
 		{"max_position_embeddings", c.MaxPositionEmbeddings},
 	} {
 		if f.v <= 0 {
-			return c.fieldError(f.name, "must be positive, got %d", f.v)
+			return c.FieldError(f.name, "must be positive, got %d", f.v)
 		}
 	}
 	if c.NumAttentionHeads%c.NumKeyValueHeads != 0 {
-		return c.fieldError("num_key_value_heads", "%d does not divide num_attention_heads %d", c.NumKeyValueHeads, c.NumAttentionHeads)
+		return c.FieldError("num_key_value_heads", "%d does not divide num_attention_heads %d", c.NumKeyValueHeads, c.NumAttentionHeads)
 	}
 	if !c.headDimGiven() && c.HiddenSize%c.NumAttentionHeads != 0 {
-		return c.fieldError("num_attention_heads", "%d does not divide hidden_size %d (and head_dim is not set)", c.NumAttentionHeads, c.HiddenSize)
-	}
-	if c.HiddenAct != "silu" {
-		return c.fieldError("hidden_act", "unsupported activation %q (only silu)", c.HiddenAct)
+		return c.FieldError("num_attention_heads", "%d does not divide hidden_size %d (and head_dim is not set)", c.NumAttentionHeads, c.HiddenSize)
 	}
 	if !(c.RMSNormEps > 0) || math.IsInf(c.RMSNormEps, 0) {
-		return c.fieldError("rms_norm_eps", "must be positive and finite, got %v", c.RMSNormEps)
+		return c.FieldError("rms_norm_eps", "must be positive and finite, got %v", c.RMSNormEps)
 	}
 	if !(c.RopeTheta > 0) || math.IsInf(c.RopeTheta, 0) {
-		return c.fieldError(c.ropeField("rope_theta"), "must be positive and finite, got %v", c.RopeTheta)
+		return c.FieldError(c.ropeField("rope_theta"), "must be positive and finite, got %v", c.RopeTheta)
 	}
 	if err := c.validateRopeScaling(); err != nil {
 		return err
 	}
-	switch {
-	case family == "llama" && c.QKVBias != c.OBias:
-		return c.fieldError("attention_bias", "Llama sets q/k/v and o biases together; got q/k/v %v, o %v", c.QKVBias, c.OBias)
-	case family == "mistral" && (c.QKVBias || c.OBias):
-		return c.fieldError("attention_bias", "Mistral attention has no biases")
-	case family == "qwen2" && (!c.QKVBias || c.OBias):
-		return c.fieldError("attention_bias", "Qwen2 always has q/k/v biases and no o bias; got q/k/v %v, o %v", c.QKVBias, c.OBias)
-	case family != "llama" && c.MLPBias:
-		return c.fieldError("mlp_bias", "only Llama has MLP biases")
-	case family != "mistral" && c.SlidingWindow != 0:
-		return c.fieldError("sliding_window", "only Mistral sliding windows are supported")
-	case c.SlidingWindow < 0:
-		return c.fieldError("sliding_window", "must not be negative, got %d", c.SlidingWindow)
+	if c.SlidingWindow < 0 {
+		return c.FieldError("sliding_window", "must not be negative, got %d", c.SlidingWindow)
 	}
 	if c.BOSTokenID < -1 || c.BOSTokenID >= c.VocabSize {
-		return c.fieldError("bos_token_id", "%d is outside the vocabulary [0,%d)", c.BOSTokenID, c.VocabSize)
+		return c.FieldError("bos_token_id", "%d is outside the vocabulary [0,%d)", c.BOSTokenID, c.VocabSize)
 	}
 	for i, id := range c.EOSTokenIDs {
 		if id < 0 || id >= c.VocabSize {
-			return c.fieldError("eos_token_id", "element %d: %d is outside the vocabulary [0,%d)", i, id, c.VocabSize)
+			return c.FieldError("eos_token_id", "element %d: %d is outside the vocabulary [0,%d)", i, id, c.VocabSize)
 		}
 	}
 	switch c.TorchDtype {
 	case "", "float32", "bfloat16", "float16":
 	default:
-		return c.fieldError(c.dtypeField(), "unsupported dtype %q (float32, bfloat16 or float16)", c.TorchDtype)
+		return c.FieldError(c.dtypeField(), "unsupported dtype %q (float32, bfloat16 or float16)", c.TorchDtype)
 	}
 	return nil
 }
@@ -455,20 +351,20 @@ func (c *Config) validateRopeScaling() error {
 	switch s.Type {
 	case "linear", "dynamic", "yarn", "llama3":
 	default:
-		return c.fieldError(field, "unsupported rope type %q (linear, dynamic, yarn, llama3)", s.Type)
+		return c.FieldError(field, "unsupported rope type %q (linear, dynamic, yarn, llama3)", s.Type)
 	}
 	if !(s.Factor > 0) || math.IsInf(s.Factor, 0) {
-		return c.fieldError(field, "%s scaling needs a positive factor, got %v", s.Type, s.Factor)
+		return c.FieldError(field, "%s scaling needs a positive factor, got %v", s.Type, s.Factor)
 	}
 	if s.OriginalMaxPositionEmbeddings < 0 {
-		return c.fieldError(field, "original_max_position_embeddings must not be negative, got %d", s.OriginalMaxPositionEmbeddings)
+		return c.FieldError(field, "original_max_position_embeddings must not be negative, got %d", s.OriginalMaxPositionEmbeddings)
 	}
 	if s.Type == "llama3" {
 		if s.OriginalMaxPositionEmbeddings == 0 {
-			return c.fieldError(field, "llama3 scaling needs original_max_position_embeddings")
+			return c.FieldError(field, "llama3 scaling needs original_max_position_embeddings")
 		}
 		if !(s.LowFreqFactor > 0) || !(s.HighFreqFactor > s.LowFreqFactor) || math.IsInf(s.HighFreqFactor, 0) {
-			return c.fieldError(field, "llama3 scaling needs 0 < low_freq_factor < high_freq_factor, got %v and %v", s.LowFreqFactor, s.HighFreqFactor)
+			return c.FieldError(field, "llama3 scaling needs 0 < low_freq_factor < high_freq_factor, got %v and %v", s.LowFreqFactor, s.HighFreqFactor)
 		}
 	}
 	return nil
@@ -500,6 +396,10 @@ func (c *Config) usesRopeParameters() bool {
 	return ok
 }
 
+// RopeScalingField names the field holding the rope scaling in this
+// config's layout: "rope_parameters" (transformers 5) or "rope_scaling".
+func (c *Config) RopeScalingField() string { return c.ropeField("rope_scaling") }
+
 // ropeField names the JSON field holding a rope setting in this config's
 // layout: "rope_parameters" for transformers 5, else the given top-level
 // name.
@@ -519,9 +419,11 @@ func (c *Config) dtypeField() string {
 	return "torch_dtype"
 }
 
-// fieldError formats an error naming the file, the line of the top-level
-// key holding field (when loaded from a file) and the field.
-func (c *Config) fieldError(field, format string, args ...any) error {
+// FieldError formats an error about a field of the config: it names the
+// file (config.json for a config not read from a file), the line of the
+// top-level key holding field when the config was read from a file, and
+// the field, which may be a path such as "rope_scaling.factor".
+func (c *Config) FieldError(field, format string, args ...any) error {
 	name := c.path
 	if name == "" {
 		name = "config.json"
@@ -712,25 +614,6 @@ func ropeKind(m map[string]any, def string) string {
 	return def
 }
 
-// intNumber and floatNumber format numbers as Python's json module does.
-func intNumber(v int) json.Number { return json.Number(strconv.Itoa(v)) }
-
-// floatNumber formats f like Python's repr: shortest round-trip digits,
-// fixed notation with a ".0" for exponents in [-4, 16), else e-notation with
-// a two-digit exponent ("1e-05").
-func floatNumber(f float64) json.Number {
-	s := strconv.FormatFloat(f, 'e', -1, 64)
-	exp, _ := strconv.Atoi(s[strings.IndexByte(s, 'e')+1:])
-	if exp < -4 || exp >= 16 {
-		return json.Number(s)
-	}
-	s = strconv.FormatFloat(f, 'f', -1, 64)
-	if !strings.ContainsAny(s, ".") {
-		s += ".0"
-	}
-	return json.Number(s)
-}
-
 func toAny(ss []string) []any {
 	out := make([]any, len(ss))
 	for i, s := range ss {
@@ -759,65 +642,4 @@ func deepCopy(v any) any {
 		return s
 	}
 	return v
-}
-
-// describe names a decoded JSON value for error messages.
-func describe(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return "null"
-	case string:
-		return strconv.Quote(v)
-	case json.Number:
-		return string(v)
-	case bool:
-		return strconv.FormatBool(v)
-	case []any:
-		return "a list"
-	case map[string]any:
-		return "an object"
-	}
-	return fmt.Sprint(v)
-}
-
-// keyLines returns the 1-based line of every top-level key of a JSON object.
-func keyLines(data []byte) map[string]int {
-	lines := map[string]int{}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return lines
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return lines
-		}
-		if k, ok := tok.(string); ok {
-			lines[k] = lineAt(data, int(dec.InputOffset()))
-		}
-		var skip json.RawMessage
-		if dec.Decode(&skip) != nil {
-			return lines
-		}
-	}
-	return lines
-}
-
-// lineAt returns the 1-based line holding byte offset off of data.
-func lineAt(data []byte, off int) int {
-	off = min(max(off, 0), len(data))
-	return bytes.Count(data[:off], []byte{'\n'}) + 1
-}
-
-// jsonErrorWithLine adds the line to JSON syntax and type errors.
-func jsonErrorWithLine(data []byte, err error) error {
-	var syn *json.SyntaxError
-	if errors.As(err, &syn) {
-		return fmt.Errorf("line %d: %w", lineAt(data, int(syn.Offset)), err)
-	}
-	var typ *json.UnmarshalTypeError
-	if errors.As(err, &typ) {
-		return fmt.Errorf("line %d: %w", lineAt(data, int(typ.Offset)), err)
-	}
-	return err
 }

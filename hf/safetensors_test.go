@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smaug-dev/smaug/internal/fuzzlimit"
 	"github.com/smaug-dev/smaug/internal/sharedtest"
 )
 
@@ -274,8 +275,12 @@ func FuzzParseHeader(f *testing.F) {
 	for _, tc := range corruptCases {
 		f.Add(tc.data)
 	}
+	fuzzlimit.Set(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		h, err := ParseHeader(data)
+		var h *Header
+		var err error
+		// A header of a few kilobytes must not make the parser allocate more.
+		fuzzlimit.Run(t, 64<<20, string(data), func() { h, err = ParseHeader(data) })
 		if err != nil {
 			return
 		}

@@ -7,28 +7,6 @@ import (
 	"github.com/smaug-dev/smaug/tensor"
 )
 
-// block runs decoder layer l on x [rows, hidden], row r at position pos[r],
-// attention laid out by spans (see tensor.AttnSpan). For a KV-cache forward
-// (one sequence, spans nil), cache holds the layer's earlier keys and values
-// and receives the new ones; attention then reads the whole cache.
-func (m *Model) block(tp *tensor.Tape, l *Layer, x *tensor.Tensor, pos []int, spans []tensor.AttnSpan, cache *layerCache) *tensor.Tensor {
-	c := m.Config
-	eps := c.RMSNormEps
-	h := tensor.RMSNorm(tp, x, l.InputNorm, eps)
-	q := tensor.RoPE(tp, l.Q.Forward(tp, h), c.NumAttentionHeads, m.Rope, pos)
-	k := tensor.RoPE(tp, l.K.Forward(tp, h), c.NumKeyValueHeads, m.Rope, pos)
-	v := l.V.Forward(tp, h)
-	if cache != nil {
-		k, v = cache.append(k, v)
-		spans = tensor.PaddedSpans(1, q.Rows(), k.Rows(), []int{k.Rows()})
-	}
-	a := tensor.Attention(tp, q, k, v, c.NumAttentionHeads, c.NumKeyValueHeads, spans, c.SlidingWindow)
-	x = tensor.Add(tp, x, l.O.Forward(tp, a))
-	h = tensor.RMSNorm(tp, x, l.PostNorm, eps)
-	mlp := l.Down.Forward(tp, tensor.SwiGLU(tp, l.Gate.Forward(tp, h), l.Up.Forward(tp, h)))
-	return tensor.Add(tp, x, mlp)
-}
-
 // inferenceTapes recycles the arenas of forwards without gradients.
 var inferenceTapes = sync.Pool{New: func() any { return tensor.NewInferenceTape() }}
 
@@ -72,23 +50,24 @@ func (m *Model) Hidden(tp *tensor.Tape, seqs [][]int) (*tensor.Tensor, int, erro
 // decoder runs the embedding, every decoder layer and the final norm on
 // rows of token ids at positions pos, attention laid out by spans.
 func (m *Model) decoder(tp *tensor.Tape, ids, pos []int, spans []tensor.AttnSpan) *tensor.Tensor {
+	span := &Span{pos: pos, spans: spans}
 	x := tensor.Embedding(tp, m.Embed, ids)
 	for i := range m.Layers {
 		l := &m.Layers[i]
 		switch {
 		case tp.Recording() && m.GradientCheckpointing:
 			x = tensor.Checkpoint(tp, x, func(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
-				return m.block(tp, l, x, pos, spans, nil)
+				return m.arch.Block(tp, m, l, x, span)
 			}, m.dropoutReplay)
 		case tp != nil && !tp.Recording():
 			// Inference: keep only the layer's output; its temporaries'
 			// memory is reused by the next layer.
 			mark := tp.Mark()
-			y := m.block(tp, l, x, pos, spans, nil)
+			y := m.arch.Block(tp, m, l, x, span)
 			copy(x.Data, y.Data)
 			tp.Release(mark)
 		default:
-			x = m.block(tp, l, x, pos, spans, nil)
+			x = m.arch.Block(tp, m, l, x, span)
 		}
 	}
 	return tensor.RMSNorm(tp, x, m.Norm, m.Config.RMSNormEps)

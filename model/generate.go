@@ -1,7 +1,6 @@
 package model
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -55,31 +54,9 @@ func (m *Model) NewKVCache() *KVCache {
 func (c *KVCache) Len() int { return c.n }
 
 // Forward feeds ids (appended after the cached positions) and returns the
-// logits [vocab] of the last one.
+// logits [vocab] of the last one (ForwardFrom for the last position).
 func (m *Model) Forward(cache *KVCache, ids []int) ([]float32, error) {
-	if len(ids) == 0 {
-		return nil, fmt.Errorf("no tokens to feed")
-	}
-	if err := m.checkIDs([][]int{ids}); err != nil {
-		return nil, err
-	}
-	pos := make([]int, len(ids))
-	for i := range pos {
-		pos[i] = cache.n + i
-	}
-	tp := getInferenceTape()
-	defer putInferenceTape(tp)
-	x := tensor.Embedding(tp, m.Embed, ids)
-	for i := range m.Layers {
-		mark := tp.Mark()
-		y := m.block(tp, &m.Layers[i], x, pos, nil, &cache.layers[i])
-		copy(x.Data, y.Data)
-		tp.Release(mark)
-	}
-	cache.n += len(ids)
-	last := tensor.GatherRows(tp, x, []int{len(ids) - 1})
-	h := tensor.RMSNorm(tp, last, m.Norm, m.Config.RMSNormEps)
-	return append([]float32(nil), tensor.Linear(tp, h, m.LMHead, nil).Data...), nil
+	return m.ForwardFrom(cache, ids, len(ids)-1)
 }
 
 // Sampling chooses the next token. Temperature 0 is greedy (argmax, first
@@ -100,11 +77,20 @@ type GenerateOptions struct {
 	Sampling
 	// StopIDs end generation when produced (the stop token is included).
 	StopIDs []int
+	// OnToken, when set, is called with each new token as it is chosen
+	// (for streaming); returning false ends generation after that token.
+	OnToken func(id int) bool
 }
 
 // Generate continues prompt with up to MaxNewTokens tokens using a KV cache
 // and returns the new tokens.
+//
+// Options out of range (see Sampling.Validate) and logits that are not
+// finite (a model with NaN or infinite weights) are errors.
 func (m *Model) Generate(prompt []int, opt GenerateOptions) ([]int, error) {
+	if err := opt.Sampling.Validate(); err != nil {
+		return nil, err
+	}
 	cache := m.NewKVCache()
 	rng := rand.New(rand.NewPCG(opt.Seed, 0x5eed))
 	logits, err := m.Forward(cache, prompt)
@@ -113,8 +99,14 @@ func (m *Model) Generate(prompt []int, opt GenerateOptions) ([]int, error) {
 	}
 	var out []int
 	for len(out) < opt.MaxNewTokens {
+		if err := finiteLogits(logits, len(prompt)+len(out)); err != nil {
+			return nil, err
+		}
 		next := opt.Sampling.pick(logits, rng)
 		out = append(out, next)
+		if opt.OnToken != nil && !opt.OnToken(next) {
+			break
+		}
 		stop := false
 		for _, s := range opt.StopIDs {
 			stop = stop || s == next

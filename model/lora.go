@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/smaug-dev/smaug/internal/memlimit"
 	"github.com/smaug-dev/smaug/kernels"
 	"github.com/smaug-dev/smaug/tensor"
 )
@@ -160,6 +161,13 @@ func (m *Model) AttachLoRA(c LoRAConfig, seed uint64) error {
 	shared := &adapterState{config: c, src: src, rng: rand.New(src)}
 	init := rand.New(rand.NewPCG(seed, 0x10a1))
 	scaling := float32(c.Scaling())
+	var values float64 // adapter weights, each with a gradient buffer
+	for _, mod := range mods {
+		values += 2 * float64(c.R) * float64(mod.lin.W.Shape[0]+mod.lin.W.Shape[1])
+	}
+	if err := memlimit.Check(int64(min(4*values, math.MaxInt64)), fmt.Sprintf("LoRA adapters of rank %d (weights and gradients)", c.R)); err != nil {
+		return fmt.Errorf("attach LoRA: %w", err)
+	}
 	m.Freeze()
 	for _, mod := range mods {
 		out, in := mod.lin.W.Shape[0], mod.lin.W.Shape[1]

@@ -1,24 +1,28 @@
-// Package model implements the Llama family of causal language models
-// (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM — Yi and Smaug
-// checkpoints are LlamaForCausalLM) on top of package tensor: loading and
-// saving Hugging Face checkpoints with their tensor names unchanged, the
-// batched right-padded forward and backward, per-sequence log-probs of
-// completions given prompts (sequences packed without padding, common
-// prefixes run once, a fused chunked output layer), KV-cache decoding
-// (with Mistral's sliding window), per-layer activation
-// recomputation (GradientCheckpointing), and LoRA adapters as PEFT computes,
-// loads and saves them (lora.go, peft.go).
+// Package model implements the Llama family of causal language models on
+// top of package tensor: loading and saving Hugging Face checkpoints with
+// their tensor names unchanged, the batched right-padded forward and
+// backward, per-sequence log-probs of completions given prompts (sequences
+// packed without padding, common prefixes run once, a fused chunked output
+// layer), KV-cache decoding (with Mistral's sliding window), per-layer
+// activation recomputation (GradientCheckpointing), and LoRA adapters as
+// PEFT computes, loads and saves them (lora.go, peft.go).
+//
+// Each architecture lives in its own file behind a registry (Register,
+// Arch): llama.go (LlamaForCausalLM — Yi and Smaug checkpoints are Llama),
+// mistral.go (MistralForCausalLM) and qwen2.go (Qwen2ForCausalLM), each
+// with its config rules, parameter names and decoder block. CheckConfig is
+// the one check that a config.json is one the model can run; Load runs it,
+// and compares the checkpoint's tensor table with the config, before
+// allocating anything (load.go).
 //
 // Weights keep Hugging Face names end to end (load, gradients, save), so
 // fixtures, adapters and checkpoints line up without translation tables.
 package model
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
-	"unsafe"
 
 	"github.com/smaug-dev/smaug/hf"
 	"github.com/smaug-dev/smaug/tensor"
@@ -76,6 +80,7 @@ type Model struct {
 	// the results are the same, to float32 rounding).
 	NoSharePrefix bool
 
+	arch   Arch
 	names  []string // parameter names in Hugging Face order
 	params map[string]*tensor.Tensor
 	// mapped is the checkpoint whose memory-mapped files frozen bfloat16
@@ -106,203 +111,44 @@ func (m *Model) Param(name string) (*tensor.Tensor, bool) {
 	return t, ok
 }
 
-// shapes lists every parameter the configuration calls for, with its shape.
-func shapes(c *hf.Config) (names []string, shape map[string][]int) {
-	shape = map[string][]int{}
-	add := func(name string, s ...int) {
-		names = append(names, name)
-		shape[name] = s
-	}
-	h, inter := c.HiddenSize, c.IntermediateSize
-	qd, kvd := c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
-	add("model.embed_tokens.weight", c.VocabSize, h)
-	for i := 0; i < c.NumHiddenLayers; i++ {
-		p := fmt.Sprintf("model.layers.%d.", i)
-		add(p+"self_attn.q_proj.weight", qd, h)
-		if c.QKVBias {
-			add(p+"self_attn.q_proj.bias", qd)
-		}
-		add(p+"self_attn.k_proj.weight", kvd, h)
-		if c.QKVBias {
-			add(p+"self_attn.k_proj.bias", kvd)
-		}
-		add(p+"self_attn.v_proj.weight", kvd, h)
-		if c.QKVBias {
-			add(p+"self_attn.v_proj.bias", kvd)
-		}
-		add(p+"self_attn.o_proj.weight", h, qd)
-		if c.OBias {
-			add(p+"self_attn.o_proj.bias", h)
-		}
-		add(p+"mlp.gate_proj.weight", inter, h)
-		if c.MLPBias {
-			add(p+"mlp.gate_proj.bias", inter)
-		}
-		add(p+"mlp.up_proj.weight", inter, h)
-		if c.MLPBias {
-			add(p+"mlp.up_proj.bias", inter)
-		}
-		add(p+"mlp.down_proj.weight", h, inter)
-		if c.MLPBias {
-			add(p+"mlp.down_proj.bias", h)
-		}
-		add(p+"input_layernorm.weight", h)
-		add(p+"post_attention_layernorm.weight", h)
-	}
-	add("model.norm.weight", h)
-	if !c.TieWordEmbeddings {
-		add("lm_head.weight", c.VocabSize, h)
-	}
-	return names, shape
-}
-
 // New builds a model from a configuration and a source of parameter values:
 // get(name, shape) returns the float32 data for that parameter. Every
-// parameter starts trainable (see Freeze).
+// parameter starts trainable (see Freeze). The configuration must pass
+// CheckConfig.
 func New(c *hf.Config, get func(name string, shape []int) ([]float32, error)) (*Model, error) {
-	return build(c, func(name string, shape []int) (*tensor.Tensor, error) {
+	a, err := checkConfig(c, nil)
+	if err != nil {
+		return nil, err
+	}
+	return build(c, a, a.Params(c), func(name string, shape []int) (*tensor.Tensor, error) {
 		data, err := get(name, shape)
 		if err != nil {
 			return nil, err
+		}
+		if len(data) != numel(shape) {
+			return nil, fmt.Errorf("parameter %s: got %d values, shape %v needs %d", name, len(data), shape, numel(shape))
 		}
 		return tensor.NewParam(data, shape...), nil
 	})
 }
 
-// build assembles a model from a source of parameter tensors.
-func build(c *hf.Config, get func(name string, shape []int) (*tensor.Tensor, error)) (*Model, error) {
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	if c.HeadDim%2 != 0 {
-		return nil, fmt.Errorf("head_dim %d is odd: rotary embeddings need an even head size", c.HeadDim)
-	}
+// build assembles a model of architecture a from its parameters ps (a's
+// Params for c, c checked), each made by get.
+func build(c *hf.Config, a Arch, ps []ParamShape, get func(name string, shape []int) (*tensor.Tensor, error)) (*Model, error) {
 	inv, err := InvFreq(c)
 	if err != nil {
 		return nil, err
 	}
-	names, shape := shapes(c)
-	m := &Model{Config: c, names: names, params: map[string]*tensor.Tensor{}, Rope: tensor.NewRopeTable(c.HeadDim, inv)}
-	for _, n := range names {
-		t, err := get(n, shape[n])
+	m := &Model{Config: c, arch: a, params: map[string]*tensor.Tensor{}, Rope: tensor.NewRopeTable(c.HeadDim, inv)}
+	for _, ps := range ps {
+		t, err := get(ps.Name, ps.Shape)
 		if err != nil {
 			return nil, err
 		}
-		m.params[n] = t
+		m.names = append(m.names, ps.Name)
+		m.params[ps.Name] = t
 	}
-	p := func(n string) *tensor.Tensor { return m.params[n] }
-	m.Embed = p("model.embed_tokens.weight")
-	m.Norm = p("model.norm.weight")
-	if c.TieWordEmbeddings {
-		m.LMHead = m.Embed
-	} else {
-		m.LMHead = p("lm_head.weight")
-	}
-	m.Layers = make([]Layer, c.NumHiddenLayers)
-	for i := range m.Layers {
-		pre := fmt.Sprintf("model.layers.%d.", i)
-		lin := func(n string) Linear { return Linear{W: p(pre + n + ".weight"), B: p(pre + n + ".bias")} }
-		m.Layers[i] = Layer{
-			InputNorm: p(pre + "input_layernorm.weight"),
-			PostNorm:  p(pre + "post_attention_layernorm.weight"),
-			Q:         lin("self_attn.q_proj"), K: lin("self_attn.k_proj"), V: lin("self_attn.v_proj"), O: lin("self_attn.o_proj"),
-			Gate: lin("mlp.gate_proj"), Up: lin("mlp.up_proj"), Down: lin("mlp.down_proj"),
-		}
-	}
-	return m, nil
-}
-
-// Load reads a Hugging Face checkpoint folder (config.json and a single or
-// sharded safetensors file, in F32, BF16 or F16) into a float32 model.
-func Load(dir string) (*Model, error) {
-	return load(dir, func(t *hf.Tensor, shape []int) (*tensor.Tensor, bool, error) {
-		data, err := t.Float32()
-		if err != nil {
-			return nil, false, err
-		}
-		return tensor.NewParam(data, shape...), false, nil
-	})
-}
-
-// LoadFrozen reads a checkpoint like Load for use without training its
-// weights — a reference model, or the base under a LoRA adapter. Every
-// parameter is frozen. With bf16, the matrices (embeddings, projections,
-// output layer) are held as bfloat16, half the memory of float32: exactly
-// the checkpoint's values when it is stored in BF16, rounded to nearest even
-// otherwise. Norm weights and biases stay float32.
-//
-// The BF16 matrices of a BF16 checkpoint are not copied: they are read in
-// place from the memory-mapped safetensors files (pages the kernel shares
-// with its file cache and can drop and re-read), which stay mapped until
-// Close; the files must not be rewritten in place meanwhile (writers that
-// replace a file by renaming, as smaug's do, are safe).
-func LoadFrozen(dir string, bf16 bool) (*Model, error) {
-	return load(dir, func(t *hf.Tensor, shape []int) (*tensor.Tensor, bool, error) {
-		if bf16 && len(shape) == 2 {
-			if bits, ok := mappedBF16(t); ok {
-				return tensor.FromBF16(bits, shape...), true, nil
-			}
-			// Elsewhere through float32 (exact for BF16 bits).
-			data, err := t.Float32()
-			if err != nil {
-				return nil, false, err
-			}
-			return tensor.FromBF16(tensor.ToBF16(data), shape...), false, nil
-		}
-		data, err := t.Float32()
-		if err != nil {
-			return nil, false, err
-		}
-		return tensor.FromData(data, shape...), false, nil
-	})
-}
-
-// mappedBF16 views a BF16 tensor's bytes in the mapped file as bfloat16
-// bits, where the machine is little-endian and the bytes are 2-aligned.
-func mappedBF16(t *hf.Tensor) ([]uint16, bool) {
-	n := t.NumElements()
-	if t.DType != "BF16" || n == 0 || len(t.Data) != 2*n || !littleEndian ||
-		uintptr(unsafe.Pointer(&t.Data[0]))%2 != 0 {
-		return nil, false
-	}
-	return unsafe.Slice((*uint16)(unsafe.Pointer(&t.Data[0])), n), true
-}
-
-var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
-
-// load builds a model from a checkpoint folder, each tensor made by
-// convert, which reports whether the tensor reads the mapped file in place
-// (the checkpoint then stays open, for Close).
-func load(dir string, convert func(t *hf.Tensor, shape []int) (*tensor.Tensor, bool, error)) (*Model, error) {
-	ck, err := hf.OpenCheckpoint(dir)
-	if err != nil {
-		return nil, err
-	}
-	mapped := false
-	m, err := build(ck.Config, func(name string, shape []int) (*tensor.Tensor, error) {
-		t, err := ck.Tensor(name)
-		if err != nil {
-			return nil, err
-		}
-		if !sameShape(t.Shape, shape) {
-			return nil, fmt.Errorf("load %s: tensor %s has shape %v, config.json implies %v", dir, name, t.Shape, shape)
-		}
-		out, inPlace, err := convert(t, shape)
-		if err != nil {
-			return nil, fmt.Errorf("load %s: tensor %s: %w", dir, name, err)
-		}
-		mapped = mapped || inPlace
-		return out, nil
-	})
-	if err != nil {
-		ck.Close()
-		return nil, fmt.Errorf("load %s: %w", dir, err)
-	}
-	if mapped {
-		m.mapped = ck
-	} else {
-		ck.Close()
-	}
+	wireLlama(m)
 	return m, nil
 }
 
@@ -362,18 +208,6 @@ func (m *Model) NumParams() int64 {
 		n += int64(t.Len())
 	}
 	return n
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // InvFreq returns the rotary inverse frequencies of the configuration:

@@ -105,7 +105,7 @@ func readAdapterWeights(path string, mods []module, r int) (map[string][]float32
 			if !ok {
 				return nil, fmt.Errorf("%s: tensor %q is missing", path, n)
 			}
-			if !sameShape(t.Shape, want[n]) {
+			if !slices.Equal(t.Shape, want[n]) {
 				return nil, fmt.Errorf("%s: tensor %q has shape %v, want %v (r = %d)", path, n, t.Shape, want[n], r)
 			}
 			d, err := t.Float32()

@@ -1,10 +1,13 @@
 package model
 
 import (
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 
 	"github.com/smaug-dev/smaug/hf"
+	"github.com/smaug-dev/smaug/internal/memlimit"
 )
 
 // NewRandom builds a model with freshly initialised weights, as
@@ -17,6 +20,13 @@ func NewRandom(c *hf.Config, seed uint64, std float64) (*Model, error) {
 	}
 	r := rand.New(rand.NewPCG(seed, 0x1a3a))
 	return New(c, func(name string, shape []int) ([]float32, error) {
+		need := 4.0
+		for _, d := range shape {
+			need *= float64(d)
+		}
+		if err := memlimit.Check(int64(min(need, math.MaxInt64)), fmt.Sprintf("parameter %s %v", name, shape)); err != nil {
+			return nil, err
+		}
 		d := make([]float32, numel(shape))
 		switch {
 		case strings.HasSuffix(name, "norm.weight"):

@@ -304,8 +304,7 @@ func TestLargeMarginsStayFinite(t *testing.T) {
 }
 
 func ExampleSpec_Compute() {
-	s, _ := ParseSpec("dpop", "")
-	s.Beta = 0.3
+	s, _ := ParseSpec("dpop", "") // the paper's β 0.3 and λ 50
 	loss, g := s.Compute(Pair{PolicyChosen: -46.58, PolicyRejected: -46.53, RefChosen: -46.15, RefRejected: -45.49})
 	fmt.Printf("loss %.4f, dL/dchosen %.4f, dL/drejected %.4f\n", loss, g.Chosen, g.Rejected)
 	// Output: loss 6.2689, dL/dchosen -15.2710, dL/drejected 0.2994

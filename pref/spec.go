@@ -44,10 +44,14 @@ import (
 	"strings"
 )
 
-// Defaults for the fields of [Spec], as set by [ParseSpec].
+// Defaults for the fields of [Spec], as set by [ParseSpec]. These are the
+// only defaults of the loss settings: smaug train and the train package take
+// their Spec from ParseSpec and change only what the caller sets.
 const (
-	// DefaultBeta is TRL's DPOConfig.beta. The DPOP paper used 0.3.
+	// DefaultBeta is TRL's DPOConfig.beta, used unless "dpop" is selected.
 	DefaultBeta = 0.1
+	// DefaultDPOPBeta is the DPOP paper's β, used when "dpop" is selected.
+	DefaultDPOPBeta = 0.3
 	// DefaultDPOPLambda is the DPOP paper's λ, used when "dpop" is selected.
 	// The paper found results insensitive to λ in [5, 500].
 	DefaultDPOPLambda = 50
@@ -129,7 +133,8 @@ type Spec struct {
 	// Weights are the combination weights, one per loss; nil means 1 each
 	// (TRL's loss_weights).
 	Weights []float64
-	// Beta is the temperature β > 0 (TRL default 0.1, DPOP paper 0.3).
+	// Beta is the temperature β > 0 ([ParseSpec]: the DPOP paper's 0.3 with
+	// "dpop", TRL's 0.1 otherwise).
 	// simpo uses it as its β too.
 	Beta float64
 	// DPOPLambda is λ ≥ 0 for "dpop"; when positive it also adds the DPOP
@@ -151,8 +156,9 @@ type Spec struct {
 
 // ParseSpec parses a comma-separated list of loss names ("dpo,sft") and an
 // optional comma-separated list of weights ("1,0.2"; empty means 1 each) into
-// a Spec with the package defaults: Beta 0.1, DPOPLambda 50 when "dpop" is
-// listed (else 0), SimPOGamma 0.5, ORPOAlpha 0.1. "sigmoid" is accepted as
+// a Spec with the package defaults, which depend on the losses: with "dpop"
+// listed, the paper's Beta 0.3 and DPOPLambda 50; otherwise TRL's Beta 0.1
+// and DPOPLambda 0; SimPOGamma 0.5 and ORPOAlpha 0.1 always. "sigmoid" is accepted as
 // TRL's name for "dpo". The result is validated.
 func ParseSpec(losses, weights string) (Spec, error) {
 	s := Spec{Beta: DefaultBeta, SimPOGamma: DefaultSimPOGamma, ORPOAlpha: DefaultORPOAlpha}
@@ -167,7 +173,7 @@ func ParseSpec(losses, weights string) (Spec, error) {
 		}
 		s.Losses = append(s.Losses, name)
 		if name == "dpop" {
-			s.DPOPLambda = DefaultDPOPLambda
+			s.Beta, s.DPOPLambda = DefaultDPOPBeta, DefaultDPOPLambda
 		}
 	}
 	if strings.TrimSpace(weights) != "" {

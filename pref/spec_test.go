@@ -14,7 +14,7 @@ func TestParseSpec(t *testing.T) {
 		{"dpo", "", Spec{Losses: []string{"dpo"}, Beta: 0.1, SimPOGamma: 0.5, ORPOAlpha: 0.1}},
 		{"sigmoid", "", Spec{Losses: []string{"dpo"}, Beta: 0.1, SimPOGamma: 0.5, ORPOAlpha: 0.1}},
 		{" DPOP , sft ", "1, 0.2", Spec{Losses: []string{"dpop", "sft"}, Weights: []float64{1, 0.2},
-			Beta: 0.1, DPOPLambda: 50, SimPOGamma: 0.5, ORPOAlpha: 0.1}},
+			Beta: 0.3, DPOPLambda: 50, SimPOGamma: 0.5, ORPOAlpha: 0.1}},
 		{"simpo,orpo", "0.5,0", Spec{Losses: []string{"simpo", "orpo"}, Weights: []float64{0.5, 0},
 			Beta: 0.1, SimPOGamma: 0.5, ORPOAlpha: 0.1}},
 	}

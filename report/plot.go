@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"math"
 	"strconv"
+	"strings"
 
 	xfont "golang.org/x/image/font"
 	"gonum.org/v1/plot"
@@ -174,6 +175,7 @@ func newPlot(title, xlabel, ylabel string) *plot.Plot {
 	for _, a := range []*plot.Axis{&p.X, &p.Y} {
 		a.Label.TextStyle.Font = sans(11)
 		a.Tick.Label.Font = sans(9)
+		a.Tick.Marker = plainTicks{}
 	}
 	p.Legend.TextStyle.Font = sans(10)
 	p.Legend.ThumbnailWidth = vg.Points(24)
@@ -182,6 +184,32 @@ func newPlot(title, xlabel, ylabel string) *plot.Plot {
 	grid.Horizontal.Color = color.Gray{Y: 225}
 	p.Add(grid)
 	return p
+}
+
+// plainTicks are gonum's default ticks with labels written as a person
+// would: no trailing zeros ("-252.5", "-255", not "-252.50", "-255.00"),
+// and a true minus sign.
+type plainTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (plainTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ticks {
+		ticks[i].Label = plainNumber(ticks[i].Label)
+	}
+	return ticks
+}
+
+// plainNumber trims the trailing zeros of a decimal label and writes its
+// minus sign as U+2212.
+func plainNumber(l string) string {
+	if strings.Contains(l, ".") && !strings.ContainsAny(l, "eE") {
+		l = strings.TrimRight(strings.TrimRight(l, "0"), ".")
+	}
+	if l == "-0" {
+		l = "0"
+	}
+	return strings.Replace(l, "-", "−", 1)
 }
 
 // sans returns Liberation Sans (bundled with gonum/plot) at size points;

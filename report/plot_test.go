@@ -312,3 +312,20 @@ func TestValueLabels(t *testing.T) {
 		})
 	}
 }
+
+// TestPlainTicks checks the tick labels against hand-written ones.
+func TestPlainTicks(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"-252.50", "\u2212252.5"}, {"-255.00", "\u2212255"}, {"0.30", "0.3"}, {"100", "100"},
+		{"-0.00", "0"}, {"1e+06", "1e+06"}, {"", ""}, {"2.05", "2.05"},
+	} {
+		if got := plainNumber(tt.in); got != tt.want {
+			t.Errorf("plainNumber(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	for _, tk := range (plainTicks{}).Ticks(-260.2, -252.6) {
+		if strings.HasSuffix(tk.Label, "0") && strings.Contains(tk.Label, ".") {
+			t.Errorf("tick label %q keeps a trailing zero", tk.Label)
+		}
+	}
+}

@@ -117,8 +117,9 @@ func PlotRun(runDir string) ([]string, error) {
 // it skips rows without a step, keeps the last row of a repeated step and
 // skips NaN/±Inf values; a run without the metric stays in the legend as
 // "(no data)". It is an error when no run has a finite value of the metric.
-// An empty title defaults to the metric name.
-func CompareRuns(outPath, title, metric string, runs map[string]string) error {
+// An empty title defaults to the metric name, an empty ylabel to the metric
+// name too; the x axis is "optimizer step".
+func CompareRuns(outPath, title, ylabel, metric string, runs map[string]string) error {
 	if len(runs) == 0 {
 		return errors.New("compare runs: no runs given")
 	}
@@ -139,7 +140,10 @@ func CompareRuns(outPath, title, metric string, runs map[string]string) error {
 		x, y, _ := stepSeries(rows, metric)
 		series = append(series, Series{Name: l, X: x, Y: y})
 	}
-	if err := LinePlot(outPath, title, "step", metric, series); err != nil {
+	if ylabel == "" {
+		ylabel = metric
+	}
+	if err := LinePlot(outPath, title, "optimizer step", ylabel, series); err != nil {
 		return fmt.Errorf("compare runs on %q: %w", metric, err)
 	}
 	return nil

@@ -150,7 +150,7 @@ func TestCompareRuns(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "cmp.png")
-			if err := CompareRuns(out, "", tt.metric, tt.runs); err != nil {
+			if err := CompareRuns(out, "", "", tt.metric, tt.runs); err != nil {
 				t.Fatal(err)
 			}
 			img := decodePNG(t, out, 800, 500)
@@ -182,7 +182,7 @@ func TestCompareRunsErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := CompareRuns(filepath.Join(t.TempDir(), "cmp.png"), "T", tt.metric, tt.runs)
+			err := CompareRuns(filepath.Join(t.TempDir(), "cmp.png"), "T", "", tt.metric, tt.runs)
 			if err == nil {
 				t.Fatal("no error")
 			}

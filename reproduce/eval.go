@@ -16,11 +16,14 @@ type ModelResult struct {
 	Accuracy float64 `json:"accuracy"`
 	Correct  int     `json:"correct"`
 	Problems int     `json:"problems"`
-	// ChosenLogp and RejectedLogp are mean sequence log-probs of the
-	// held-out pairs' completions; Margin is their difference.
+	// ChosenLogp and RejectedLogp are mean sequence log-probs (nats,
+	// summed over the completion's tokens) of the held-out pairs'
+	// completions; LogpGap is ChosenLogp − RejectedLogp. (The training
+	// metric rewards/margins is another quantity: β times the difference
+	// of the two log-prob changes against the reference.)
 	ChosenLogp   float64 `json:"chosen_logp"`
 	RejectedLogp float64 `json:"rejected_logp"`
-	Margin       float64 `json:"margin"`
+	LogpGap      float64 `json:"logp_gap"`
 	// ChosenAfterDiff is the mean log-prob of the chosen tokens after the
 	// first token where chosen and rejected differ (the paper's −0.37
 	// reference, −1.82 DPO, −0.26 DPOP on MetaMath).
@@ -32,13 +35,21 @@ type ModelResult struct {
 
 // Sample is one generation shown in the report.
 type Sample struct {
-	Question, Generated, Gold string
-	Correct                   bool
+	Question  string `json:"question"`
+	Generated string `json:"generated"`
+	Gold      string `json:"gold"`
+	Correct   bool   `json:"correct"`
 }
 
 // Results is what a run measured.
 type Results struct {
-	Models       []ModelResult      `json:"models"`
+	Models []ModelResult `json:"models"`
+	// Quick is set for `smaug reproduce --quick`, a size at which the
+	// effect is not expected: such a run never claims a reproduction.
+	Quick bool `json:"quick"`
+	// VocabSize is the base model's true vocabulary size (the BPE trainer
+	// stops below Settings.Vocab when the data has no more merges).
+	VocabSize    int                `json:"vocab_size"`
 	Seed         uint64             `json:"seed"`
 	Settings     Settings           `json:"settings"`
 	CommandLine  string             `json:"command_line"`
@@ -132,7 +143,7 @@ func (p *pipeline) scorePairs(m *model.Model, pairs []train.Example, r *ModelRes
 	r.Pairs = len(pairs)
 	r.ChosenLogp = sumC / float64(len(pairs))
 	r.RejectedLogp = sumR / float64(len(pairs))
-	r.Margin = r.ChosenLogp - r.RejectedLogp
+	r.LogpGap = r.ChosenLogp - r.RejectedLogp
 	if nAfter > 0 {
 		r.ChosenAfterDiff = sumAfter / float64(nAfter)
 	}

@@ -2,17 +2,21 @@ package reproduce
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/smaug-dev/smaug/data"
 	"github.com/smaug-dev/smaug/model"
+	"github.com/smaug-dev/smaug/pref"
 	"github.com/smaug-dev/smaug/tokenizer"
 	"github.com/smaug-dev/smaug/train"
 )
@@ -43,8 +47,10 @@ type Options struct {
 	CommandLine string
 }
 
-// Run runs the whole pipeline and writes the report into o.Out.
-func Run(o Options) (*Results, error) {
+// Run runs the whole pipeline and writes the report into o.Out. Cancelling
+// ctx stops the training stage in progress; a later Run redoes that stage
+// and reuses the finished ones.
+func Run(ctx context.Context, o Options) (*Results, error) {
 	s := Defaults()
 	if o.Quick {
 		s = Quick()
@@ -58,11 +64,12 @@ func Run(o Options) (*Results, error) {
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return nil, err
 	}
-	p := &pipeline{o: o, s: s, start: time.Now()}
+	p := &pipeline{ctx: ctx, o: o, s: s, start: time.Now()}
 	return p.run()
 }
 
 type pipeline struct {
+	ctx   context.Context
 	o     Options
 	s     Settings
 	start time.Time
@@ -86,7 +93,17 @@ func (p *pipeline) stage(name string, key []string, fn func(dir string) error) (
 	sum := fmt.Sprintf("%x", h.Sum(nil))[:16]
 	dir := filepath.Join(p.o.Out, name)
 	stamp := filepath.Join(dir, ".stage")
-	if b, err := os.ReadFile(stamp); err == nil && strings.TrimSpace(string(b)) == sum {
+	if p.times == nil {
+		p.times = map[string]float64{}
+	}
+	if b, err := os.ReadFile(stamp); err == nil && strings.Fields(string(b)) != nil && strings.Fields(string(b))[0] == sum {
+		// The stamp's second field is the time the stage took when it ran,
+		// so a report from reused stages keeps the recorded times.
+		if f := strings.Fields(string(b)); len(f) > 1 {
+			if sec, err := strconv.ParseFloat(f[1], 64); err == nil {
+				p.times[name] = sec
+			}
+		}
 		p.logf("%s: reused (inputs unchanged)", name)
 		return sum, nil
 	}
@@ -99,17 +116,14 @@ func (p *pipeline) stage(name string, key []string, fn func(dir string) error) (
 	if err := fn(tmp); err != nil {
 		return "", fmt.Errorf("%s: %w", name, err)
 	}
-	if err := os.WriteFile(filepath.Join(tmp, ".stage"), []byte(sum+"\n"), 0o644); err != nil {
+	p.times[name] = math.Round(time.Since(t0).Seconds()*1000) / 1000 // as recorded in the stamp
+	if err := os.WriteFile(filepath.Join(tmp, ".stage"), fmt.Appendf(nil, "%s %.3f\n", sum, p.times[name]), 0o644); err != nil {
 		return "", err
 	}
 	os.RemoveAll(dir)
 	if err := os.Rename(tmp, dir); err != nil {
 		return "", err
 	}
-	if p.times == nil {
-		p.times = map[string]float64{}
-	}
-	p.times[name] = time.Since(t0).Seconds()
 	p.logf("%s: done in %.0fs", name, p.times[name])
 	return sum, nil
 }
@@ -157,6 +171,7 @@ func (p *pipeline) run() (*Results, error) {
 			if err != nil {
 				return err
 			}
+			p.describe(r)
 			b, _ := json.MarshalIndent(r, "", "  ")
 			return os.WriteFile(filepath.Join(dir, "results.json"), b, 0o644)
 		}); err != nil {
@@ -169,7 +184,8 @@ func (p *pipeline) run() (*Results, error) {
 	if err := json.Unmarshal(b, &res); err != nil {
 		return nil, err
 	}
-	res.Seed, res.Settings, res.CommandLine = o.Seed, s, o.CommandLine
+	p.describe(res)
+	res.CommandLine = o.CommandLine
 	res.StageSeconds = p.times
 	res.TotalSeconds = time.Since(p.start).Seconds()
 	// 6. Report.
@@ -177,6 +193,13 @@ func (p *pipeline) run() (*Results, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// describe records the run's settings in r: the seed, the settings, the
+// quick flag and the base model's true vocabulary size.
+func (p *pipeline) describe(r *Results) {
+	r.Seed, r.Settings, r.Quick = p.o.Seed, p.s, p.o.Quick
+	r.VocabSize = p.tok.VocabSize()
 }
 
 // fileKey identifies a user file or folder by path, size and time.
@@ -385,38 +408,31 @@ func (p *pipeline) trainBase(dir string) error {
 	for i, q := range probs {
 		exs = append(exs, train.Example{Prompt: p.encodePrompt(q.Question), Chosen: p.encodeCompletion(q.Answer), Source: "data/train.jsonl", Line: i + 1})
 	}
-	init := filepath.Join(dir, "init-config.json")
-	if err := s.baseConfig(tok.VocabSize()).Save(init); err != nil {
+	// The base starts from random weights in memory, drawn as smaug sft
+	// --init-config draws them (the seed, and the default initializer range).
+	start, err := model.NewRandom(s.baseConfig(tok.VocabSize()), o.Seed, 0)
+	if err != nil {
 		return err
 	}
 	run := filepath.Join(dir, "sft-run")
-	cfg := train.Defaults("sft")
-	cfg.InitConfig, cfg.Data, cfg.Output = init, filepath.Join(o.Out, "data", "train.jsonl"), run
-	cfg.LR, cfg.LRSchedule, cfg.WarmupSteps = s.SFTLR, "cosine", s.SFTSteps/20
+	cfg := train.Defaults(train.SFT)
+	cfg.Data, cfg.Output = filepath.Join(o.Out, "data", "train.jsonl"), run
+	cfg.Optim.LR, cfg.Optim.Schedule, cfg.Optim.WarmupSteps = s.SFTLR, "cosine", s.SFTSteps/20
 	cfg.BatchSize, cfg.MaxSteps, cfg.Seed = s.SFTBatch, s.SFTSteps, o.Seed
-	cfg.WeightDecay, cfg.MaxLength, cfg.MaxPromptLength = 0.01, 512, 256
-	cfg.NoProgress = true
+	cfg.Optim.WeightDecay, cfg.MaxLength, cfg.MaxPromptLength = 0.01, 512, 256
 	p.logf("base: training a %d-layer, %d-wide Llama (vocabulary %d) from scratch (%d SFT steps of %d problems)", s.Layers, s.Hidden, tok.VocabSize(), s.SFTSteps, s.SFTBatch)
-	t, err := train.New(cfg, train.Options{Train: exs, Log: io.Discard})
+	bar := p.bar(s.SFTSteps, "base (sft)")
+	t, err := train.New(cfg, train.Options{Train: exs, Policy: start, Log: io.Discard,
+		Progress: func(int, map[string]float64) { bar(1) }})
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	bar := p.bar(s.SFTSteps, "base (sft)")
-	t.SetProgress(func(step int, m map[string]float64) { bar(1) })
-	if err := t.Run(); err != nil {
+	if err := t.Run(p.ctx); err != nil {
 		return err
 	}
 	// The trained model, with its tokenizer, is the base folder itself.
-	m, err := model.Load(run)
-	if err != nil {
-		return err
-	}
-	if err := m.Save(dir, "F32", 0); err != nil {
-		return err
-	}
-	os.Remove(init)
-	return nil
+	return t.Policy.Save(dir, "F32", 0)
 }
 
 func (p *pipeline) bar(n int, desc string) func(int) {
@@ -507,22 +523,27 @@ func (p *pipeline) trainPref(dir, loss string) error {
 	if err != nil {
 		return err
 	}
-	cfg := train.Defaults("pref")
+	cfg := train.Defaults(train.Preference)
 	cfg.Model, cfg.Data, cfg.Output = p.base, filepath.Join(o.Out, "pairs", "train.jsonl"), dir
-	cfg.Loss, cfg.Beta, cfg.DPOPLambda = loss, s.Beta, s.Lambda
-	cfg.LR, cfg.LRSchedule, cfg.WarmupSteps = s.PrefLR, "constant", 0
-	cfg.BatchSize, cfg.MaxSteps, cfg.Seed, cfg.EvalSteps, cfg.EvalOnStart = s.PrefBatch, s.PrefSteps, o.Seed, s.EvalEvery, true
-	cfg.MaxLength, cfg.MaxPromptLength, cfg.NoProgress = 1024, 512, true
-	if loss == "dpo" {
-		cfg.DPOPLambda = 0
+	spec, err := pref.ParseSpec(loss, "") // dpo: λ 0
+	if err != nil {
+		return err
 	}
+	spec.Beta = s.Beta
+	if loss == "dpop" {
+		spec.DPOPLambda = s.Lambda
+	}
+	cfg.Loss = spec
+	cfg.Optim.LR, cfg.Optim.Schedule, cfg.Optim.WarmupSteps = s.PrefLR, "constant", 0
+	cfg.BatchSize, cfg.MaxSteps, cfg.Seed, cfg.EvalSteps, cfg.EvalOnStart = s.PrefBatch, s.PrefSteps, o.Seed, s.EvalEvery, true
+	cfg.MaxLength, cfg.MaxPromptLength = 1024, 512
 	p.logf("%s: %d steps of %d pairs (β %g%s, lr %g)", loss, s.PrefSteps, s.PrefBatch, s.Beta, map[bool]string{true: fmt.Sprintf(", λ %g", s.Lambda), false: ""}[loss == "dpop"], s.PrefLR)
-	t, err := train.New(cfg, train.Options{Train: trainExs, Eval: evalExs, Log: io.Discard})
+	bar := p.bar(s.PrefSteps, loss)
+	t, err := train.New(cfg, train.Options{Train: trainExs, Eval: evalExs, Log: io.Discard,
+		Progress: func(int, map[string]float64) { bar(1) }})
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	bar := p.bar(s.PrefSteps, loss)
-	t.SetProgress(func(step int, m map[string]float64) { bar(1) })
-	return t.Run()
+	return t.Run(p.ctx)
 }

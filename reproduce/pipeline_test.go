@@ -1,6 +1,7 @@
 package reproduce
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -61,7 +62,7 @@ func checkReport(t *testing.T, out string, res *Results) {
 // again: every stage is reused and the results are the same.
 func TestQuickRun(t *testing.T) {
 	out := t.TempDir()
-	res, err := Run(Options{Out: out, Quick: true, Seed: 1})
+	res, err := Run(context.Background(), Options{Out: out, Quick: true, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func TestQuickRun(t *testing.T) {
 	}
 	stamp, _ := os.ReadFile(filepath.Join(out, "base", ".stage"))
 	var log strings.Builder
-	again, err := Run(Options{Out: out, Quick: true, Seed: 1, Log: &log})
+	again, err := Run(context.Background(), Options{Out: out, Quick: true, Seed: 1, Log: &log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,10 +86,77 @@ func TestQuickRun(t *testing.T) {
 	if stamp2, _ := os.ReadFile(filepath.Join(out, "base", ".stage")); string(stamp) != string(stamp2) {
 		t.Error("the base stage was redone")
 	}
+	for _, name := range []string{"data", "base", "pairs", "dpo", "dpop", "eval"} {
+		if again.StageSeconds[name] != res.StageSeconds[name] {
+			t.Errorf("stage %s: reused run reports %v s, the run that made it %v s", name, again.StageSeconds[name], res.StageSeconds[name])
+		}
+	}
+	checkQuickWording(t, out, again)
 	for i := range res.Models {
 		a, b := res.Models[i], again.Models[i]
 		if a.Accuracy != b.Accuracy || a.ChosenLogp != b.ChosenLogp || a.RejectedLogp != b.RejectedLogp {
 			t.Errorf("%s: results differ on reuse", res.Models[i].Name)
+		}
+	}
+}
+
+// checkQuickWording checks what a --quick report says: never a
+// reproduction, every plot under a heading, the table's columns defined,
+// axes and results in one key style.
+func checkQuickWording(t *testing.T, out string, res *Results) {
+	t.Helper()
+	md, _ := os.ReadFile(filepath.Join(out, "report.md"))
+	text := string(md)
+	if res.Reproduced() || strings.Contains(text, "reproduced in this run") || !strings.Contains(text, "not expected at this size") {
+		t.Errorf("a --quick report must say the effect is not expected and claim nothing:\n%s", text[:min(len(text), 600)])
+	}
+	for _, f := range append(append([]figure{}, lineFigures...), figure{file: "accuracy.png"}, figure{file: "heldout_logps.png"}) {
+		i := strings.Index(text, "]("+f.file+")")
+		if i < 0 {
+			t.Errorf("report.md does not embed %s", f.file)
+			continue
+		}
+		if h := strings.LastIndex(text[:i], "\n### "); h < 0 || strings.Count(text[h:i], "\n\n") < 2 {
+			t.Errorf("%s is not under a heading with a sentence", f.file)
+		}
+	}
+	for _, col := range []string{"**accuracy**", "**chosen log-prob**", "**log-prob gap**", "**chosen tokens after the first difference**"} {
+		if !strings.Contains(text, col) {
+			t.Errorf("report.md does not define the column %s", col)
+		}
+	}
+	for _, path := range []string{"results.json", "eval/results.json"} {
+		b, _ := os.ReadFile(filepath.Join(out, path))
+		var raw map[string]any
+		if err := json.Unmarshal(b, &raw); err != nil {
+			t.Fatal(err)
+		}
+		checkSnake(t, path, raw)
+		if raw["vocab_size"] != float64(res.VocabSize) || res.VocabSize == 0 || raw["quick"] != true {
+			t.Errorf("%s: vocab_size %v quick %v, want %d true", path, raw["vocab_size"], raw["quick"], res.VocabSize)
+		}
+		if st := raw["settings"].(map[string]any); st["pref_steps"] != float64(res.Settings.PrefSteps) {
+			t.Errorf("%s: settings %v do not hold the run's settings", path, st)
+		}
+	}
+}
+
+// checkSnake fails for any JSON object key that is not snake_case.
+func checkSnake(t *testing.T, path string, v any) {
+	t.Helper()
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if strings.ToLower(k) != k || strings.ContainsAny(k, " -") {
+				t.Errorf("%s: key %q is not snake_case", path, k)
+			}
+			if k != "stage_seconds" {
+				checkSnake(t, path, e)
+			}
+		}
+	case []any:
+		for _, e := range x {
+			checkSnake(t, path, e)
 		}
 	}
 }
@@ -133,7 +201,7 @@ func TestUserModelOnGSM8K(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "run")
-	res, err := Run(Options{Out: out, Model: dir, Data: gsm, Settings: &s})
+	res, err := Run(context.Background(), Options{Out: out, Model: dir, Data: gsm, Settings: &s})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,16 +10,27 @@ import (
 	"github.com/smaug-dev/smaug/report"
 )
 
-// Table renders the results table (Markdown).
+// Table renders the results table (Markdown). The columns are defined by
+// ColumnNotes.
 func (r *Results) Table() string {
 	var b strings.Builder
-	b.WriteString("| model | accuracy (held-out, greedy) | chosen log-prob | rejected log-prob | margin | chosen tokens after the first difference |\n")
+	b.WriteString("| model | accuracy (held-out, greedy) | chosen log-prob | rejected log-prob | log-prob gap | chosen tokens after the first difference |\n")
 	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, m := range r.Models {
 		fmt.Fprintf(&b, "| %s | %.1f%% (%d/%d) | %.2f | %.2f | %.2f | %.3f |\n", m.Name, 100*m.Accuracy, m.Correct, m.Problems,
-			m.ChosenLogp, m.RejectedLogp, m.Margin, m.ChosenAfterDiff)
+			m.ChosenLogp, m.RejectedLogp, m.LogpGap, m.ChosenAfterDiff)
 	}
 	return b.String()
+}
+
+// ColumnNotes defines the table's columns (Markdown list).
+func (r *Results) ColumnNotes() string {
+	s := r.Settings
+	return fmt.Sprintf(`- **accuracy**: share of %d held-out problems whose greedy answer ends in the gold `+"`#### N`"+`.
+- **chosen log-prob**, **rejected log-prob**: mean over %d held-out pairs of the log-probability of the whole completion given the prompt, in nats (the sum over the completion's tokens, as TRL's logps/chosen). Closer to 0 is more likely.
+- **log-prob gap**: chosen log-prob − rejected log-prob. (The plots' *reward margin* is another quantity: β times the difference of the two log-probs' changes against the base.)
+- **chosen tokens after the first difference**: the mean per-token log-prob of the chosen completion's tokens after the first token where chosen and rejected differ — the paper's measure (MetaMath: −0.37 base, −1.82 DPO, −0.26 DPOP).
+`, s.EvalProblems, s.EvalPairs)
 }
 
 // Verdict states, from the numbers of this run, whether the paper's
@@ -31,6 +42,9 @@ func (r *Results) Verdict() string {
 	dpoFall, dpopFall := base.ChosenLogp-dpo.ChosenLogp, base.ChosenLogp-dpop.ChosenLogp
 	var b strings.Builder
 	switch {
+	case r.Quick:
+		fmt.Fprintf(&b, "**A quick run: too small for the effect.** `--quick` runs every stage on tiny settings to check the pipeline; the paper's effect is not expected at this size and this run makes no claim about it. Held-out chosen log-prob: base %.2f, DPO %.2f, DPOP %.2f. Run `smaug reproduce` without `--quick` (about 5 minutes on 2 cores) for the real test.",
+			base.ChosenLogp, dpo.ChosenLogp, dpop.ChosenLogp)
 	case r.Reproduced():
 		fmt.Fprintf(&b, "**The paper's finding reproduced in this run.** DPO lowered the mean held-out log-prob of the chosen (correct) solutions from %.2f to %.2f (−%.2f nats) while it widened the margin over the rejected ones; under DPOP it went to %.2f (%+.2f).",
 			base.ChosenLogp, dpo.ChosenLogp, dpoFall, dpop.ChosenLogp, -dpopFall)
@@ -44,40 +58,55 @@ func (r *Results) Verdict() string {
 }
 
 // Reproduced is the verdict's criterion: DPO's fall in held-out chosen
-// log-prob exceeds one nat and DPOP's is under a fifth of DPO's.
+// log-prob exceeds one nat and DPOP's is under a fifth of DPO's. A quick
+// run never reproduces.
 func (r *Results) Reproduced() bool {
+	if r.Quick {
+		return false
+	}
 	base, dpo, dpop := r.Model("base"), r.Model("DPO"), r.Model("DPOP")
 	dpoFall, dpopFall := base.ChosenLogp-dpo.ChosenLogp, base.ChosenLogp-dpop.ChosenLogp
 	return dpoFall > 1 && dpopFall < dpoFall/5
+}
+
+// figure is one plot of the report: its file, title, axis label, the
+// training metric it draws (for line plots) and what a reader should see.
+type figure struct{ file, title, ylabel, metric, see string }
+
+// lineFigures are the training curves, DPO and DPOP on one plot each.
+var lineFigures = []figure{
+	{"chosen_logps.png", "Held-out chosen log-prob during training", "held-out chosen log-prob, nats (sum over completion tokens)", "eval_logps/chosen",
+		"The paper's failure mode: under DPO the correct solutions become less likely as training goes on; under DPOP they stay near the base's value."},
+	{"rejected_logps.png", "Held-out rejected log-prob during training", "held-out rejected log-prob, nats (sum over completion tokens)", "eval_logps/rejected",
+		"Both losses push the wrong solutions down; DPO pushes them further, dragging the chosen ones with them because the two differ in a few tokens."},
+	{"train_chosen_logps.png", "Chosen log-prob of the training batches", "training-batch chosen log-prob, nats (sum over completion tokens)", "logps/chosen",
+		"The same measure on the pairs being trained on (noisier: a new batch each step). DPOP's penalty acts here, where ρ_w < 0."},
+	{"rewards_chosen.png", "Chosen reward during training", "chosen reward β·(log π − log π_ref), nats", "rewards/chosen",
+		"The chosen completions' log-prob change against the base, scaled by β: below 0 means the model likes the correct solutions less than the base did."},
+	{"margins.png", "Reward margin during training", "reward margin β·(Δ chosen − Δ rejected), nats", "rewards/margins",
+		"What both losses maximise. DPO widens it faster — by lowering both completions — which is why a growing margin alone says nothing about the chosen answers."},
 }
 
 // writeReport writes report.md, report.html, results.json and the plots.
 func (p *pipeline) writeReport(r *Results) error {
 	out := p.o.Out
 	runs := map[string]string{"DPO": filepath.Join(out, "dpo"), "DPOP": filepath.Join(out, "dpop")}
-	type plot struct{ file, title, metric string }
 	var images []string
-	for _, pl := range []plot{
-		{"chosen_logps.png", "Held-out chosen log-prob during training", "eval_logps/chosen"},
-		{"rejected_logps.png", "Held-out rejected log-prob during training", "eval_logps/rejected"},
-		{"train_chosen_logps.png", "Training batch chosen log-prob", "logps/chosen"},
-		{"rewards_chosen.png", "Chosen reward β·(log π − log π_ref)", "rewards/chosen"},
-		{"margins.png", "Reward margin (chosen − rejected)", "rewards/margins"},
-	} {
+	for _, pl := range lineFigures {
 		path := filepath.Join(out, pl.file)
-		if err := report.CompareRuns(path, pl.title, pl.metric, runs); err != nil {
+		if err := report.CompareRuns(path, pl.title, pl.ylabel, pl.metric, runs); err != nil {
 			return fmt.Errorf("plot %s: %w", pl.file, err)
 		}
 		images = append(images, path)
 	}
 	var labels []string
-	acc := report.BarGroup{Name: "accuracy (%)"}
+	acc := report.BarGroup{Name: "accuracy"}
 	for _, m := range r.Models {
 		labels = append(labels, m.Name)
 		acc.Values = append(acc.Values, 100*m.Accuracy)
 	}
 	accPath := filepath.Join(out, "accuracy.png")
-	if err := report.BarPlot(accPath, "Held-out accuracy (greedy, exact #### answer)", "accuracy (%)", labels, []report.BarGroup{acc}); err != nil {
+	if err := report.BarPlot(accPath, "Held-out accuracy (greedy, exact #### answer)", "accuracy, % of held-out problems", labels, []report.BarGroup{acc}); err != nil {
 		return err
 	}
 	images = append(images, accPath)
@@ -87,7 +116,7 @@ func (p *pipeline) writeReport(r *Results) error {
 		lp[1].Values = append(lp[1].Values, m.RejectedLogp)
 	}
 	lpPath := filepath.Join(out, "heldout_logps.png")
-	if err := report.BarPlot(lpPath, "Held-out mean log-prob of chosen and rejected solutions", "log-prob", labels, lp); err != nil {
+	if err := report.BarPlot(lpPath, "Held-out mean log-prob of chosen and rejected solutions", "log-prob, nats (sum over completion tokens)", labels, lp); err != nil {
 		return err
 	}
 	images = append(images, lpPath)
@@ -112,7 +141,14 @@ func (p *pipeline) markdown(r *Results) string {
 	b.WriteString("# smaug reproduce: DPO's failure and DPOP's fix\n\n")
 	b.WriteString(r.Verdict() + "\n\n")
 	b.WriteString(r.Table() + "\n")
-	b.WriteString("![Held-out chosen log-prob during training](chosen_logps.png)\n\n")
+	b.WriteString("What the columns mean:\n\n" + r.ColumnNotes() + "\n")
+	b.WriteString("## Training curves\n\n")
+	for _, f := range lineFigures {
+		fmt.Fprintf(&b, "### %s\n\n%s\n\n![%s](%s)\n\n", f.title, f.see, f.title, f.file)
+	}
+	b.WriteString("## After training\n\n")
+	b.WriteString("### Held-out accuracy\n\nGreedy answers to the held-out problems, counted correct when the final `#### N` equals the gold one. DPO's falling chosen log-prob shows up here as wrong intermediate results.\n\n![Held-out accuracy](accuracy.png)\n\n")
+	b.WriteString("### Held-out log-probs\n\nThe table's chosen and rejected log-probs as bars: DPO lowers both, DPOP keeps the chosen ones where the base had them.\n\n![Held-out log-probs](heldout_logps.png)\n\n")
 	b.WriteString("## What ran\n\n")
 	if p.o.Model == "" {
 		steps := fmt.Sprintf("%d–%d", s.MinSteps, s.MaxSteps)
@@ -140,6 +176,12 @@ func (p *pipeline) markdown(r *Results) string {
 		}
 	}
 	b.WriteString("## Reproduce\n\n```\n" + r.CommandLine + "\n```\n\n")
-	fmt.Fprintf(&b, "Total time %.0f s. Stage folders: `data/`, `base/`, `pairs/`, `dpo/`, `dpop/` (run folders with metrics.jsonl and plots), `eval/`.\n", r.TotalSeconds)
+	var stages []string
+	for _, name := range []string{"data", "base", "pairs", "dpo", "dpop", "eval"} {
+		if sec, ok := r.StageSeconds[name]; ok {
+			stages = append(stages, fmt.Sprintf("%s %.0f s", name, sec))
+		}
+	}
+	fmt.Fprintf(&b, "Time of each stage when it ran: %s (a stage whose inputs did not change is reused, with its recorded time). This invocation took %.0f s. Stage folders: `data/`, `base/`, `pairs/`, `dpo/`, `dpop/` (run folders with metrics.jsonl and plots), `eval/`.\n", strings.Join(stages, ", "), r.TotalSeconds)
 	return b.String()
 }

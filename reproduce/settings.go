@@ -9,26 +9,35 @@ import (
 type Settings struct {
 	// Data: synth-math problems with MinSteps–MaxSteps calculations whose
 	// numbers are all at most MaxValue.
-	TrainProblems, TestProblems int
-	MinSteps, MaxSteps          int
-	MaxValue                    int
+	TrainProblems int `json:"train_problems"`
+	TestProblems  int `json:"test_problems"`
+	MinSteps      int `json:"min_steps"`
+	MaxSteps      int `json:"max_steps"`
+	MaxValue      int `json:"max_value"`
 
 	// Base model: a Llama trained from scratch with SFT, with a byte-level
 	// BPE vocabulary of at most Vocab tokens trained on the problems.
-	Vocab                        int
-	Hidden, Layers, Heads, Inter int
-	SFTSteps, SFTBatch           int
-	SFTLR                        float64
+	Vocab    int     `json:"max_vocab"`
+	Hidden   int     `json:"hidden_size"`
+	Layers   int     `json:"num_hidden_layers"`
+	Heads    int     `json:"num_attention_heads"`
+	Inter    int     `json:"intermediate_size"`
+	SFTSteps int     `json:"sft_steps"`
+	SFTBatch int     `json:"sft_batch_size"`
+	SFTLR    float64 `json:"sft_learning_rate"`
 
 	// Preference training, the same for DPO and DPOP.
-	PrefSteps, PrefBatch int
-	PrefLR               float64
-	Beta, Lambda         float64
-	EvalEvery            int // steps between held-out evaluations during training
+	PrefSteps int     `json:"pref_steps"`
+	PrefBatch int     `json:"pref_batch_size"`
+	PrefLR    float64 `json:"pref_learning_rate"`
+	Beta      float64 `json:"beta"`
+	Lambda    float64 `json:"dpop_lambda"`
+	EvalEvery int     `json:"eval_steps"` // steps between held-out evaluations during training
 
 	// Evaluation.
-	EvalProblems, EvalPairs int
-	MaxNewTokens            int
+	EvalProblems int `json:"eval_problems"`
+	EvalPairs    int `json:"eval_pairs"`
+	MaxNewTokens int `json:"max_new_tokens"`
 }
 
 // Defaults are the settings of `smaug reproduce`.

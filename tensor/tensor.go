@@ -43,9 +43,10 @@ type Tensor struct {
 	param        bool // persistent: its Grad is heap-allocated and survives Tape.Reset
 }
 
-// New returns a zero tensor of the given shape on the Go heap.
+// New returns a zero tensor of the given shape on the Go heap. A shape the
+// process has no memory for panics with a *MemoryError.
 func New(shape ...int) *Tensor {
-	return &Tensor{Shape: append([]int(nil), shape...), Data: make([]float32, numel(shape))}
+	return &Tensor{Shape: append([]int(nil), shape...), Data: allocChecked(numel(shape))}
 }
 
 // FromData wraps data (not copied) as a tensor of the given shape. It panics
@@ -63,7 +64,7 @@ func NewParam(data []float32, shape ...int) *Tensor {
 	t := FromData(data, shape...)
 	t.RequiresGrad = true
 	t.param = true
-	t.Grad = make([]float32, len(data))
+	t.Grad = allocChecked(len(data))
 	return t
 }
 
@@ -95,16 +96,7 @@ func (t *Tensor) Cols() int {
 	return t.Shape[len(t.Shape)-1]
 }
 
-func numel(shape []int) int {
-	n := 1
-	for _, d := range shape {
-		if d < 0 {
-			panic(fmt.Sprintf("tensor: negative dimension in %v", shape))
-		}
-		n *= d
-	}
-	return n
-}
+func numel(shape []int) int { return checkedNumel(shape) }
 
 // Tape records the backward closures of the ops run with it, and owns the
 // arena their outputs and gradients come from. A nil *Tape is valid and means
@@ -146,7 +138,7 @@ func (tp *Tape) alloc(n int) []float32 {
 // entirely (arena memory holds the previous step's values).
 func (tp *Tape) allocRaw(n int) []float32 {
 	if tp == nil {
-		return make([]float32, n)
+		return allocChecked(n)
 	}
 	for {
 		if tp.slab < len(tp.slabs) {
@@ -158,14 +150,14 @@ func (tp *Tape) allocRaw(n int) []float32 {
 			}
 			if tp.off == 0 && n > len(s) {
 				// Too small even when empty: replace it with a big enough slab.
-				tp.slabs[tp.slab] = make([]float32, n)
+				tp.slabs[tp.slab] = allocChecked(n)
 				continue
 			}
 			tp.slab++
 			tp.off = 0
 			continue
 		}
-		tp.slabs = append(tp.slabs, make([]float32, max(n, slabSize)))
+		tp.slabs = append(tp.slabs, allocChecked(max(n, slabSize)))
 	}
 }
 
@@ -253,7 +245,7 @@ func (tp *Tape) gradRaw(t *Tensor) (g []float32, fresh bool) {
 		return t.Grad, false
 	}
 	if t.param {
-		t.Grad = make([]float32, len(t.Data))
+		t.Grad = allocChecked(len(t.Data))
 		return t.Grad, false
 	}
 	t.Grad = tp.allocRaw(len(t.Data))

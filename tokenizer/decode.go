@@ -4,8 +4,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/dlclark/regexp2/v2"
 )
 
 // decoder turns token strings back into text pieces (tokenizer.json's
@@ -208,10 +206,4 @@ func (q decSequence) decode(toks []string) []string {
 		toks = d.decode(toks)
 	}
 	return toks
-}
-
-// compileRegex compiles a tokenizer.json / llama.cpp pattern with
-// Oniguruma-like semantics.
-func compileRegex(pat string) (*regexp2.Regexp, error) {
-	return regexp2.Compile(pat)
 }

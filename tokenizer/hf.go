@@ -84,6 +84,11 @@ type hfComponent struct {
 	Cls json.RawMessage `json:"cls"`
 }
 
+// maxIDGap is how many ids a tokenizer.json may leave unused: its largest
+// id must be below the number of vocabulary entries and added tokens plus
+// maxIDGap. Real files number their tokens densely.
+const maxIDGap = 1 << 16
+
 // gpt2Pattern is the regex of the ByteLevel pre-tokenizer.
 const gpt2Pattern = `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
 
@@ -124,7 +129,17 @@ func jsonErrorLine(b []byte, err error) error {
 	return fmt.Errorf("line %d, column %d: %w", line, col, err)
 }
 
-func parseHF(b []byte) (*Tokenizer, error) {
+func parseHF(b []byte) (_ *Tokenizer, err error) {
+	defer func() {
+		// Normalizing the added tokens runs the file's Replace patterns.
+		if r := recover(); r != nil {
+			f, ok := r.(regexFailure)
+			if !ok {
+				panic(r)
+			}
+			err = f.err
+		}
+	}()
 	var f hfFile
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, jsonErrorLine(b, err)
@@ -149,16 +164,25 @@ func parseHF(b []byte) (*Tokenizer, error) {
 		return nil, errors.New("field model.type: missing")
 	}
 	t := &Tokenizer{bos: -1, eos: -1, pad: -1}
+	// The id tables are dense, so an id must be bounded by the number of
+	// entries, or a hostile id of 1e9 would allocate gigabytes.
+	limit := len(m.Vocab) + len(f.AddedTokens) + maxIDGap
 	maxID := -1
 	for s, id := range m.Vocab {
 		if id < 0 {
 			return nil, fmt.Errorf("field model.vocab: token %q has negative id %d", s, id)
+		}
+		if id >= limit {
+			return nil, fmt.Errorf("field model.vocab: token %q has id %d, beyond the %d entries of the vocabulary and added tokens (ids may leave at most %d unused)", s, id, len(m.Vocab)+len(f.AddedTokens), maxIDGap)
 		}
 		maxID = max(maxID, id)
 	}
 	for i, a := range f.AddedTokens {
 		if a.ID == nil || *a.ID < 0 {
 			return nil, fmt.Errorf("field added_tokens[%d]: missing or negative id", i)
+		}
+		if *a.ID >= limit {
+			return nil, fmt.Errorf("field added_tokens[%d]: id %d is beyond the %d entries of the vocabulary and added tokens (ids may leave at most %d unused)", i, *a.ID, len(m.Vocab)+len(f.AddedTokens), maxIDGap)
 		}
 		maxID = max(maxID, *a.ID)
 	}
@@ -219,7 +243,6 @@ func parseHF(b []byte) (*Tokenizer, error) {
 	}
 	t.model = model
 
-	var err error
 	if t.normalizer, err = hfNormalizer(f.Normalizer, "normalizer"); err != nil {
 		return nil, err
 	}
@@ -596,6 +619,9 @@ func (t *Tokenizer) hfPostProcessor(raw json.RawMessage, field string) error {
 			var pair []json.RawMessage
 			if err := json.Unmarshal(p.raw, &pair); err != nil || len(pair) != 2 || json.Unmarshal(pair[1], &p.dst.id) != nil {
 				return fmt.Errorf("field %s.%s: want [token, id], got %s", field, p.name, p.raw)
+			}
+			if p.dst.id < 0 || p.dst.id >= len(t.tokens) {
+				return fmt.Errorf("field %s.%s: id %d is outside the vocabulary", field, p.name, p.dst.id)
 			}
 		}
 		t.prefix, t.suffix = []int{cls.id}, []int{sep.id}

@@ -57,8 +57,8 @@ func (n replace) normalize(s string) string {
 		}
 		return strings.ReplaceAll(s, n.literal, n.content)
 	}
-	idx, err := n.re.FindAllStringIndex(s, -1)
-	if err != nil || len(idx) == 0 {
+	idx := findAll(n.re, s)
+	if len(idx) == 0 {
 		return s
 	}
 	var b strings.Builder

@@ -93,10 +93,7 @@ func applyBehavior(s string, spans []span, b splitBehavior, invert bool, atStart
 
 // regexSpans returns the matches of re in s and the gaps between them.
 func regexSpans(re *regexp2.Regexp, s string) []span {
-	idx, err := re.FindAllStringIndex(s, -1)
-	if err != nil {
-		idx = nil
-	}
+	idx := findAll(re, s)
 	spans := make([]span, 0, 2*len(idx)+1)
 	prev := 0
 	for _, m := range idx {

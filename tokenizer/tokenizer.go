@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 )
 
 // Tokenizer converts text to token ids and back. It is safe for concurrent
@@ -60,6 +61,9 @@ type Tokenizer struct {
 	// and never skips it as special: its skip test compares the decoded form
 	// with the special tokens' contents.
 	normDecode map[int]string
+
+	// failed is the first RegexTimeoutError met by Encode or Decode.
+	failed atomic.Pointer[RegexTimeoutError]
 }
 
 // wordModel encodes one pre-token into ids, appending them to out.
@@ -263,8 +267,11 @@ func (t *Tokenizer) ApplyConfig(c *Config) error {
 // Encode converts text to token ids. With addSpecial it adds the special
 // tokens the tokenizer's post-processor (or tokenizer_config.json) asks for,
 // typically a leading BOS.
-func (t *Tokenizer) Encode(text string, addSpecial bool) []int {
-	var out []int
+//
+// If a regular expression of the tokenizer file runs past its time budget
+// the result is incomplete and Err reports why.
+func (t *Tokenizer) Encode(text string, addSpecial bool) (out []int) {
+	defer t.recoverRegex()
 	if addSpecial {
 		out = append(out, t.prefix...)
 	}
@@ -315,7 +322,11 @@ func (t *Tokenizer) encodeText(text string, out []int) []int {
 // As in Hugging Face tokenizers, an added token with normalized=true that
 // the normalizer changes is decoded through its normalized form and kept
 // even with skipSpecial (see normDecode).
-func (t *Tokenizer) Decode(ids []int, skipSpecial bool) string {
+//
+// If a Replace pattern of the tokenizer file runs past its time budget the
+// result is empty and Err reports why.
+func (t *Tokenizer) Decode(ids []int, skipSpecial bool) (text string) {
+	defer t.recoverRegex()
 	toks := make([]string, 0, len(ids))
 	for _, id := range ids {
 		if id < 0 || id >= len(t.tokens) {

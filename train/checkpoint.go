@@ -6,10 +6,9 @@ import (
 	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 
+	"github.com/smaug-dev/smaug/dtype"
 	"github.com/smaug-dev/smaug/hf"
 )
 
@@ -18,8 +17,13 @@ import (
 // moments (optimizer.safetensors), the trainer state (trainer_state.json:
 // step, data position, running means, RNG) and the config. It is written
 // under a temporary name and renamed, so a kill leaves either the whole
-// checkpoint or none.
+// checkpoint or none. Weights that are not finite (see [DivergedError]) are
+// not saved. With Config.SaveTotalLimit, older checkpoints beyond the
+// newest SaveTotalLimit are removed after the save.
 func (t *Trainer) SaveCheckpoint() error {
+	if err := t.checkWeights(); err != nil {
+		return err
+	}
 	name := fmt.Sprintf("checkpoint-%d", t.state.Step)
 	final := filepath.Join(t.Cfg.Output, name)
 	tmp := filepath.Join(t.Cfg.Output, "."+name+".tmp")
@@ -27,7 +31,7 @@ func (t *Trainer) SaveCheckpoint() error {
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return err
 	}
-	if err := t.saveWeights(tmp, "F32"); err != nil {
+	if err := t.saveWeights(tmp, dtype.F32); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", name, err)
 	}
 	step, m, v := t.opt.State()
@@ -63,19 +67,20 @@ func (t *Trainer) SaveCheckpoint() error {
 	if err := os.Rename(tmp, final); err != nil {
 		return err
 	}
+	t.kept = true
 	fmt.Fprintf(t.log, "saved %s\n", final)
-	return nil
+	return rotateCheckpoints(t.Cfg.Output, t.Cfg.SaveTotalLimit, t.logf)
 }
 
 // saveWeights writes the policy (or its adapter) into dir.
-func (t *Trainer) saveWeights(dir, dtype string) error {
+func (t *Trainer) saveWeights(dir string, d dtype.DType) error {
 	if t.lora {
 		return t.Policy.SaveAdapter(dir, t.Cfg.Model)
 	}
-	return t.Policy.Save(dir, dtype, 5<<30)
+	return t.Policy.Save(dir, d.String(), 5<<30)
 }
 
-// FindCheckpoint resolves --resume: a checkpoint folder itself, or a run
+// FindCheckpoint resolves Config.Resume: a checkpoint folder itself, or a run
 // folder, whose highest-numbered checkpoint-N holding trainer_state.json is
 // taken (hidden .checkpoint-N.tmp folders, left by a kill during a save,
 // are not checkpoints).
@@ -83,27 +88,13 @@ func FindCheckpoint(path string) (string, error) {
 	if _, err := os.Stat(filepath.Join(path, "trainer_state.json")); err == nil {
 		return path, nil
 	}
-	entries, err := os.ReadDir(path)
-	if err != nil {
-		return "", fmt.Errorf("--resume: %w", err)
+	if _, err := os.ReadDir(path); err != nil {
+		return "", fmt.Errorf("resume: %w", err)
 	}
-	var steps []int
-	for _, e := range entries {
-		n, ok := strings.CutPrefix(e.Name(), "checkpoint-")
-		if !ok || !e.IsDir() {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(path, e.Name(), "trainer_state.json")); err != nil {
-			continue // not a checkpoint smaug wrote whole
-		}
-		if s, err := strconv.Atoi(n); err == nil {
-			steps = append(steps, s)
-		}
-	}
+	steps := checkpointSteps(path)
 	if len(steps) == 0 {
-		return "", fmt.Errorf("--resume %s: no checkpoint-N folder with trainer_state.json in it", path)
+		return "", fmt.Errorf("resume %s: no checkpoint-N folder with trainer_state.json in it", path)
 	}
-	sort.Ints(steps)
 	return filepath.Join(path, fmt.Sprintf("checkpoint-%d", steps[len(steps)-1])), nil
 }
 
@@ -112,28 +103,28 @@ func FindCheckpoint(path string) (string, error) {
 func (t *Trainer) loadCheckpointState(dir string) error {
 	b, err := os.ReadFile(filepath.Join(dir, "trainer_state.json"))
 	if err != nil {
-		return fmt.Errorf("--resume: %w", err)
+		return fmt.Errorf("resume: %w", err)
 	}
 	if err := json.Unmarshal(b, &t.state); err != nil {
-		return fmt.Errorf("--resume %s/trainer_state.json: %w", dir, err)
+		return fmt.Errorf("resume %s/trainer_state.json: %w", dir, err)
 	}
 	if h := refCacheKey("", t.train); t.state.DataHash != "" && t.state.DataHash != h {
-		return fmt.Errorf("--resume %s: the training examples differ from the run's (data hash %s, checkpoint %s): resume with the same --data, tokenizer and length limits", dir, h, t.state.DataHash)
+		return fmt.Errorf("resume %s: the training examples differ from the run's (data hash %s, checkpoint %s): resume with the same examples (data, tokenizer and length limits)", dir, h, t.state.DataHash)
 	}
 	if t.lora && t.state.DropoutRNG != nil {
 		if err := t.Policy.SetDropoutState(t.state.DropoutRNG); err != nil {
-			return fmt.Errorf("--resume: %w", err)
+			return fmt.Errorf("resume: %w", err)
 		}
 	}
 	path := filepath.Join(dir, "optimizer.safetensors")
 	f, err := hf.OpenSafetensors(path)
 	if err != nil {
-		return fmt.Errorf("--resume: %w", err)
+		return fmt.Errorf("resume: %w", err)
 	}
 	defer f.Close()
 	step, err := strconv.Atoi(f.Metadata()["step"])
 	if err != nil {
-		return fmt.Errorf("--resume %s: no optimiser step in the metadata", path)
+		return fmt.Errorf("resume %s: no optimiser step in the metadata", path)
 	}
 	m, v := map[string][]float32{}, map[string][]float32{}
 	for _, p := range t.params {
@@ -146,11 +137,11 @@ func (t *Trainer) loadCheckpointState(dir string) error {
 				if step == 0 {
 					continue
 				}
-				return fmt.Errorf("--resume %s: missing %s%s", path, kv.prefix, p.Name)
+				return fmt.Errorf("resume %s: missing %s%s", path, kv.prefix, p.Name)
 			}
 			d, err := ten.Float32()
 			if err != nil {
-				return fmt.Errorf("--resume %s: %w", path, err)
+				return fmt.Errorf("resume %s: %w", path, err)
 			}
 			kv.dst[p.Name] = d
 		}
@@ -161,11 +152,15 @@ func (t *Trainer) loadCheckpointState(dir string) error {
 // saveFinal writes the trained model (or adapter) into the run folder, with
 // the tokenizer files of the starting model copied beside it.
 func (t *Trainer) saveFinal() error {
+	if err := t.checkWeights(); err != nil {
+		return err
+	}
+	t.kept = true
 	if err := t.saveWeights(t.Cfg.Output, t.Cfg.SaveDType); err != nil {
 		return fmt.Errorf("save %s: %w", t.Cfg.Output, err)
 	}
 	if src := tokenizerDir(t.Cfg); src != "" {
-		if err := CopyTokenizerFiles(src, t.Cfg.Output); err != nil {
+		if _, err := hf.CopyTokenizerFiles(src, t.Cfg.Output); err != nil {
 			return err
 		}
 	}
@@ -174,7 +169,7 @@ func (t *Trainer) saveFinal() error {
 }
 
 // tokenizerDir is the folder whose tokenizer files go with the trained
-// model: --tokenizer's (the folder, or the folder of the file), else the
+// model: Tokenizer's (the folder, or the folder of the file), else the
 // starting model's.
 func tokenizerDir(c Config) string {
 	if c.Tokenizer == "" {
@@ -184,25 +179,4 @@ func tokenizerDir(c Config) string {
 		return filepath.Dir(c.Tokenizer)
 	}
 	return c.Tokenizer
-}
-
-// tokenizerFiles are copied next to a trained model so it loads as a whole.
-var tokenizerFiles = []string{"tokenizer.json", "tokenizer.model", "tokenizer_config.json",
-	"special_tokens_map.json", "chat_template.jinja", "generation_config.json"}
-
-// CopyTokenizerFiles copies the tokenizer files present in src into dst.
-func CopyTokenizerFiles(src, dst string) error {
-	for _, n := range tokenizerFiles {
-		b, err := os.ReadFile(filepath.Join(src, n))
-		if os.IsNotExist(err) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if err := atomicfile.WriteFile(filepath.Join(dst, n), b); err != nil {
-			return err
-		}
-	}
-	return nil
 }

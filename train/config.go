@@ -4,176 +4,290 @@
 // AdamW with clipping, accumulation and schedules, full-parameter or LoRA,
 // per-step metrics under TRL's names, atomic checkpoints and exact resume.
 //
+// A [Config] is made of typed parts owned by other packages: the loss
+// ([pref.Spec]), the optimiser and schedule ([optim.Settings]), the adapter
+// ([model.LoRAConfig]) and storage formats ([dtype.DType]). [Defaults] is
+// the one place that fills them; callers change the fields they want. [New]
+// builds a trainer from model folders or from an in-memory [model.Model]
+// and in-memory [Example]s; [Trainer.Run] trains (cancellable through its
+// context, leaving a resumable checkpoint) and [Trainer.Step] does a
+// single optimiser step for callers that drive their own loop.
+//
 // A run folder holds config.yaml (every effective setting), data_stats.json
 // (rows read, bad rows skipped, prompts and completions truncated),
 // metrics.jsonl (one JSON object per optimiser step, and eval rows prefixed
 // eval_), checkpoint-N/ folders (weights or adapter, optimiser state, trainer state
 // with the data position), the cached reference log-probs, plots, and at the
 // end the trained model (a Hugging Face checkpoint or a PEFT adapter).
+// A run folder belongs to one run: [New] refuses one that holds another
+// run, a model, or is an input's folder ([RunFolderError]), and locks it
+// ([LockFile]) while the trainer uses it; a step that produces non-finite
+// numbers stops the run ([DivergedError]) and such weights are never saved.
 package train
 
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
+	"github.com/smaug-dev/smaug/dtype"
 	"github.com/smaug-dev/smaug/hf"
+	"github.com/smaug-dev/smaug/internal/atomicfile"
+	"github.com/smaug-dev/smaug/model"
+	"github.com/smaug-dev/smaug/optim"
+	"github.com/smaug-dev/smaug/pref"
 	"gopkg.in/yaml.v3"
 )
 
-// Config is every setting of a run. The yaml names are the command-line
-// flag names, so a --config file and the flags say the same things.
+// Mode is the kind of training: preference pairs or supervised completions.
+type Mode string
+
+// The training modes.
+const (
+	// Preference trains on prompt/chosen/rejected pairs with a [pref.Spec]
+	// loss (smaug train).
+	Preference Mode = "pref"
+	// SFT maximises the likelihood of completions (smaug sft).
+	SFT Mode = "sft"
+)
+
+// Config is every setting of a run, as values: the trainer applies no
+// defaults of its own and never changes a Config. Start from [Defaults].
 type Config struct {
-	Mode string `yaml:"mode"` // "pref" (smaug train) or "sft" (smaug sft)
+	// Mode selects the preference or the supervised trainer.
+	Mode Mode
 
-	Model      string `yaml:"model"`
-	InitConfig string `yaml:"init-config"` // sft only: start from random weights of this config.json
-	RefModel   string `yaml:"ref-model"`
-	Tokenizer  string `yaml:"tokenizer"`
-	Data       string `yaml:"data"`
-	EvalData   string `yaml:"eval-data"`
-	Output     string `yaml:"output"`
-	Resume     string `yaml:"resume"`
+	// Model is the Hugging Face folder to start from; empty when the
+	// starting model is given in memory ([Options].Policy) or is drawn at
+	// random from InitConfig.
+	Model string
+	// InitConfig (SFT only) is a config.json to draw random starting
+	// weights from.
+	InitConfig string
+	// RefModel (Preference only) is the reference model's folder; empty
+	// means the starting weights (with LoRA, the base with the adapter off).
+	RefModel string
+	// Tokenizer is the folder (or file) whose tokenizer files are copied
+	// next to the trained model; empty means Model's.
+	Tokenizer string
+	// Data and EvalData record where the examples came from (config.yaml
+	// repeats a run with them); the trainer takes the examples themselves
+	// from [Options].
+	Data, EvalData string
+	// Output is the run folder. It must be new, empty, or (with
+	// OverwriteOutput) a folder to empty first; required unless Resume is
+	// set, whose run folder it then is (see [RunFolder]).
+	Output string
+	// OverwriteOutput empties an Output that holds another run or other
+	// files before the run starts (TRL's overwrite_output_dir). A model
+	// folder, or an Output holding an input of the run, is refused all the
+	// same.
+	OverwriteOutput bool
+	// Resume is a checkpoint folder, or a run folder whose latest
+	// checkpoint is taken, to continue from.
+	Resume string
 
-	Loss           string  `yaml:"loss"`
-	LossWeights    string  `yaml:"loss-weights"`
-	Beta           float64 `yaml:"beta"`
-	DPOPLambda     float64 `yaml:"dpop-lambda"`
-	LabelSmoothing float64 `yaml:"label-smoothing"`
-	SimPOGamma     float64 `yaml:"simpo-gamma"`
-	ORPOAlpha      float64 `yaml:"orpo-alpha"`
-	PrecomputeRef  bool    `yaml:"precompute-ref"`
+	// Loss is the preference loss (Preference only), built by
+	// [pref.ParseSpec], which owns the per-loss defaults of β and λ.
+	Loss pref.Spec
+	// PrecomputeRef computes the reference log-probs once and caches them
+	// in the run folder; otherwise the reference is scored at every step.
+	PrecomputeRef bool
 
-	LR             float64 `yaml:"lr"`
-	LRSchedule     string  `yaml:"lr-schedule"`
-	WarmupSteps    int     `yaml:"warmup-steps"`
-	WeightDecay    float64 `yaml:"weight-decay"`
-	DecayAllParams bool    `yaml:"decay-all-params"`
-	AdamBeta1      float64 `yaml:"adam-beta1"`
-	AdamBeta2      float64 `yaml:"adam-beta2"`
-	AdamEps        float64 `yaml:"adam-eps"`
-	MaxGradNorm    float64 `yaml:"max-grad-norm"`
+	// Optim are the optimiser and learning-rate schedule settings.
+	Optim optim.Settings
 
-	BatchSize             int    `yaml:"batch-size"`
-	GradAccum             int    `yaml:"grad-accum"`
-	MaxSteps              int    `yaml:"max-steps"`
-	Epochs                int    `yaml:"epochs"`
-	Seed                  uint64 `yaml:"seed"`
-	MaxLength             int    `yaml:"max-length"`
-	MaxPromptLength       int    `yaml:"max-prompt-length"`
-	GroupByLength         bool   `yaml:"group-by-length"`
-	SkipBadRows           bool   `yaml:"skip-bad-rows"`
-	GradientCheckpointing bool   `yaml:"gradient-checkpointing"`
+	// BatchSize is the number of examples per micro-batch.
+	BatchSize int
+	// GradAccum is the number of micro-batches per optimiser step.
+	GradAccum int
+	// MaxSteps is the number of optimiser steps; 0 means Epochs passes.
+	MaxSteps int
+	// Epochs is the number of passes over the data when MaxSteps is 0.
+	Epochs int
+	// Seed seeds the data order, LoRA initialisation, dropout and random
+	// starting weights.
+	Seed uint64
+	// MaxLength and MaxPromptLength are the token limits the examples were
+	// truncated to (recorded in config.yaml; see [LoadOptions]).
+	MaxLength, MaxPromptLength int
+	// GroupByLength batches examples of similar length together.
+	GroupByLength bool
+	// SkipBadRows records whether bad data rows were skipped (see
+	// [LoadOptions]).
+	SkipBadRows bool
+	// GradientCheckpointing recomputes activations in the backward.
+	GradientCheckpointing bool
 
-	LoRAR       int     `yaml:"lora-r"`
-	LoRAAlpha   float64 `yaml:"lora-alpha"`
-	LoRADropout float64 `yaml:"lora-dropout"`
-	LoRATargets string  `yaml:"lora-targets"`
-	RSLoRA      bool    `yaml:"rslora"`
-	// BaseDType is how frozen weights are held: "F32", or "BF16" for half
-	// the memory (the base under LoRA, a reference model kept in memory).
-	BaseDType string `yaml:"base-dtype"`
+	// LoRA is the adapter to train; LoRA.R == 0 means full fine-tuning.
+	LoRA model.LoRAConfig
+	// BaseDType is how frozen weights are held: F32, or BF16 for half the
+	// memory (the base under LoRA, a reference model kept in memory).
+	BaseDType dtype.DType
+	// SaveDType is the storage format of the saved model.
+	SaveDType dtype.DType
 
-	SaveSteps int `yaml:"save-steps"`
-	EvalSteps int `yaml:"eval-steps"`
+	// SaveSteps writes a checkpoint every SaveSteps steps and at the end
+	// (0: only the final model).
+	SaveSteps int
+	// SaveTotalLimit keeps only the newest SaveTotalLimit checkpoints,
+	// removing older ones after each save (0: keep all), as TRL's
+	// save_total_limit.
+	SaveTotalLimit int
+	// EvalSteps evaluates every EvalSteps steps (0: at the end only).
+	EvalSteps int
 	// EvalOnStart evaluates once before the first step (step 0), as the HF
 	// Trainer's eval_on_start.
-	EvalOnStart bool   `yaml:"eval-on-start"`
-	SaveDType   string `yaml:"save-dtype"`
-	NoProgress  bool   `yaml:"no-progress"`
-
-	// Explicit lists the settings given on the command line or in the
-	// config file (the rest are defaults); not saved.
-	Explicit []string `yaml:"-"`
+	EvalOnStart bool
 }
 
-// Defaults returns the defaults of smaug train (DPOP with the paper's β and
-// λ) or, for mode "sft", of smaug sft.
-func Defaults(mode string) Config {
-	c := Config{
-		Mode: mode, Loss: "dpop", Beta: 0.3, DPOPLambda: 50, PrecomputeRef: true,
-		LR: 5e-7, LRSchedule: "linear", WarmupSteps: 0, WeightDecay: 0,
-		AdamBeta1: 0.9, AdamBeta2: 0.999, AdamEps: 1e-8, MaxGradNorm: 1,
+// Default learning rates of each mode.
+const (
+	// DefaultPreferenceLR is the DPOP paper's learning rate.
+	DefaultPreferenceLR = 5e-7
+	// DefaultSFTLR is TRL's SFTConfig.learning_rate.
+	DefaultSFTLR = 2e-5
+)
+
+// Defaults returns the defaults of a mode, the only defaults of a run: for
+// Preference, DPOP with the paper's β 0.3 and λ 50 (from [pref.ParseSpec])
+// and learning rate 5e-7; for SFT, learning rate 2e-5. The command line
+// starts from the same values.
+func Defaults(mode Mode) Config {
+	lr := DefaultPreferenceLR
+	if mode == SFT {
+		lr = DefaultSFTLR
+	}
+	spec, err := pref.ParseSpec("dpop", "")
+	if err != nil {
+		panic(err) // a fixed, valid spec
+	}
+	return Config{
+		Mode: mode, Loss: spec, PrecomputeRef: true,
+		Optim:     optim.DefaultSettings(lr),
 		BatchSize: 4, GradAccum: 1, Epochs: 1, MaxLength: 1024, MaxPromptLength: 512,
-		LoRAAlpha: 16, LoRATargets: "q_proj,k_proj,v_proj,o_proj", SaveSteps: 0, SaveDType: "F32", BaseDType: "F32",
-		SimPOGamma: 0.5, ORPOAlpha: 0.1,
+		LoRA:      model.LoRAConfig{Alpha: 16, Targets: []string{"q_proj", "k_proj", "v_proj", "o_proj"}},
+		BaseDType: dtype.F32, SaveDType: dtype.F32,
 	}
-	if mode == "sft" {
-		c.Loss, c.LR = "sft", 2e-5
-	}
-	return c
 }
 
-// Validate reports the first setting that cannot work, naming its flag.
-func (c *Config) Validate() error {
+// Validate reports the first setting that cannot work, naming its field.
+// It does not change the Config.
+func (c Config) Validate() error {
 	switch {
-	case c.Mode != "pref" && c.Mode != "sft":
-		return fmt.Errorf("mode %q: want pref or sft", c.Mode)
-	case c.Model == "" && c.InitConfig == "" && c.Resume == "":
-		return fmt.Errorf("--model is required")
+	case c.Mode != Preference && c.Mode != SFT:
+		return fmt.Errorf("Mode %q: want %q or %q", c.Mode, Preference, SFT)
 	case c.Model != "" && c.InitConfig != "":
-		return fmt.Errorf("--model and --init-config exclude each other")
-	case c.InitConfig != "" && c.Mode != "sft":
-		return fmt.Errorf("--init-config is for smaug sft only")
-	case c.Data == "":
-		return fmt.Errorf("--data is required")
-	case c.Output == "":
-		return fmt.Errorf("--output is required")
-	case c.LR < 0:
-		return fmt.Errorf("--lr must be ≥ 0, got %v", c.LR)
+		return fmt.Errorf("Model and InitConfig exclude each other")
+	case c.InitConfig != "" && c.Mode != SFT:
+		return fmt.Errorf("InitConfig is for SFT only")
+	case c.RefModel != "" && c.Mode != Preference:
+		return fmt.Errorf("RefModel is for preference training only")
+	case c.Output == "" && c.Resume == "":
+		return fmt.Errorf("Output (the run folder) is required")
 	case c.BatchSize < 1:
-		return fmt.Errorf("--batch-size must be ≥ 1, got %d", c.BatchSize)
+		return fmt.Errorf("BatchSize must be ≥ 1, got %d", c.BatchSize)
 	case c.GradAccum < 1:
-		return fmt.Errorf("--grad-accum must be ≥ 1, got %d", c.GradAccum)
+		return fmt.Errorf("GradAccum must be ≥ 1, got %d", c.GradAccum)
 	case c.MaxSteps < 0:
-		return fmt.Errorf("--max-steps must be ≥ 0, got %d", c.MaxSteps)
+		return fmt.Errorf("MaxSteps must be ≥ 0, got %d", c.MaxSteps)
 	case c.MaxSteps == 0 && c.Epochs < 1:
-		return fmt.Errorf("--epochs must be ≥ 1 when --max-steps is not set, got %d", c.Epochs)
+		return fmt.Errorf("Epochs must be ≥ 1 when MaxSteps is 0, got %d", c.Epochs)
 	case c.MaxLength < 2:
-		return fmt.Errorf("--max-length must be ≥ 2, got %d", c.MaxLength)
+		return fmt.Errorf("MaxLength must be ≥ 2, got %d", c.MaxLength)
 	case c.MaxPromptLength < 1 || c.MaxPromptLength >= c.MaxLength:
-		return fmt.Errorf("--max-prompt-length must be in [1, --max-length), got %d with --max-length %d", c.MaxPromptLength, c.MaxLength)
-	case c.MaxGradNorm < 0:
-		return fmt.Errorf("--max-grad-norm must be ≥ 0 (0 disables clipping), got %v", c.MaxGradNorm)
-	case c.LoRAR < 0:
-		return fmt.Errorf("--lora-r must be ≥ 0, got %d", c.LoRAR)
-	case c.LoRAR > 0 && c.LoRAAlpha <= 0:
-		return fmt.Errorf("--lora-alpha must be > 0, got %v", c.LoRAAlpha)
-	case c.LoRADropout < 0 || c.LoRADropout >= 1:
-		return fmt.Errorf("--lora-dropout must be in [0, 1), got %v", c.LoRADropout)
+		return fmt.Errorf("MaxPromptLength must be in [1, MaxLength), got %d with MaxLength %d", c.MaxPromptLength, c.MaxLength)
+	case c.LoRA.R < 0:
+		return fmt.Errorf("LoRA.R must be ≥ 0, got %d", c.LoRA.R)
+	case c.LoRA.R > 0 && !(c.LoRA.Alpha > 0):
+		return fmt.Errorf("LoRA.Alpha must be > 0, got %v", c.LoRA.Alpha)
+	case !(c.LoRA.Dropout >= 0 && c.LoRA.Dropout < 1):
+		return fmt.Errorf("LoRA.Dropout must be in [0, 1), got %v", c.LoRA.Dropout)
 	case c.SaveSteps < 0 || c.EvalSteps < 0:
-		return fmt.Errorf("--save-steps and --eval-steps must be ≥ 0")
+		return fmt.Errorf("SaveSteps and EvalSteps must be ≥ 0, got %d and %d", c.SaveSteps, c.EvalSteps)
+	case c.SaveTotalLimit < 0:
+		return fmt.Errorf("SaveTotalLimit must be ≥ 0, got %d", c.SaveTotalLimit)
 	}
-	switch strings.ToUpper(c.BaseDType) {
-	case "", "F32": // unset in configs written before the setting existed
-		c.BaseDType = "F32"
-	case "BF16":
-		c.BaseDType = "BF16"
-	default:
-		return fmt.Errorf("--base-dtype %q: want F32 or BF16", c.BaseDType)
+	if err := c.Optim.Validate(); err != nil {
+		return err
 	}
-	if c.BaseDType == "BF16" && c.LoRAR == 0 && c.RefModel == "" && c.PrecomputeRef {
-		return fmt.Errorf("--base-dtype BF16 holds frozen weights in bfloat16, and this run has none: use it with --lora-r, or with a reference model (--ref-model, or --precompute-ref=false)")
+	if c.Mode == Preference {
+		if err := c.Loss.Validate(); err != nil {
+			return err
+		}
 	}
-	switch strings.ToUpper(c.SaveDType) {
-	case "F32", "BF16", "F16":
-		c.SaveDType = strings.ToUpper(c.SaveDType)
-	default:
-		return fmt.Errorf("--save-dtype %q: want F32, BF16 or F16", c.SaveDType)
+	for _, d := range []struct {
+		name string
+		v    dtype.DType
+		ok   []dtype.DType
+	}{{"BaseDType", c.BaseDType, []dtype.DType{dtype.F32, dtype.BF16}}, {"SaveDType", c.SaveDType, []dtype.DType{dtype.F32, dtype.BF16, dtype.F16}}} {
+		found := false
+		for _, o := range d.ok {
+			found = found || d.v == o
+		}
+		if !found {
+			return fmt.Errorf("%s %v: want one of %v", d.name, d.v, d.ok)
+		}
+	}
+	if c.BaseDType == dtype.BF16 && c.LoRA.R == 0 && (c.Mode == SFT || c.RefModel == "" && c.PrecomputeRef) {
+		return fmt.Errorf("BaseDType BF16 holds frozen weights in bfloat16, and this run has none: use it with LoRA.R, or with a reference model (RefModel, or PrecomputeRef false)")
 	}
 	return nil
 }
 
-// LoadConfigFile reads a YAML run configuration into a map of flag name to
-// value (as text), so the command can apply the entries its flags did not
+// setting is one config.yaml entry.
+type setting struct {
+	key   string
+	value any
+	mode  Mode // the only mode that has it; "" for both
+}
+
+// settings lists the entries of config.yaml in order, keyed by the names of
+// smaug train's and smaug sft's flags, so the file given back as --config
+// repeats the run.
+func (c Config) settings() []setting {
+	return []setting{
+		{"mode", string(c.Mode), ""},
+		{"model", c.Model, ""}, {"init-config", c.InitConfig, SFT}, {"ref-model", c.RefModel, Preference},
+		{"tokenizer", c.Tokenizer, ""}, {"data", c.Data, ""}, {"eval-data", c.EvalData, ""}, {"output", c.Output, ""},
+		{"loss", strings.Join(c.Loss.Losses, ","), Preference}, {"loss-weights", joinFloats(c.Loss.Weights), Preference},
+		{"beta", c.Loss.Beta, Preference}, {"dpop-lambda", c.Loss.DPOPLambda, Preference},
+		{"label-smoothing", c.Loss.LabelSmoothing, Preference}, {"simpo-gamma", c.Loss.SimPOGamma, Preference},
+		{"orpo-alpha", c.Loss.ORPOAlpha, Preference}, {"precompute-ref", c.PrecomputeRef, Preference},
+		{"lr", c.Optim.LR, ""}, {"lr-schedule", c.Optim.Schedule, ""}, {"warmup-steps", c.Optim.WarmupSteps, ""},
+		{"weight-decay", c.Optim.WeightDecay, ""}, {"decay-all-params", c.Optim.DecayAllParams, ""},
+		{"adam-beta1", c.Optim.Beta1, ""}, {"adam-beta2", c.Optim.Beta2, ""}, {"adam-eps", c.Optim.Eps, ""},
+		{"max-grad-norm", c.Optim.MaxGradNorm, ""},
+		{"batch-size", c.BatchSize, ""}, {"grad-accum", c.GradAccum, ""}, {"max-steps", c.MaxSteps, ""},
+		{"epochs", c.Epochs, ""}, {"seed", c.Seed, ""}, {"max-length", c.MaxLength, ""},
+		{"max-prompt-length", c.MaxPromptLength, ""}, {"group-by-length", c.GroupByLength, ""},
+		{"skip-bad-rows", c.SkipBadRows, ""}, {"gradient-checkpointing", c.GradientCheckpointing, ""},
+		{"lora-r", c.LoRA.R, ""}, {"lora-alpha", c.LoRA.Alpha, ""}, {"lora-dropout", c.LoRA.Dropout, ""},
+		{"lora-targets", strings.Join(c.LoRA.Targets, ","), ""}, {"rslora", c.LoRA.RSLoRA, ""},
+		{"base-dtype", c.BaseDType.String(), ""},
+		{"save-steps", c.SaveSteps, ""}, {"save-total-limit", c.SaveTotalLimit, ""}, {"eval-steps", c.EvalSteps, ""}, {"eval-on-start", c.EvalOnStart, ""},
+		{"save-dtype", c.SaveDType.String(), ""},
+	}
+}
+
+func joinFloats(fs []float64) string {
+	parts := make([]string, len(fs))
+	for i, f := range fs {
+		parts[i] = strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	return strings.Join(parts, ",")
+}
+
+// LoadConfigFile reads a YAML run configuration into a map of setting name
+// to value (as text), so the command can apply the entries its flags did not
 // set. Unknown keys are reported by the caller, which knows the flags.
 func LoadConfigFile(path string) (map[string]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read config %s: %w", path, err)
 	}
 	var raw map[string]any
 	if err := yaml.Unmarshal(b, &raw); err != nil {
@@ -197,32 +311,24 @@ func LoadConfigFile(path string) (map[string]string, error) {
 	return out, nil
 }
 
-// modeOnly are the settings that only one mode has (as flags of its
-// command); config.yaml leaves out those of the other mode.
-var modeOnly = map[string]string{
-	"ref-model": "pref", "loss": "pref", "loss-weights": "pref", "beta": "pref", "dpop-lambda": "pref",
-	"label-smoothing": "pref", "simpo-gamma": "pref", "orpo-alpha": "pref", "precompute-ref": "pref",
-	"init-config": "sft",
-}
-
-// Save writes the effective configuration as YAML into dir/config.yaml,
-// keyed by flag name, with only the settings of the run's mode and without
-// resume (how this run started, not what it is), so the file given back as
-// --config repeats the run from the start.
-func (c *Config) Save(dir string) error {
-	var doc yaml.Node
-	if err := doc.Encode(c); err != nil {
-		return err
-	}
-	kept := doc.Content[:0]
-	for i := 0; i+1 < len(doc.Content); i += 2 {
-		key := doc.Content[i].Value
-		if m, ok := modeOnly[key]; (ok && m != c.Mode) || key == "resume" {
+// Save writes the configuration as YAML into dir/config.yaml, keyed by
+// setting name (the flag names of smaug train and smaug sft), with only the
+// settings of the run's mode and without Resume and OverwriteOutput (how
+// this run started, not what it is), so the file given back as --config repeats the run from the
+// start.
+func (c Config) Save(dir string) error {
+	doc := yaml.Node{Kind: yaml.MappingNode}
+	for _, s := range c.settings() {
+		if s.mode != "" && s.mode != c.Mode {
 			continue
 		}
-		kept = append(kept, doc.Content[i], doc.Content[i+1])
+		var k, v yaml.Node
+		k.SetString(s.key)
+		if err := v.Encode(s.value); err != nil {
+			return fmt.Errorf("config.yaml: %s: %w", s.key, err)
+		}
+		doc.Content = append(doc.Content, &k, &v)
 	}
-	doc.Content = kept
 	b, err := yaml.Marshal(&doc)
 	if err != nil {
 		return err

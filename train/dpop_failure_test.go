@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/smaug-dev/smaug/hf"
 	"github.com/smaug-dev/smaug/model"
+	"github.com/smaug-dev/smaug/pref"
 )
 
 // tinyConfig is a small Llama shape that trains in milliseconds a step.
@@ -65,7 +67,7 @@ func runTraining(t *testing.T, cfg Config, train, eval []Example) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Run(); err != nil {
+	if err := tr.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -125,9 +127,9 @@ func TestDPOLowersChosenDPOPDoesNot(t *testing.T) {
 		}
 	}
 	base := filepath.Join(dir, "base")
-	sc := Defaults("sft")
+	sc := Defaults(SFT)
 	sc.Model, sc.Data, sc.Output = filepath.Join(dir, "init"), "sft", base
-	sc.LR, sc.LRSchedule, sc.BatchSize, sc.MaxSteps, sc.MaxLength, sc.MaxPromptLength = 3e-3, "constant", 8, 60, 32, 8
+	sc.Optim.LR, sc.Optim.Schedule, sc.BatchSize, sc.MaxSteps, sc.MaxLength, sc.MaxPromptLength = 3e-3, "constant", 8, 60, 32, 8
 	runTraining(t, sc, sft, nil)
 	if r := metricRows(t, base); !(r[len(r)-1]["loss"] < 0.5) {
 		t.Fatalf("SFT did not learn the sequences: loss %.3f → %.3f", r[0]["loss"], r[len(r)-1]["loss"])
@@ -139,10 +141,15 @@ func TestDPOLowersChosenDPOPDoesNot(t *testing.T) {
 	type change struct{ train, held, suffix [2]float64 }
 	got := map[string]change{}
 	for _, loss := range []string{"dpo", "dpop"} {
-		pc := Defaults("pref")
+		pc := Defaults(Preference)
 		pc.Model, pc.Data, pc.Output = base, "pairs", filepath.Join(dir, loss)
-		pc.Loss, pc.Beta, pc.DPOPLambda = loss, 0.3, 50
-		pc.LR, pc.LRSchedule, pc.BatchSize, pc.MaxSteps, pc.MaxLength, pc.MaxPromptLength = 1e-3, "constant", 4, 40, 32, 8
+		spec, err := pref.ParseSpec(loss, "") // dpo: λ 0; dpop: the paper's λ 50
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec.Beta = 0.3
+		pc.Loss = spec
+		pc.Optim.LR, pc.Optim.Schedule, pc.BatchSize, pc.MaxSteps, pc.MaxLength, pc.MaxPromptLength = 1e-3, "constant", 4, 40, 32, 8
 		runTraining(t, pc, pairs, heldOut)
 		var g change
 		for k, m := range []string{base, pc.Output} {

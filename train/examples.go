@@ -41,7 +41,7 @@ type ChatRenderer func(messages []map[string]any, addGenerationPrompt bool) (str
 
 // LoadOptions says how rows become examples.
 type LoadOptions struct {
-	Mode            string // "pref" or "sft"
+	Mode            Mode // Preference or SFT
 	Encoder         TextEncoder
 	Chat            ChatRenderer
 	BOSText         string // the BOS token's text, to tell whether a rendered template already has it
@@ -98,7 +98,7 @@ func LoadExamples(path string, o LoadOptions) ([]Example, LoadStats, error) {
 				return nil, st, err
 			}
 			if !o.SkipBadRows {
-				return nil, st, fmt.Errorf("%w (use --skip-bad-rows to skip such rows)", err)
+				return nil, st, fmt.Errorf("%w (set SkipBadRows to skip such rows)", err)
 			}
 			st.Skipped++
 			if len(st.SkipReasons) < 5 {
@@ -135,14 +135,14 @@ func (o *LoadOptions) example(row data.Row) (Example, error) {
 	switch {
 	case has("prompt_ids"):
 		second := "rejected_ids"
-		if o.Mode == "sft" {
+		if o.Mode == SFT {
 			second = ""
 		}
 		if ex.Prompt, err = idsField(row, "prompt_ids"); err != nil {
 			return ex, err
 		}
 		first := "chosen_ids"
-		if o.Mode == "sft" {
+		if o.Mode == SFT {
 			first = "completion_ids"
 		}
 		if ex.Chosen, err = idsField(row, first); err != nil {
@@ -155,8 +155,8 @@ func (o *LoadOptions) example(row data.Row) (Example, error) {
 		}
 		return ex, nil
 	case o.Encoder == nil:
-		return ex, rowErr(row, "", "text rows need a tokenizer (--tokenizer, or tokenizer files in the model folder); or give prompt_ids/chosen_ids/rejected_ids")
-	case o.Mode == "sft" && has("text"):
+		return ex, rowErr(row, "", "text rows need a tokenizer (LoadOptions.Encoder); or give prompt_ids/chosen_ids/rejected_ids")
+	case o.Mode == SFT && has("text"):
 		s, ok := f["text"].(string)
 		if !ok || s == "" {
 			return ex, rowErr(row, "text", "want a non-empty string")
@@ -170,7 +170,7 @@ func (o *LoadOptions) example(row data.Row) (Example, error) {
 		}
 		ex.Prompt, ex.Chosen = ids[:1], ids[1:]
 		return ex, nil
-	case o.Mode == "sft" && has("messages"):
+	case o.Mode == SFT && has("messages"):
 		msgs, err := messagesField(row, "messages")
 		if err != nil {
 			return ex, err
@@ -187,7 +187,7 @@ func (o *LoadOptions) example(row data.Row) (Example, error) {
 		return ex, nil
 	}
 	names := []string{"chosen", "rejected"}
-	if o.Mode == "sft" {
+	if o.Mode == SFT {
 		names = []string{"completion"}
 	}
 	for _, n := range names {

@@ -38,8 +38,10 @@ func writeLines(t *testing.T, dir, name string, lines ...string) string {
 func TestLoadExamplesBadRows(t *testing.T) {
 	good := `{"prompt": "ab", "chosen": "c", "rejected": "d"}`
 	for _, tc := range []struct {
-		name, mode, row string
-		want            string // in the error, after "file:2: "
+		name string
+		mode Mode
+		row  string
+		want string // in the error, after "file:2: "
 	}{
 		{"missing rejected", "pref", `{"prompt": "ab", "chosen": "c"}`, `field "rejected": missing`},
 		{"missing chosen", "pref", `{"prompt": "ab", "rejected": "c"}`, `field "chosen": missing`},
@@ -70,8 +72,8 @@ func TestLoadExamplesBadRows(t *testing.T) {
 			if want := path + ":2: " + tc.want; !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q\nwant it to contain %q", err, want)
 			}
-			if !strings.Contains(err.Error(), "--skip-bad-rows") {
-				t.Errorf("error %q does not mention --skip-bad-rows", err)
+			if !strings.Contains(err.Error(), "SkipBadRows") {
+				t.Errorf("error %q does not mention SkipBadRows", err)
 			}
 			o.SkipBadRows = true
 			exs, st, err := LoadExamples(path, o)
@@ -107,8 +109,10 @@ func TestLoadExamplesEncoding(t *testing.T) {
 		return out
 	}
 	for _, tc := range []struct {
-		name, mode, row string
-		want            Example
+		name string
+		mode Mode
+		row  string
+		want Example
 	}{
 		{"token ids", "pref", `{"prompt_ids": [5, 6], "chosen_ids": [7], "rejected_ids": [8, 9]}`,
 			Example{Prompt: []int{5, 6}, Chosen: []int{7}, Rejected: []int{8, 9}}},
@@ -150,7 +154,7 @@ func TestLoadExamplesTruncation(t *testing.T) {
 		`{"prompt_ids": [1, 2], "chosen_ids": [10, 11, 12, 13, 14, 15, 16], "rejected_ids": [20, 21]}`, // chosen cut
 		`{"prompt_ids": [1, 2, 3, 4, 5], "chosen_ids": [10], "rejected_ids": [20]}`,                    // prompt cut
 		`{"prompt_ids": [1, 2], "chosen_ids": [10], "rejected_ids": [20]}`)                             // untouched
-	exs, st, err := LoadExamples(path, LoadOptions{Mode: "pref", MaxLength: 6, MaxPromptLength: 4})
+	exs, st, err := LoadExamples(path, LoadOptions{Mode: Preference, MaxLength: 6, MaxPromptLength: 4})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,10 +52,9 @@ func TestDataOrder(t *testing.T) {
 		exs[i] = Example{Prompt: []int{1}, Chosen: make([]int, 1+(i*7)%10), Rejected: []int{2}}
 	}
 	tr := &Trainer{Cfg: Config{Seed: 3, BatchSize: 3}, train: exs}
-	order := tr.order(0)
 	var seen [][]int
 	for range 8 { // 4 batches an epoch (3, 3, 3, 1), two epochs
-		seen = append(seen, tr.nextBatch(&order))
+		seen = append(seen, tr.nextBatch())
 	}
 	var sizes []int
 	for _, b := range seen {
@@ -78,12 +77,12 @@ func TestDataOrder(t *testing.T) {
 		t.Errorf("state after two epochs: epoch %d position %d, want 1 and 10", tr.state.Epoch, tr.state.Pos)
 	}
 	again := &Trainer{Cfg: Config{Seed: 3, BatchSize: 3}, train: exs}
-	if !slices.Equal(again.order(1), e2) {
+	if !slices.Equal(again.epochOrder(1), e2) {
 		t.Errorf("epoch 1's order is not a function of seed and epoch")
 	}
 
 	tr.Cfg.GroupByLength = true
-	grouped := tr.order(0)
+	grouped := tr.epochOrder(0)
 	for i := 1; i < len(grouped); i++ {
 		if exs[grouped[i-1]].Tokens() < exs[grouped[i]].Tokens() {
 			t.Fatalf("grouped order %v is not longest first", grouped)
@@ -100,7 +99,7 @@ func TestDataOrder(t *testing.T) {
 		{10, 3, 8, 3, 3}, // fewer batches than accumulation: 1 step an epoch
 		{9, 3, 3, 1, 1},
 	} {
-		tr := &Trainer{Cfg: Defaults("pref"), train: make([]Example, tc.n), Policy: policy}
+		tr := &Trainer{Cfg: Defaults(Preference), train: make([]Example, tc.n), Policy: policy}
 		tr.Cfg.BatchSize, tr.Cfg.GradAccum, tr.Cfg.Epochs = tc.batch, tc.accum, tc.epochs
 		if err := tr.setupOptimizer(); err != nil {
 			t.Fatal(err)

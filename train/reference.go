@@ -25,20 +25,19 @@ func scoreExamples(m *model.Model, exs []Example, batchSize int, progress func(i
 	out := make(RefLogps, len(exs))
 	for lo := 0; lo < len(exs); lo += batchSize {
 		hi := min(lo+batchSize, len(exs))
-		items := make([]model.Completion, 0, 2*(hi-lo))
-		for _, e := range exs[lo:hi] {
-			items = append(items, model.Completion{Prompt: e.Prompt, Completion: e.Chosen})
-		}
-		for _, e := range exs[lo:hi] {
-			items = append(items, model.Completion{Prompt: e.Prompt, Completion: e.Rejected})
-		}
+		items, _ := PairItems(exs[lo:hi])
 		s, err := m.LogProbs(nil, items)
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", exs[lo].Source, exs[lo].Line, err)
+			return nil, fmt.Errorf("%s: %w", where(exs[lo]), err)
 		}
 		n := hi - lo
 		for i := 0; i < n; i++ {
 			out[lo+i] = [2]float64{float64(s.Seq.Data[i]), float64(s.Seq.Data[n+i])}
+			for _, v := range out[lo+i] {
+				if !isFinite(v) {
+					return nil, fmt.Errorf("%s: the reference model gives a log-prob of %v: its weights are not finite (saved from a diverged run?)", where(exs[lo+i]), v)
+				}
+			}
 		}
 		if progress != nil {
 			progress(n)
@@ -115,13 +114,4 @@ func cachedReference(dir, key string, n int, compute func() (RefLogps, error)) (
 		return nil, false, err
 	}
 	return r, false, atomicfile.WriteFile(path, b)
-}
-
-// frozenDType adds how frozen weights are held to a reference identity: a
-// reference held in bfloat16 scores differently unless its checkpoint is
-// stored in BF16.
-func frozenDType(h hash.Hash, c Config) {
-	if c.BaseDType == "BF16" {
-		fmt.Fprintf(h, "base-dtype BF16\n")
-	}
 }

@@ -2,11 +2,12 @@ package train
 
 import (
 	"bufio"
-	"crypto/sha256"
+	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/smaug-dev/smaug/internal/atomicfile"
+	"hash"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -16,7 +17,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smaug-dev/smaug/dtype"
 	"github.com/smaug-dev/smaug/hf"
+	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"github.com/smaug-dev/smaug/model"
 	"github.com/smaug-dev/smaug/optim"
 	"github.com/smaug-dev/smaug/pref"
@@ -37,67 +40,128 @@ type State struct {
 	DataHash string `json:"train_data_hash,omitempty"`
 }
 
-// Trainer runs one training job.
+// Trainer runs one training job. The parts both modes share (the policy,
+// the data order, the optimiser, checkpoints and metrics) live here; what
+// a step computes belongs to the mode's objective, the preference trainer
+// or the SFT trainer.
 type Trainer struct {
-	Cfg    Config
+	// Cfg is the run's configuration; the trainer does not change it.
+	Cfg Config
+	// Policy is the model being trained.
 	Policy *model.Model
-	Spec   pref.Spec
+	// LoadStats are what loading the training data did (see [Options]).
+	LoadStats LoadStats
 
-	train, eval       []Example
-	refTrain, refEval RefLogps
-	ref               *model.Model // only without precomputed reference log-probs
-	lora              bool
-	params            []*optim.Param
-	opt               *optim.AdamW
-	sched             optim.Schedule
-	state             State
-	tape              *tensor.Tape
-	totalSteps        int
-	log               io.Writer
-	progress          func(step int, m map[string]float64)
-	metricsFile       *os.File
-	lastMetrics       map[string]float64
-	LoadStats         LoadStats
+	obj         objective
+	train, eval []Example
+	start       *model.Model // the starting model given in memory, if any
+	lora        bool
+	params      []*optim.Param
+	opt         *optim.AdamW
+	sched       optim.Schedule
+	state       State
+	order       []int // this epoch's example order (nil: not drawn yet)
+	tape        *tensor.Tape
+	totalSteps  int
+	log         io.Writer
+	progress    func(step int, m map[string]float64)
+	metricsFile *os.File
+	lastMetrics map[string]float64
+	dir         *runDir // the run folder, locked
+	resumed     bool    // started from a checkpoint
+	kept        bool    // a step was made or something saved: the folder stays
+}
+
+// objective is what one mode computes: the preference trainer or the SFT
+// trainer.
+type objective interface {
+	// check reports the first example the objective cannot train on.
+	check(exs []Example) error
+	// prepare readies what the steps need (reference log-probs).
+	prepare(t *Trainer, newBar func(int, string) func(int)) error
+	// beginStep starts a new optimiser step's metrics.
+	beginStep()
+	// accumulate adds the gradients of training examples idx, scaled by
+	// 1/GradAccum, and returns the tokens it put through the model.
+	accumulate(t *Trainer, idx []int) (int64, error)
+	// stepMetrics returns the metrics of the micro-batches since beginStep.
+	stepMetrics() map[string]float64
+	// evaluate computes the metrics over the eval examples (no gradients),
+	// without the eval_ prefix.
+	evaluate(t *Trainer) (map[string]float64, error)
+	// close releases what prepare loaded.
+	close() error
 }
 
 // Options are the parts of a Trainer that come from outside the config:
-// the data, already tokenized, and where to report.
+// the data, already tokenized, an optional starting model in memory, and
+// where to report.
 type Options struct {
+	// Train and Eval are the training and evaluation examples (Train is
+	// required).
 	Train, Eval []Example
-	LoadStats   LoadStats
-	Log         io.Writer                               // human-readable log lines (nil: discard)
-	Progress    func(step int, m map[string]float64)    // after each optimiser step (nil: none)
-	NewBar      func(n int, desc string) func(done int) // progress of long preparations (nil: none)
+	// LoadStats are recorded in the run folder (data_stats.json).
+	LoadStats LoadStats
+	// Policy, when set, is the starting model in memory, used instead of
+	// Config.Model and Config.InitConfig: full fine-tuning trains it in
+	// place, LoRA attaches the adapter to it. It also provides the default
+	// reference (its weights before training). With Config.Resume, pass the
+	// same starting model again: the trained weights come from the
+	// checkpoint.
+	Policy *model.Model
+	// Log receives human-readable log lines (nil: discard).
+	Log io.Writer
+	// Progress is called after each optimiser step of Run (nil: none).
+	Progress func(step int, m map[string]float64)
+	// NewBar reports progress of long preparations (nil: none).
+	NewBar func(n int, desc string) func(done int)
 }
 
-// New prepares a run: loads (or resumes) the policy, attaches LoRA, sets up
-// the loss, the reference log-probs and the optimiser, and creates the run
-// folder. Call Run next.
+// New prepares a run: checks the config, creates and locks the run folder
+// (see [RunFolder]; a folder holding another run, a model folder, or an
+// output inside an input is a [*RunFolderError], before any work), loads
+// (or resumes) the policy, attaches LoRA, computes the reference log-probs
+// and sets up the optimiser. Call Run, or Step repeatedly, next, and Close
+// at the end. The run folder is locked until Close; when New fails, or no
+// step was made before Close, a folder New created is removed (one it
+// found empty is emptied again).
 func New(cfg Config, o Options) (_ *Trainer, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	t := &Trainer{Cfg: cfg, train: o.Train, eval: o.Eval, log: o.Log, progress: o.Progress, LoadStats: o.LoadStats, tape: tensor.NewTape()}
+	switch {
+	case o.Policy != nil && (cfg.Model != "" || cfg.InitConfig != ""):
+		return nil, fmt.Errorf("a starting model in memory (Options.Policy) and Config.Model or Config.InitConfig exclude each other")
+	case o.Policy == nil && cfg.Model == "" && cfg.InitConfig == "" && cfg.Resume == "":
+		return nil, fmt.Errorf("no starting model: set Config.Model, Config.InitConfig or Options.Policy")
+	case len(o.Train) == 0:
+		return nil, fmt.Errorf("no training examples")
+	}
+	t := &Trainer{Cfg: cfg, train: o.Train, eval: o.Eval, log: o.Log, progress: o.Progress, LoadStats: o.LoadStats,
+		start: o.Policy, tape: tensor.NewTape()}
 	if t.log == nil {
 		t.log = io.Discard
 	}
-	if len(t.train) == 0 {
-		return nil, fmt.Errorf("no training examples")
+	if cfg.Mode == SFT {
+		t.obj = &sftTrainer{}
+	} else {
+		t.obj = &prefTrainer{spec: cfg.Loss}
 	}
-	if err := os.MkdirAll(cfg.Output, 0o755); err != nil {
-		return nil, err
-	}
-	if err := t.setupLoss(); err != nil {
-		return nil, err
+	for _, set := range [][]Example{t.train, t.eval} {
+		if err := t.obj.check(set); err != nil {
+			return nil, err
+		}
 	}
 	var resume string
 	if cfg.Resume != "" {
-		var err error
 		if resume, err = FindCheckpoint(cfg.Resume); err != nil {
 			return nil, err
 		}
 	}
-	if err := t.loadPolicy(resume); err != nil {
+	if t.Cfg.Output, err = RunFolder(cfg); err != nil {
+		return nil, err
+	}
+	if t.dir, err = openRunDir(t.Cfg, resume, t.logf); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -105,12 +169,18 @@ func New(cfg Config, o Options) (_ *Trainer, err error) {
 			t.Close()
 		}
 	}()
+	if err := t.loadPolicy(resume); err != nil {
+		return nil, err
+	}
+	if err := t.checkStartWeights(); err != nil {
+		return nil, err
+	}
 	for _, set := range [][]Example{t.train, t.eval} {
 		if err := checkVocab(set, t.Policy.Config.VocabSize); err != nil {
 			return nil, err
 		}
 	}
-	if err := t.setupReference(o.NewBar); err != nil {
+	if err := t.obj.prepare(t, o.NewBar); err != nil {
 		return nil, err
 	}
 	if err := t.setupOptimizer(); err != nil {
@@ -121,9 +191,13 @@ func New(cfg Config, o Options) (_ *Trainer, err error) {
 			return nil, err
 		}
 		fmt.Fprintf(t.log, "resumed from %s at step %d\n", resume, t.state.Step)
+		t.resumed = true
 	}
 	return t, nil
 }
+
+// logf writes a line to the trainer's log.
+func (t *Trainer) logf(format string, args ...any) { fmt.Fprintf(t.log, format+"\n", args...) }
 
 func checkVocab(exs []Example, vocab int) error {
 	for _, e := range exs {
@@ -138,239 +212,100 @@ func checkVocab(exs []Example, vocab int) error {
 	return nil
 }
 
-func (t *Trainer) setupLoss() error {
-	c := t.Cfg
-	if c.Mode == "sft" {
-		for _, e := range append(append([]Example{}, t.train...), t.eval...) {
-			if len(e.Chosen) == 0 {
-				return fmt.Errorf("%s:%d: empty completion", e.Source, e.Line)
-			}
-		}
-		return nil
-	}
-	for _, set := range [][]Example{t.train, t.eval} {
-		for _, e := range set {
-			if e.Rejected == nil {
-				return fmt.Errorf("%s:%d: no rejected completion (a preference row needs chosen and rejected)", e.Source, e.Line)
-			}
-		}
-	}
-	s, err := pref.ParseSpec(c.Loss, c.LossWeights)
-	if err != nil {
-		return fmt.Errorf("--loss: %w", err)
-	}
-	s.Beta, s.LabelSmoothing, s.SimPOGamma, s.ORPOAlpha = c.Beta, c.LabelSmoothing, c.SimPOGamma, c.ORPOAlpha
-	s.DPOPLambda = c.DPOPLambda
-	isDPOP := false
-	for _, l := range s.Losses {
-		isDPOP = isDPOP || l == "dpop"
-	}
-	if !isDPOP && !flagSet(c, "dpop-lambda") {
-		s.DPOPLambda = 0
-	}
-	t.Cfg.DPOPLambda = s.DPOPLambda // config.yaml records the λ in effect
-	if err := s.Validate(); err != nil {
-		return err
-	}
-	t.Spec = s
-	return nil
-}
-
-// flagSet reports whether a setting was given explicitly (Config.Explicit).
-func flagSet(c Config, name string) bool {
-	for _, n := range c.Explicit {
-		if n == name {
-			return true
-		}
-	}
-	return false
-}
-
 func (t *Trainer) loadPolicy(resume string) error {
 	c := t.Cfg
+	bf16 := c.BaseDType == dtype.BF16
 	var err error
 	switch {
-	case resume != "" && c.LoRAR == 0:
+	case resume != "" && c.LoRA.R == 0:
 		t.Policy, err = model.Load(resume)
+	case t.start != nil:
+		t.Policy = t.start
 	case c.InitConfig != "":
 		var cfg *hf.Config
 		if cfg, err = hf.LoadConfig(c.InitConfig); err == nil {
 			t.Policy, err = model.NewRandom(cfg, c.Seed, initializerRange(cfg))
 		}
-	case c.LoRAR > 0:
+	case c.LoRA.R > 0:
 		// The base is frozen under the adapter.
-		t.Policy, err = model.LoadFrozen(c.Model, c.BaseDType == "BF16")
+		t.Policy, err = model.LoadFrozen(c.Model, bf16)
 	default:
 		t.Policy, err = model.Load(c.Model)
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("starting model: %w", err)
 	}
 	t.Policy.GradientCheckpointing = c.GradientCheckpointing
-	if c.LoRAR > 0 {
+	if c.LoRA.R > 0 {
 		t.lora = true
 		if resume != "" {
 			if _, err := model.LoadAdapter(t.Policy, resume); err != nil {
-				return err
+				return fmt.Errorf("resume %s: %w", resume, err)
 			}
-		} else if err := t.Policy.AttachLoRA(model.LoRAConfig{R: c.LoRAR, Alpha: c.LoRAAlpha, Dropout: c.LoRADropout,
-			Targets: splitList(c.LoRATargets), RSLoRA: c.RSLoRA}, c.Seed); err != nil {
-			return fmt.Errorf("--lora-*: %w", err)
+		} else if err := t.Policy.AttachLoRA(c.LoRA, c.Seed); err != nil {
+			return fmt.Errorf("LoRA: %w", err)
 		}
 		t.Policy.SetDropoutSeed(c.Seed)
-		if c.BaseDType == "BF16" {
-			t.Policy.HoldFrozenBF16() // a base from --init-config
+		if bf16 {
+			t.Policy.HoldFrozenBF16() // a base from InitConfig or in memory
 		}
 	}
 	return nil
 }
 
 // Close releases the files that frozen bfloat16 weights read from (see
-// model.LoadFrozen); the trainer must not be used afterwards.
+// model.LoadFrozen), what the objective loaded and the run folder's lock;
+// the trainer must not be used afterwards. A starting model given in
+// memory is not closed. When no step was made and nothing saved, a run
+// folder New created is removed.
 func (t *Trainer) Close() error {
-	err := t.Policy.Close()
-	if t.ref != nil {
-		err = errors.Join(err, t.ref.Close())
+	var err error
+	if t.Policy != nil && t.Policy != t.start {
+		err = t.Policy.Close()
+	}
+	err = errors.Join(err, t.obj.close())
+	if t.dir != nil {
+		err = errors.Join(err, t.dir.close(!t.kept))
+		t.dir = nil
 	}
 	return err
 }
 
-// loadFrozen loads a reference model, held as --base-dtype says.
+// loadFrozen loads a reference model, held as BaseDType says.
 func (t *Trainer) loadFrozen(dir string) (*model.Model, error) {
-	return model.LoadFrozen(dir, t.Cfg.BaseDType == "BF16")
+	return model.LoadFrozen(dir, t.Cfg.BaseDType == dtype.BF16)
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-// setupReference computes (or reads from the run folder's cache) the
-// reference log-probs, or keeps a reference model when precomputation is
-// off. Reference-free losses and SFT need none.
-func (t *Trainer) setupReference(newBar func(int, string) func(int)) error {
-	c := t.Cfg
-	if c.Mode == "sft" || !t.Spec.NeedsReference() {
+// startIdentity hashes what identifies the starting weights: the folder's
+// files (see modelIdentity), or the weights themselves for a model given
+// in memory.
+func (t *Trainer) startIdentity(h hash.Hash) error {
+	if t.start != nil {
+		weightsIdentity(h, t.start)
 		return nil
 	}
-	var identity string
-	release := func() {}
-	switch {
-	case c.RefModel != "":
-		h := sha256.New()
-		if err := modelIdentity(h, c.RefModel); err != nil {
-			return err
-		}
-		frozenDType(h, c)
-		identity = fmt.Sprintf("%x", h.Sum(nil))
-		var loaded *model.Model
-		load := func() (*model.Model, error) {
-			m, err := t.loadFrozen(c.RefModel)
-			if err != nil {
-				return nil, fmt.Errorf("--ref-model: %w", err)
-			}
-			loaded = m
-			return m, nil
-		}
-		if !c.PrecomputeRef {
-			var err error
-			t.ref, err = load()
-			return err
-		}
-		// Loaded only on a cache miss, and closed once scored.
-		release = func() {
-			if loaded != nil {
-				loaded.Close()
-			}
-		}
-		return t.precompute(identity, load, release, newBar)
-	case t.lora:
-		// The same weights with the adapter switched off.
-		h := sha256.New()
-		modelIdentity(h, c.Model)
-		fmt.Fprintf(h, "lora-off\n")
-		frozenDType(h, c)
-		identity = fmt.Sprintf("%x", h.Sum(nil))
-		if !c.PrecomputeRef {
-			return nil // scored on the fly with the adapter disabled
-		}
-		return t.precompute(identity, func() (*model.Model, error) {
-			t.Policy.SetAdapterEnabled(false)
-			return t.Policy, nil
-		}, func() { t.Policy.SetAdapterEnabled(true) }, newBar)
-	default:
-		// The starting weights. On resume they are no longer in memory: the
-		// cache (written at the start of the run) or the original --model
-		// folder provides them.
-		h := sha256.New()
-		if c.Model != "" {
-			modelIdentity(h, c.Model)
-		}
-		identity = fmt.Sprintf("%x", h.Sum(nil))
-		if !c.PrecomputeRef {
-			m, err := t.loadFrozen(c.Model)
-			if err != nil {
-				return err
-			}
-			t.ref = m
-			return nil
-		}
-		return t.precompute(identity, func() (*model.Model, error) {
-			if c.Resume != "" {
-				m, err := model.Load(c.Model)
-				if err != nil {
-					return nil, err
-				}
-				m.Freeze()
-				return m, nil
-			}
-			return t.Policy, nil
-		}, release, newBar)
-	}
-}
-
-func (t *Trainer) precompute(identity string, get func() (*model.Model, error), release func(), newBar func(int, string) func(int)) error {
-	defer release()
-	var m *model.Model
-	for i, set := range []*[]Example{&t.train, &t.eval} {
-		if len(*set) == 0 {
-			continue
-		}
-		key := refCacheKey(identity, *set)
-		r, hit, err := cachedReference(t.Cfg.Output, key, len(*set), func() (RefLogps, error) {
-			if m == nil {
-				var err error
-				if m, err = get(); err != nil {
-					return nil, err
-				}
-			}
-			var bar func(int)
-			if newBar != nil {
-				bar = newBar(len(*set), "reference log-probs")
-			}
-			return scoreExamples(m, *set, max(t.Cfg.BatchSize, 1), bar)
-		})
-		if err != nil {
-			return err
-		}
-		what := []string{"train", "eval"}[i]
-		if hit {
-			fmt.Fprintf(t.log, "reference log-probs (%s): read from cache %s\n", what, key)
-		} else {
-			fmt.Fprintf(t.log, "reference log-probs (%s): computed for %d examples, cached as %s\n", what, len(*set), key)
-		}
-		if i == 0 {
-			t.refTrain = r
-		} else {
-			t.refEval = r
-		}
+	if t.Cfg.Model != "" {
+		return modelIdentity(h, t.Cfg.Model)
 	}
 	return nil
+}
+
+// weightsIdentity hashes every parameter of m (names and values), for a
+// model that has no folder to identify it by.
+func weightsIdentity(h hash.Hash, m *model.Model) {
+	fmt.Fprintf(h, "in-memory model\n")
+	var buf [4]byte
+	for _, p := range m.Params() {
+		fmt.Fprintf(h, "%s %v\n", p.Name, p.Tensor.Shape)
+		for _, v := range p.Tensor.Data {
+			binary.LittleEndian.PutUint32(buf[:], math.Float32bits(v))
+			h.Write(buf[:])
+		}
+		for _, v := range p.Tensor.BF16 {
+			binary.LittleEndian.PutUint16(buf[:2], v)
+			h.Write(buf[:2])
+		}
+	}
 }
 
 func (t *Trainer) trainable() []model.Param {
@@ -381,13 +316,13 @@ func (t *Trainer) trainable() []model.Param {
 }
 
 func (t *Trainer) setupOptimizer() error {
-	c := t.Cfg
+	c, o := t.Cfg, t.Cfg.Optim
 	for _, p := range t.trainable() {
 		t.params = append(t.params, &optim.Param{Name: p.Name, Data: p.Tensor.Data, Grad: p.Tensor.Grad,
-			Decay: c.DecayAllParams || !optim.NoDecay(p.Name)})
+			Decay: o.DecayAllParams || !optim.NoDecay(p.Name)})
 	}
 	var err error
-	if t.opt, err = optim.NewAdamW(c.AdamBeta1, c.AdamBeta2, c.AdamEps, c.WeightDecay); err != nil {
+	if t.opt, err = optim.NewAdamW(o.Beta1, o.Beta2, o.Eps, o.WeightDecay); err != nil {
 		return err
 	}
 	t.totalSteps = c.MaxSteps
@@ -395,23 +330,20 @@ func (t *Trainer) setupOptimizer() error {
 		batches := (len(t.train) + c.BatchSize - 1) / c.BatchSize
 		t.totalSteps = c.Epochs * max(batches/c.GradAccum, 1)
 	}
-	t.sched = optim.Schedule{Kind: c.LRSchedule, Warmup: c.WarmupSteps, Total: t.totalSteps, Base: c.LR}
-	if err := t.sched.Validate(); err != nil {
-		return fmt.Errorf("--lr-schedule: %w", err)
-	}
-	return nil
+	t.sched = optim.Schedule{Kind: o.Schedule, Warmup: o.WarmupSteps, Total: t.totalSteps, Base: o.LR}
+	return t.sched.Validate()
 }
 
-// TotalSteps is the number of optimiser steps the run will make.
+// TotalSteps is the number of optimiser steps Run makes in all.
 func (t *Trainer) TotalSteps() int { return t.totalSteps }
 
-// Step is the number of optimiser steps done.
-func (t *Trainer) Step() int { return t.state.Step }
+// StepsDone is the number of optimiser steps done (resumed ones included).
+func (t *Trainer) StepsDone() int { return t.state.Step }
 
-// order returns the example order of an epoch: a permutation seeded by the
-// run's seed and the epoch, grouped by length in mega-batches of 50 batches
-// (as the HF LengthGroupedSampler) when asked.
-func (t *Trainer) order(epoch int) []int {
+// epochOrder returns the example order of an epoch: a permutation seeded
+// by the run's seed and the epoch, grouped by length in mega-batches of 50
+// batches (as the HF LengthGroupedSampler) when asked.
+func (t *Trainer) epochOrder(epoch int) []int {
 	r := rand.New(rand.NewPCG(t.Cfg.Seed, uint64(epoch)+1))
 	perm := r.Perm(len(t.train))
 	if t.Cfg.GroupByLength {
@@ -426,27 +358,40 @@ func (t *Trainer) order(epoch int) []int {
 
 // nextBatch returns the indices of the next micro-batch, moving through
 // epochs as needed.
-func (t *Trainer) nextBatch(order *[]int) []int {
+func (t *Trainer) nextBatch() []int {
+	if t.order == nil {
+		t.order = t.epochOrder(t.state.Epoch)
+	}
 	var idx []int
 	for len(idx) < t.Cfg.BatchSize {
-		if t.state.Pos >= len(*order) {
+		if t.state.Pos >= len(t.order) {
 			if len(idx) > 0 {
 				break // the epoch's last, smaller batch
 			}
 			t.state.Epoch++
 			t.state.Pos = 0
-			*order = t.order(t.state.Epoch)
+			t.order = t.epochOrder(t.state.Epoch)
 		}
-		idx = append(idx, (*order)[t.state.Pos])
+		idx = append(idx, t.order[t.state.Pos])
 		t.state.Pos++
 	}
 	return idx
 }
 
-// Run trains until the configured number of steps, saving checkpoints and
-// metrics as it goes, then writes the final model into the output folder.
-func (t *Trainer) Run() error {
+// Run trains until TotalSteps steps are done, writing metrics and
+// checkpoints as it goes, then writes the final model into the run folder.
+// When ctx is cancelled, Run finishes the step in progress, saves a
+// checkpoint that Config.Resume continues from exactly, and returns an
+// error that wraps ctx.Err().
+//
+// Run on a resumed run that had already finished (see Finished) writes
+// nothing and returns nil.
+func (t *Trainer) Run(ctx context.Context) error {
 	c := t.Cfg
+	if t.Finished() {
+		t.logf("%s already holds the finished run (%d of %d steps, final %s saved): nothing to do", c.Output, t.state.Step, t.totalSteps, t.finalWeights())
+		return nil
+	}
 	if err := c.Save(c.Output); err != nil {
 		return err
 	}
@@ -462,28 +407,31 @@ func (t *Trainer) Run() error {
 		return err
 	}
 	t.metricsFile = f
-	defer f.Close()
+	defer func() {
+		f.Close()
+		t.metricsFile = nil
+	}()
 	if c.EvalOnStart && len(t.eval) > 0 && t.state.Step == 0 {
-		em, err := t.Evaluate()
-		if err != nil {
-			return err
-		}
-		if err := t.writeMetrics(em); err != nil {
+		if err := t.evaluateAndLog(); err != nil {
 			return err
 		}
 	}
-	order := t.order(t.state.Epoch)
 	for t.state.Step < t.totalSteps {
-		m, err := t.step(&order)
+		if ctx.Err() != nil {
+			if err := t.SaveCheckpoint(); err != nil {
+				return errors.Join(ctx.Err(), err)
+			}
+			return fmt.Errorf("stopped after step %d, checkpoint saved in %s: %w", t.state.Step, c.Output, ctx.Err())
+		}
+		m, err := t.Step(ctx)
 		if err != nil {
-			return fmt.Errorf("step %d: %w", t.state.Step+1, err)
+			return err
+		}
+		if err := t.writeMetrics(m); err != nil {
+			return err
 		}
 		if c.EvalSteps > 0 && len(t.eval) > 0 && t.state.Step%c.EvalSteps == 0 {
-			em, err := t.Evaluate()
-			if err != nil {
-				return err
-			}
-			if err := t.writeMetrics(em); err != nil {
+			if err := t.evaluateAndLog(); err != nil {
 				return err
 			}
 		}
@@ -497,11 +445,7 @@ func (t *Trainer) Run() error {
 		}
 	}
 	if len(t.eval) > 0 && (c.EvalSteps == 0 || t.state.Step%c.EvalSteps != 0) {
-		em, err := t.Evaluate()
-		if err != nil {
-			return err
-		}
-		if err := t.writeMetrics(em); err != nil {
+		if err := t.evaluateAndLog(); err != nil {
 			return err
 		}
 	}
@@ -513,49 +457,86 @@ func (t *Trainer) Run() error {
 	return t.saveFinal()
 }
 
-// step does one optimiser step over GradAccum micro-batches and logs it.
-func (t *Trainer) step(order *[]int) (map[string]float64, error) {
+func (t *Trainer) evaluateAndLog() error {
+	em, err := t.Evaluate()
+	if err != nil {
+		return err
+	}
+	return t.writeMetrics(em)
+}
+
+// Finished reports whether the trainer resumed a run that had already made
+// all its steps and saved its final weights in the run folder; Run then
+// changes nothing.
+func (t *Trainer) Finished() bool {
+	if !t.resumed || t.state.Step < t.totalSteps {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(t.Cfg.Output, t.finalWeights()))
+	return err == nil
+}
+
+// finalWeights is the file the end of the run writes the weights to: the
+// adapter with LoRA, else the index of a sharded model when the run folder
+// has one, else model.safetensors.
+func (t *Trainer) finalWeights() string {
+	if t.lora {
+		return "adapter_model.safetensors"
+	}
+	if _, err := os.Stat(filepath.Join(t.Cfg.Output, "model.safetensors.index.json")); err == nil {
+		return "model.safetensors.index.json"
+	}
+	return "model.safetensors"
+}
+
+// Step does one optimiser step over GradAccum micro-batches of the next
+// training examples and returns its metrics (TRL names). It is Run's step,
+// for callers that drive their own loop: it writes no metrics file and no
+// checkpoint (see SaveCheckpoint), and goes on past TotalSteps, where the
+// learning-rate schedule has ended. It returns ctx.Err() without doing
+// anything when ctx is already cancelled.
+func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	c := t.Cfg
 	start := time.Now()
-	var met *pref.Metrics
-	if c.Mode == "pref" {
-		met = pref.NewMetrics(t.Spec)
-	}
-	var sftLoss float64
+	t.obj.beginStep()
 	var tokens int64
 	for a := 0; a < c.GradAccum; a++ {
-		idx := t.nextBatch(order)
-		if c.Mode == "sft" {
-			l, n, err := t.sftMicroBatch(idx)
-			if err != nil {
-				return nil, err
+		n, err := t.obj.accumulate(t, t.nextBatch())
+		var d *DivergedError
+		if errors.As(err, &d) {
+			for _, p := range t.params {
+				clear(p.Grad)
 			}
-			sftLoss += l / float64(c.GradAccum)
-			tokens += n
-			continue
+			d.LastCheckpoint = t.lastCheckpoint()
+			return nil, d
 		}
-		n, err := t.prefMicroBatch(idx, met)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("step %d: %w", t.state.Step+1, err)
 		}
 		tokens += n
 	}
-	gradNorm := optim.ClipGradNorm(t.params, c.MaxGradNorm)
+	m := t.obj.stepMetrics()
+	gradNorm := optim.ClipGradNorm(t.params, c.Optim.MaxGradNorm)
+	if d := checkStep(t.state.Step+1, m["loss"], gradNorm); d != nil {
+		for _, p := range t.params {
+			clear(p.Grad)
+		}
+		d.LastCheckpoint = t.lastCheckpoint()
+		return nil, d
+	}
 	lr := t.sched.LR(t.state.Step)
 	if err := t.opt.Update(t.params, lr); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("step %d: %w", t.state.Step+1, err)
 	}
 	for _, p := range t.params {
 		clear(p.Grad)
 	}
 	t.state.Step++
 	t.state.Tokens += tokens
-	var m map[string]float64
-	if met != nil {
-		m = met.Values()
-	} else {
-		m = map[string]float64{"loss": sftLoss}
-	}
+	t.kept = true
 	secs := time.Since(start).Seconds()
 	m["step"] = float64(t.state.Step)
 	m["epoch"] = float64(t.state.Epoch) + float64(t.state.Pos)/float64(len(t.train))
@@ -563,174 +544,20 @@ func (t *Trainer) step(order *[]int) (map[string]float64, error) {
 	m["grad_norm"] = gradNorm
 	m["tokens_per_s"] = float64(tokens) / secs
 	m["step_time_s"] = secs
-	if err := t.writeMetrics(m); err != nil {
-		return nil, err
-	}
 	t.lastMetrics = m
 	return m, nil
 }
 
-// refFor returns the reference log-probs of training examples idx.
-func (t *Trainer) refFor(idx []int, exs []Example, cache RefLogps) (RefLogps, error) {
-	out := make(RefLogps, len(idx))
-	if !t.Spec.NeedsReference() {
-		return out, nil
-	}
-	if cache != nil {
-		for i, j := range idx {
-			out[i] = cache[j]
-		}
-		return out, nil
-	}
-	sub := make([]Example, len(idx))
-	for i, j := range idx {
-		sub[i] = exs[j]
-	}
-	m := t.ref
-	if m == nil { // LoRA: the policy with its adapter switched off
-		t.Policy.SetAdapterEnabled(false)
-		defer t.Policy.SetAdapterEnabled(true)
-		m = t.Policy
-	}
-	return scoreExamples(m, sub, len(sub), nil)
-}
-
-// prefMicroBatch computes the preference loss of examples idx and
-// accumulates its gradients (scaled by 1/GradAccum).
-func (t *Trainer) prefMicroBatch(idx []int, met *pref.Metrics) (int64, error) {
-	refs, err := t.refFor(idx, t.train, t.refTrain)
-	if err != nil {
-		return 0, err
-	}
-	pairs, s, tokens, err := t.scorePairs(t.tape, idx, t.train, refs)
-	if err != nil {
-		return 0, err
-	}
-	res, err := t.Spec.Batch(pairs, &t.state.BCO)
-	if err != nil {
-		return 0, err
-	}
-	n := len(idx)
-	seed := make([]float32, 2*n)
-	scale := 1 / float64(t.Cfg.GradAccum)
-	for i, g := range res.Grads {
-		seed[i] = float32(g.Chosen * scale)
-		seed[n+i] = float32(g.Rejected * scale)
-		met.Add(pairs[i], res.Losses[i])
-	}
-	t.tape.Backward(s, seed)
-	t.tape.Reset()
-	return tokens, nil
-}
-
-// scorePairs runs the policy on the chosen and rejected completions of
-// examples idx (in one batch) and returns the pairs for package pref.
-func (t *Trainer) scorePairs(tp *tensor.Tape, idx []int, exs []Example, refs RefLogps) ([]pref.Pair, *tensor.Tensor, int64, error) {
-	n := len(idx)
-	items := make([]model.Completion, 2*n)
-	var tokens int64
-	for i, j := range idx {
-		e := exs[j]
-		items[i] = model.Completion{Prompt: e.Prompt, Completion: e.Chosen}
-		items[n+i] = model.Completion{Prompt: e.Prompt, Completion: e.Rejected}
-		tokens += int64(e.Tokens())
-	}
-	s, err := t.Policy.LogProbs(tp, items)
-	if err != nil {
-		e := exs[idx[0]]
-		return nil, nil, 0, fmt.Errorf("%s:%d: %w", e.Source, e.Line, err)
-	}
-	pairs := make([]pref.Pair, n)
-	for i, j := range idx {
-		e := exs[j]
-		pairs[i] = pref.Pair{
-			PolicyChosen: float64(s.Seq.Data[i]), PolicyRejected: float64(s.Seq.Data[n+i]),
-			RefChosen: refs[i][0], RefRejected: refs[i][1],
-			ChosenLen: len(e.Chosen), RejectedLen: len(e.Rejected),
-			ChosenLogitsMean: float64(s.MeanLogit[i]), RejectedLogitsMean: float64(s.MeanLogit[n+i]),
-		}
-	}
-	return pairs, s.Seq, tokens, nil
-}
-
-// sftMicroBatch computes the mean token NLL of the completions of examples
-// idx and accumulates its gradients (scaled by 1/GradAccum).
-func (t *Trainer) sftMicroBatch(idx []int) (loss float64, tokens int64, err error) {
-	items := make([]model.Completion, len(idx))
-	var ntok int
-	for i, j := range idx {
-		e := t.train[j]
-		items[i] = model.Completion{Prompt: e.Prompt, Completion: e.Chosen}
-		ntok += len(e.Chosen)
-		tokens += int64(len(e.Prompt) + len(e.Chosen))
-	}
-	s, err := t.Policy.LogProbs(t.tape, items)
-	if err != nil {
-		e := t.train[idx[0]]
-		return 0, 0, fmt.Errorf("%s:%d: %w", e.Source, e.Line, err)
-	}
-	seed := make([]float32, len(idx))
-	g := -1 / (float64(ntok) * float64(t.Cfg.GradAccum))
-	for i := range seed {
-		loss -= float64(s.Seq.Data[i])
-		seed[i] = float32(g)
-	}
-	t.tape.Backward(s.Seq, seed)
-	t.tape.Reset()
-	return loss / float64(ntok), tokens, nil
-}
-
-// Evaluate computes the step metrics over the eval examples (no gradients)
-// and returns them with TRL's eval_ prefix.
+// Evaluate computes the metrics over the eval examples (no gradients) and
+// returns them with TRL's eval_ prefix.
 func (t *Trainer) Evaluate() (map[string]float64, error) {
-	c := t.Cfg
-	out := map[string]float64{}
-	if c.Mode == "sft" {
-		var nll float64
-		var ntok int
-		for lo := 0; lo < len(t.eval); lo += c.BatchSize {
-			hi := min(lo+c.BatchSize, len(t.eval))
-			items := make([]model.Completion, 0, hi-lo)
-			for _, e := range t.eval[lo:hi] {
-				items = append(items, model.Completion{Prompt: e.Prompt, Completion: e.Chosen})
-				ntok += len(e.Chosen)
-			}
-			s, err := t.Policy.LogProbs(nil, items)
-			if err != nil {
-				return nil, err
-			}
-			for _, v := range s.Seq.Data {
-				nll -= float64(v)
-			}
-		}
-		out["eval_loss"] = nll / float64(ntok)
-	} else {
-		met := pref.NewMetrics(t.Spec)
-		bco := t.state.BCO // evaluation must not move the running mean
-		for lo := 0; lo < len(t.eval); lo += c.BatchSize {
-			idx := make([]int, 0, c.BatchSize)
-			for j := lo; j < min(lo+c.BatchSize, len(t.eval)); j++ {
-				idx = append(idx, j)
-			}
-			refs, err := t.refFor(idx, t.eval, t.refEval)
-			if err != nil {
-				return nil, err
-			}
-			pairs, _, _, err := t.scorePairs(nil, idx, t.eval, refs)
-			if err != nil {
-				return nil, err
-			}
-			res, err := t.Spec.Batch(pairs, &bco)
-			if err != nil {
-				return nil, err
-			}
-			for i := range pairs {
-				met.Add(pairs[i], res.Losses[i])
-			}
-		}
-		for k, v := range met.Values() {
-			out["eval_"+k] = v
-		}
+	m, err := t.obj.evaluate(t)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	out := make(map[string]float64, len(m)+1)
+	for k, v := range m {
+		out["eval_"+k] = v
 	}
 	out["step"] = float64(t.state.Step)
 	return out, nil
@@ -785,7 +612,7 @@ func truncateMetrics(path string, step int) error {
 // LastMetrics returns the metrics of the last step.
 func (t *Trainer) LastMetrics() map[string]float64 { return t.lastMetrics }
 
-// SetProgress sets the function called after each optimiser step.
+// SetProgress sets the function called after each optimiser step of Run.
 func (t *Trainer) SetProgress(f func(step int, m map[string]float64)) { t.progress = f }
 
 // Summary describes the finished run in a few lines.
@@ -799,4 +626,13 @@ func (t *Trainer) Summary() string {
 		}
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// frozenDType adds how frozen weights are held to a reference identity: a
+// reference held in bfloat16 scores differently unless its checkpoint is
+// stored in BF16.
+func frozenDType(h hash.Hash, c Config) {
+	if c.BaseDType == dtype.BF16 {
+		fmt.Fprintf(h, "base-dtype BF16\n")
+	}
 }

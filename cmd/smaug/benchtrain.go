@@ -16,6 +16,7 @@ import (
 	"github.com/smaug-dev/smaug/optim"
 	"github.com/smaug-dev/smaug/pref"
 	"github.com/smaug-dev/smaug/tensor"
+	"github.com/smaug-dev/smaug/train"
 	"github.com/spf13/cobra"
 )
 
@@ -207,17 +208,22 @@ func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int) error 
 	if err != nil {
 		return err
 	}
-	spec, err := pref.ParseSpec("dpop", "")
+	spec, err := pref.ParseSpec("dpop", "") // the paper's β 0.3 and λ 50
 	if err != nil {
 		return err
 	}
-	spec.Beta, spec.DPOPLambda = 0.3, 50
 
-	// B sequences of T random tokens: the first B/2 are the chosen
-	// completions, the rest the rejected, each after a one-token prompt.
+	// B sequences of T random tokens: B/2 pairs, each a one-token prompt
+	// with chosen and rejected completions of T−1 tokens, laid out as
+	// training lays them out (train.PairItems: the chosen first).
 	r := rand.New(rand.NewPCG(1, 1))
-	items := s.randomBatch(r)
+	seqs := s.randomBatch(r)
 	n := s.Batch / 2
+	exs := make([]train.Example, n)
+	for i := range exs {
+		exs[i] = train.Example{Prompt: seqs[i].Prompt, Chosen: seqs[i].Completion, Rejected: seqs[n+i].Completion}
+	}
+	items, _ := train.PairItems(exs)
 	tp := tensor.NewTape()
 	seed := make([]float32, s.Batch)
 	step := func() error {

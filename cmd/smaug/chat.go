@@ -57,6 +57,9 @@ The prompt is printed with no newline added, so it can be piped on exactly.`,
       --template-file my_template.jinja --messages -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := resolveTokenizerArg(cmd.Context(), &a.configPath); err != nil {
+				return err
+			}
 			return runChat(cmd.OutOrStdout(), cmd.InOrStdin(), a)
 		},
 	}

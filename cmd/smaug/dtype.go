@@ -2,8 +2,8 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
+	"github.com/smaug-dev/smaug/dtype"
 	"github.com/smaug-dev/smaug/model"
 )
 
@@ -12,13 +12,11 @@ import (
 const dtypeUsage = "how the weights are held: F32, or BF16 for half the memory (the same results for a BF16 checkpoint; rounded otherwise)"
 
 // loadInference loads a model for scoring or generation, its weights held
-// as --dtype says.
-func loadInference(dir, dtype string) (*model.Model, error) {
-	switch strings.ToUpper(dtype) {
-	case "F32":
-		return model.LoadFrozen(dir, false)
-	case "BF16":
-		return model.LoadFrozen(dir, true)
+// as --dtype says (a name dtype.Parse reads; F32 or BF16).
+func loadInference(dir, name string) (*model.Model, error) {
+	d, err := dtype.Parse(name)
+	if err != nil || d == dtype.F16 {
+		return nil, fmt.Errorf("--dtype %q: want F32 or BF16", name)
 	}
-	return nil, fmt.Errorf("--dtype %q: want F32 or BF16", dtype)
+	return model.LoadFrozen(dir, d == dtype.BF16)
 }

@@ -2,13 +2,19 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"io"
+	"math"
 	"os"
+	"unicode/utf8"
 
+	"github.com/smaug-dev/smaug/data"
+	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"github.com/smaug-dev/smaug/model"
+	"github.com/smaug-dev/smaug/train"
 	"github.com/spf13/cobra"
 )
 
@@ -37,6 +43,9 @@ a temporary file and renamed, so a failed run leaves nothing half-written.`,
 		Example: `  smaug logprobs --model ./policy --ref-model ./ref --data pairs.jsonl --out scored.jsonl`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := errors.Join(resolveModelArg(cmd.Context(), &modelDir), resolveModelArg(cmd.Context(), &refDir)); err != nil {
+				return err
+			}
 			return runLogprobs(modelDir, refDir, dataPath, outPath, dtype, batchSize)
 		},
 	}
@@ -58,6 +67,7 @@ type idRow struct {
 	fields                   map[string]json.RawMessage
 	prompt, chosen, rejected []int
 	hasRejected              bool
+	line                     int // line in the input file
 }
 
 func readIDRows(path string) ([]idRow, error) {
@@ -66,21 +76,37 @@ func readIDRows(path string) ([]idRow, error) {
 		return nil, err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("%s is a directory, not a JSONL file", path)
+	}
 	var rows []idRow
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<30)
 	line := 0
 	for sc.Scan() {
 		line++
-		if len(trimSpace(sc.Bytes())) == 0 {
+		b := sc.Bytes()
+		if line == 1 {
+			b = bytes.TrimPrefix(b, []byte("\ufeff")) // a byte order mark
+		}
+		if len(trimSpace(b)) == 0 {
 			continue
 		}
-		var r idRow
-		if err := json.Unmarshal(sc.Bytes(), &r.fields); err != nil {
+		if !utf8.Valid(b) {
+			return nil, fmt.Errorf("%s:%d: invalid UTF-8: the file must be UTF-8 text", path, line)
+		}
+		r := idRow{line: line}
+		if err := json.Unmarshal(b, &r.fields); err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
 		}
 		get := func(name string, required bool) ([]int, bool, error) {
 			raw, ok := r.fields[name]
+			if ok && string(raw) == "null" {
+				if required {
+					return nil, false, fmt.Errorf("%s:%d: field %q is null", path, line, name)
+				}
+				return nil, false, nil
+			}
 			if !ok {
 				if required {
 					return nil, false, fmt.Errorf("%s:%d: missing field %q", path, line, name)
@@ -120,41 +146,106 @@ func trimSpace(b []byte) []byte {
 	return b
 }
 
-// scoreRows adds "<prefix>chosen_logp" etc. to every row using m.
+// scoreRows adds "<prefix>chosen_logp" etc. to every row using m, scoring
+// about batchSize sequences at a time in train.PairItems' layout (a row's
+// rejected completion, when it has one, in the same batch as its chosen).
 func scoreRows(m *model.Model, rows []idRow, prefix string, perToken bool, batchSize int, progress func(int)) error {
-	type job struct {
-		row   int
-		field string
-		item  model.Completion
-	}
-	var jobs []job
-	for i, r := range rows {
-		jobs = append(jobs, job{i, "chosen", model.Completion{Prompt: r.prompt, Completion: r.chosen}})
-		if r.hasRejected {
-			jobs = append(jobs, job{i, "rejected", model.Completion{Prompt: r.prompt, Completion: r.rejected}})
-		}
-	}
 	batchSize = max(batchSize, 1)
-	for lo := 0; lo < len(jobs); lo += batchSize {
-		hi := min(lo+batchSize, len(jobs))
-		items := make([]model.Completion, hi-lo)
-		for i := range items {
-			items[i] = jobs[lo+i].item
+	for lo := 0; lo < len(rows); {
+		// Rows while their sequences fit in batchSize (at least one row).
+		hi, seqs := lo, 0
+		for hi < len(rows) && (hi == lo || seqs+rowSeqs(rows[hi]) <= batchSize) {
+			seqs += rowSeqs(rows[hi])
+			hi++
 		}
+		exs := make([]train.Example, hi-lo)
+		for i, r := range rows[lo:hi] {
+			exs[i] = train.Example{Prompt: r.prompt, Chosen: r.chosen, Rejected: r.rejected}
+		}
+		items, rejected := train.PairItems(exs)
 		s, err := m.LogProbs(nil, items)
 		if err != nil {
-			return fmt.Errorf("row %d: %w", jobs[lo].row+1, err)
+			return &data.RowError{Line: rows[lo].line, Err: err}
 		}
-		for i, j := range jobs[lo:hi] {
-			f := rows[j.row].fields
-			f[prefix+j.field+"_logp"] = mustJSON(s.Seq.Data[i])
-			if perToken {
-				f[j.field+"_token_logps"] = mustJSON(s.Tokens[i])
+		for i := range exs {
+			f := rows[lo+i].fields
+			for _, c := range []struct {
+				field string
+				at    int
+			}{{"chosen", i}, {"rejected", rejected[i]}} {
+				if c.at < 0 {
+					continue
+				}
+				if err := finiteScores(s.Seq.Data[c.at], s.Tokens[c.at]); err != nil {
+					return &data.RowError{Line: rows[lo+i].line, Field: c.field + "_ids", Err: err}
+				}
+				f[prefix+c.field+"_logp"] = mustJSON(s.Seq.Data[c.at])
+				if perToken {
+					f[c.field+"_token_logps"] = mustJSON(s.Tokens[c.at])
+				}
 			}
 		}
-		progress(hi - lo)
+		progress(seqs)
+		lo = hi
 	}
 	return nil
+}
+
+// rowSeqs is the number of sequences a row puts through the model.
+func rowSeqs(r idRow) int {
+	if r.hasRejected {
+		return 2
+	}
+	return 1
+}
+
+// finiteScores refuses a NaN or infinite log-prob, which only a model with
+// non-finite weights produces (JSON cannot hold it either).
+func finiteScores(seq float32, tokens []float32) error {
+	bad := func(v float32) bool { return math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) }
+	pos := -1
+	for i, v := range tokens {
+		if bad(v) {
+			pos = i
+			break
+		}
+	}
+	if pos < 0 && !bad(seq) {
+		return nil
+	}
+	what := fmt.Sprintf("sequence log-prob %v", seq)
+	if pos >= 0 {
+		what = fmt.Sprintf("%v at completion token %d", tokens[pos], pos)
+	}
+	return fmt.Errorf("non-finite log-prob (%s): the model's weights are not finite — was it trained with too high a learning rate?", what)
+}
+
+// checkRowIDs checks every row's ids against the model's vocabulary, so a
+// bad id is reported with its line before any scoring.
+func checkRowIDs(path string, rows []idRow, vocab int) error {
+	for _, r := range rows {
+		for _, f := range []struct {
+			name string
+			ids  []int
+		}{{"prompt_ids", r.prompt}, {"chosen_ids", r.chosen}, {"rejected_ids", r.rejected}} {
+			for _, id := range f.ids {
+				if id < 0 || id >= vocab {
+					return fmt.Errorf("%s:%d: field %q: token id %d is outside the model's vocabulary (0..%d)", path, r.line, f.name, id, vocab-1)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// atLine names the input file in a row error from scoreRows.
+func atLine(path string, err error) error {
+	var re *data.RowError
+	if errors.As(err, &re) {
+		re.Source = path
+		return re
+	}
+	return fmt.Errorf("%s: %w", path, err)
 }
 
 func mustJSON(v any) json.RawMessage {
@@ -175,16 +266,16 @@ func runLogprobs(modelDir, refDir, dataPath, outPath, dtype string, batchSize in
 		return err
 	}
 	defer m.Close()
+	if err := checkRowIDs(dataPath, rows, m.Config.VocabSize); err != nil {
+		return err
+	}
 	total := 0
 	for _, r := range rows {
-		total++
-		if r.hasRejected {
-			total++
-		}
+		total += rowSeqs(r)
 	}
 	bar := newBar(total, "policy")
 	if err := scoreRows(m, rows, "", true, batchSize, func(n int) { bar.Add(n) }); err != nil {
-		return fmt.Errorf("%s: %w", dataPath, err)
+		return atLine(dataPath, err)
 	}
 	bar.Finish()
 	if refDir != "" {
@@ -194,8 +285,11 @@ func runLogprobs(modelDir, refDir, dataPath, outPath, dtype string, batchSize in
 		}
 		defer ref.Close()
 		bar := newBar(total, "reference")
+		if err := checkRowIDs(dataPath, rows, ref.Config.VocabSize); err != nil {
+			return err
+		}
 		if err := scoreRows(ref, rows, "ref_", false, batchSize, func(n int) { bar.Add(n) }); err != nil {
-			return fmt.Errorf("%s: %w", dataPath, err)
+			return atLine(dataPath, err)
 		}
 		bar.Finish()
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/smaug-dev/smaug/tensor"
 	"github.com/spf13/cobra"
 )
 
@@ -28,8 +29,15 @@ safetensors checkpoints, tokenizer.json, PEFT adapters, JSONL and parquet.`,
 }
 
 func main() {
-	if err := rootCmd.Execute(); err != nil {
+	if err := execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "smaug:", err)
 		os.Exit(1)
 	}
+}
+
+// execute runs the command line; an allocation refused for lack of memory
+// (a batch, sequence or model too large) becomes an error, not a crash.
+func execute() (err error) {
+	defer tensor.RecoverMemory(&err)
+	return rootCmd.Execute()
 }

@@ -9,18 +9,12 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/smaug-dev/smaug/hf"
 	"github.com/smaug-dev/smaug/model"
 	"github.com/spf13/cobra"
 )
 
 func init() { rootCmd.AddCommand(newMergeCmd()) }
-
-// tokenizerFiles are copied from the base folder into a merged checkpoint
-// when present.
-var tokenizerFiles = []string{
-	"tokenizer.json", "tokenizer.model", "tokenizer_config.json",
-	"special_tokens_map.json", "generation_config.json",
-}
 
 // storageDTypes maps --dtype to config.json's dtype name.
 var storageDTypes = map[string]string{"F32": "float32", "BF16": "bfloat16", "F16": "float16"}
@@ -41,10 +35,12 @@ float32; --dtype then sets the stored precision (default: the base's own,
 from config.json). Weights past --max-shard-size are split into shards
 with model.safetensors.index.json, as transformers does.
 
-The tokenizer and generation files of the base folder (tokenizer.json,
-tokenizer.model, tokenizer_config.json, special_tokens_map.json,
+The tokenizer, chat-template and generation files of the base folder
+(tokenizer.json, tokenizer.model, vocab.json, merges.txt,
+added_tokens.json, tokenizer_config.json, special_tokens_map.json,
+chat_template.jinja, chat_template.json, additional_chat_templates/*.jinja,
 generation_config.json) are copied when present, so --out is ready for
-smaug generate, smaug eval or transformers. --out must not exist yet: the
+smaug generate, smaug chat or transformers. --out must not exist yet: the
 checkpoint is written into a temporary folder beside it and renamed into
 place, so a failed merge leaves nothing behind.`,
 		Example: `  # Merge a trained adapter into its base, stored in bfloat16
@@ -57,6 +53,9 @@ place, so a failed merge leaves nothing behind.`,
 			maxShard, err := parseByteSize(shardSize)
 			if err != nil {
 				return fmt.Errorf("--max-shard-size: %w", err)
+			}
+			if err := errors.Join(resolveModelArg(cmd.Context(), &baseDir), resolveModelArg(cmd.Context(), &adapterDir)); err != nil {
+				return err
 			}
 			return runMerge(cmd, baseDir, adapterDir, outDir, strings.ToUpper(dtype), maxShard)
 		},
@@ -84,7 +83,8 @@ func runMerge(cmd *cobra.Command, baseDir, adapterDir, outDir, dtype string, max
 			return fmt.Errorf("--dtype %q: want F32, BF16 or F16", dtype)
 		}
 	}
-	m, err := model.Load(baseDir)
+	warn := func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), "warning:", msg) }
+	m, err := model.LoadOptions{Warn: warn}.Load(baseDir)
 	if err != nil {
 		return err
 	}
@@ -126,17 +126,8 @@ func writeMerged(m *model.Model, dir, baseDir, dtype string, maxShard int64) err
 	if err := m.Save(dir, dtype, maxShard); err != nil {
 		return err
 	}
-	for _, name := range tokenizerFiles {
-		data, err := os.ReadFile(filepath.Join(baseDir, name))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			return err
-		}
+	if _, err := hf.CopyTokenizerFiles(baseDir, dir); err != nil {
+		return err
 	}
 	return os.Chmod(dir, 0o755)
 }

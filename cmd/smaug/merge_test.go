@@ -203,3 +203,78 @@ func TestParseByteSize(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeKeepsTokenizerFiles merges an adapter into a base folder holding
+// every kind of tokenizer and template file, chat_template.jinja and a
+// named template included: each is copied byte for byte, the merged
+// checkpoint loads, and the merged weights are W + scaling·B·A.
+func TestMergeKeepsTokenizerFiles(t *testing.T) {
+	c := &hf.Config{Architectures: []string{"LlamaForCausalLM"}, ModelType: "llama",
+		VocabSize: 16, HiddenSize: 8, IntermediateSize: 12, NumHiddenLayers: 1,
+		NumAttentionHeads: 2, NumKeyValueHeads: 2, HeadDim: 4, MaxPositionEmbeddings: 32,
+		RMSNormEps: 1e-6, RopeTheta: 10000, HiddenAct: "silu", BOSTokenID: -1}
+	dir := t.TempDir()
+	base, adapter, out := filepath.Join(dir, "base"), filepath.Join(dir, "adapter"), filepath.Join(dir, "merged")
+	m, err := model.NewRandom(c, 1, 0.1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Save(base, "F32", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.AttachLoRA(model.LoRAConfig{R: 2, Alpha: 4, Targets: []string{"q_proj"}}, 3); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range m.LoRAParams() { // B starts at zero: make the update visible
+		for i := range p.Tensor.Data {
+			p.Tensor.Data[i] = 0.01 * float32(i%7+1)
+		}
+	}
+	if err := m.SaveAdapter(adapter, base); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"tokenizer.json":                           `{"version": "1.0"}`,
+		"tokenizer_config.json":                    `{"bos_token": "<s>"}`,
+		"special_tokens_map.json":                  `{"bos_token": "<s>"}`,
+		"chat_template.jinja":                      "{% for m in messages %}{{ m.content }}{% endfor %}",
+		"generation_config.json":                   `{"do_sample": false}`,
+		"additional_chat_templates/tool_use.jinja": "{{ tools }}",
+	}
+	if err := os.Mkdir(filepath.Join(base, "additional_chat_templates"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(base, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := runMergeCmd("--base", base, "--adapter", adapter, "--out", out, "--dtype", "F32"); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range files {
+		got, err := os.ReadFile(filepath.Join(out, name))
+		if err != nil || string(got) != body {
+			t.Errorf("%s: got %q, %v; want the base's %q", name, got, err, body)
+		}
+	}
+	merged, err := model.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.MergeLoRA()
+	want, _ := m.Param("model.layers.0.self_attn.q_proj.weight")
+	got, _ := merged.Param("model.layers.0.self_attn.q_proj.weight")
+	base0, _ := model.Load(base)
+	orig, _ := base0.Param("model.layers.0.self_attn.q_proj.weight")
+	changed := false
+	for i := range want.Data {
+		if math.Abs(float64(got.Data[i]-want.Data[i])) > 1e-6 {
+			t.Fatalf("merged q_proj[%d] = %v, want %v", i, got.Data[i], want.Data[i])
+		}
+		changed = changed || got.Data[i] != orig.Data[i]
+	}
+	if !changed {
+		t.Error("the merge left q_proj unchanged")
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -102,6 +103,9 @@ func expandInputs(inputs []string) ([]string, error) {
 	var out []string
 	for _, in := range inputs {
 		if in == "-" || !strings.ContainsAny(in, "*?[") {
+			if err := resolveDataArg(context.Background(), &in, "train"); err != nil { // a hub dataset id: its train split
+				return nil, err
+			}
 			out = append(out, in)
 			continue
 		}

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/smaug-dev/smaug/reproduce"
 	"github.com/spf13/cobra"
@@ -48,7 +50,9 @@ tokenizer files) and GSM8K-style data, without the SFT stage.`,
 					return func(k int) { b.Add(k) }
 				}
 			}
-			res, err := reproduce.Run(o)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			res, err := reproduce.Run(ctx, o)
 			if err != nil {
 				return err
 			}

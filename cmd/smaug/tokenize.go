@@ -44,6 +44,9 @@ spaces or commas) and the decoded text is printed as it is.`,
 			if path == "" {
 				return fmt.Errorf("--tokenizer is required (a tokenizer.json, .model, .gguf or model folder)")
 			}
+			if err := resolveTokenizerArg(cmd.Context(), &path); err != nil {
+				return err
+			}
 			tok, err := tokenizer.Load(path)
 			if err != nil {
 				return err
@@ -68,10 +71,17 @@ spaces or commas) and the decoded text is printed as it is.`,
 						return fmt.Errorf("id %d is outside the vocabulary (0..%d)", id, tok.VocabSize()-1)
 					}
 				}
-				_, err = io.WriteString(out, tok.Decode(ids, skipSpecial))
+				text := tok.Decode(ids, skipSpecial)
+				if err := tok.Err(); err != nil {
+					return err
+				}
+				_, err = io.WriteString(out, text)
 				return err
 			}
 			ids := tok.Encode(in, addSpecial)
+			if err := tok.Err(); err != nil {
+				return err
+			}
 			if ids == nil {
 				ids = []int{}
 			}

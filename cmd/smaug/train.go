@@ -1,12 +1,19 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strings"
+	"syscall"
 
 	"github.com/smaug-dev/smaug/chat"
+	"github.com/smaug-dev/smaug/pref"
 	"github.com/smaug-dev/smaug/report"
 	"github.com/smaug-dev/smaug/tokenizer"
 	"github.com/smaug-dev/smaug/train"
@@ -15,15 +22,19 @@ import (
 )
 
 func init() {
-	rootCmd.AddCommand(newTrainCmd("pref"))
-	rootCmd.AddCommand(newTrainCmd("sft"))
+	rootCmd.AddCommand(newTrainCmd(train.Preference))
+	rootCmd.AddCommand(newTrainCmd(train.SFT))
 }
 
-func newTrainCmd(mode string) *cobra.Command {
+func newTrainCmd(mode train.Mode) *cobra.Command {
 	cfg := train.Defaults(mode)
-	var configFile string
+	// The settings the command resolves before the library sees them: the
+	// loss list and the β and λ that default per loss (pref.ParseSpec).
+	var configFile, loss, lossWeights, loraTargets string
+	var beta, dpopLambda float64
+	var noProgress bool
 	cmd := &cobra.Command{Args: cobra.NoArgs}
-	if mode == "pref" {
+	if mode == train.Preference {
 		cmd.Use = "train"
 		cmd.Short = "Preference fine-tuning with DPOP and the DPO family (full or LoRA)"
 		cmd.Long = `Fine-tune a Llama-family model on prompt/chosen/rejected pairs.
@@ -32,7 +43,8 @@ The default loss is DPO-Positive (DPOP, Pal et al. 2024, Eq. 3):
 
     −log σ(β [ (ρ_w − ρ_l) − λ·max(0, −ρ_w) ]),  ρ = log π_θ(y|x) − log π_ref(y|x)
 
-with the paper's β = 0.3 and λ = 50. The penalty keeps the chosen completion's
+with the paper's β = 0.3 and λ = 50 (other losses default to TRL's β = 0.1
+and no DPOP penalty). The penalty keeps the chosen completion's
 log-prob from falling below the reference, DPO's failure mode on pairs that
 differ in a few tokens. Other losses (TRL names): dpo, ipo, hinge, robust,
 cdpo, exo_pair, nca_pair, bco_pair, sppo_hard, apo_zero, apo_down, sft,
@@ -47,13 +59,23 @@ and cached in the output folder.
 The output folder receives config.yaml, metrics.jsonl (TRL metric names),
 PNG plots, checkpoint-N/ folders (--save-steps), and the final model (or
 PEFT adapter with --lora-r). --resume continues a killed run exactly, with
-the settings saved in its checkpoint. Every flag can also be given in a
-YAML file (--config), keyed by flag name; a run's config.yaml repeats it.`
+the settings saved in its checkpoint, in the folder the checkpoint is in
+(wherever the run was moved or copied); Ctrl-C (SIGINT) or SIGTERM finishes the
+step in progress, saves a checkpoint and stops. Every flag can also be given in a
+YAML file (--config), keyed by flag name; a run's config.yaml repeats it.
+
+A run folder belongs to one run: an --output holding another run is refused
+(--overwrite-output-dir empties it first), as are a model folder, an --output
+inside --model or --ref-model, and a folder another smaug train is using (its
+pid is named). A step whose loss or gradient is NaN or infinite stops the run
+("diverged at step N: lower the learning rate"); weights that are not finite
+are never saved, and the last finite checkpoint stays.`
 		cmd.Example = `  smaug train --model ./base --data pairs.jsonl --output runs/dpop --max-steps 200
   smaug train --model ./base --data pairs.parquet --output runs/lora --lora-r 16 --lora-alpha 32 --lora-targets q_proj,v_proj
   smaug train --model ./base-bf16 --data pairs.jsonl --output runs/lora --lora-r 16 --base-dtype BF16   # half the base's memory
   smaug train --config run.yaml
   smaug train --resume runs/dpop          # continue a killed run with its saved settings
+  smaug train --model ./base --data pairs.jsonl --output runs/dpop --overwrite-output-dir --save-steps 100 --save-total-limit 2
   smaug train --config runs/dpop/config.yaml --output runs/dpop-seed1 --seed 1`
 	} else {
 		cmd.Use = "sft"
@@ -71,35 +93,36 @@ for smaug train.`
 	f := cmd.Flags()
 	f.StringVar(&configFile, "config", "", "YAML file of settings keyed by flag name (flags given on the command line win)")
 	f.StringVar(&cfg.Model, "model", cfg.Model, "Hugging Face model folder to start from")
-	if mode == "sft" {
+	if mode == train.SFT {
 		f.StringVar(&cfg.InitConfig, "init-config", "", "start from random weights of this config.json instead of --model")
 	} else {
 		f.StringVar(&cfg.RefModel, "ref-model", "", "reference model folder (default: the starting weights; with LoRA the base with the adapter off)")
-		f.StringVar(&cfg.Loss, "loss", cfg.Loss, "loss or comma-separated losses: dpop, dpo, ipo, hinge, robust, cdpo, exo_pair, nca_pair, bco_pair, sppo_hard, apo_zero, apo_down, sft, simpo, orpo")
-		f.StringVar(&cfg.LossWeights, "loss-weights", "", "comma-separated weights of the losses (default 1 each)")
-		f.Float64Var(&cfg.Beta, "beta", cfg.Beta, "β, the temperature of the preference losses")
-		f.Float64Var(&cfg.DPOPLambda, "dpop-lambda", cfg.DPOPLambda, "λ of DPOP; set it with another loss to add the DPOP penalty to that loss")
-		f.Float64Var(&cfg.LabelSmoothing, "label-smoothing", 0, "ε for robust, cdpo and exo_pair")
-		f.Float64Var(&cfg.SimPOGamma, "simpo-gamma", cfg.SimPOGamma, "γ, SimPO's target margin")
-		f.Float64Var(&cfg.ORPOAlpha, "orpo-alpha", cfg.ORPOAlpha, "α, ORPO's odds-ratio weight")
-		f.BoolVar(&cfg.PrecomputeRef, "precompute-ref", true, "compute reference log-probs once and cache them (no reference weights in memory while training)")
+		f.StringVar(&loss, "loss", strings.Join(cfg.Loss.Losses, ","), "loss or comma-separated losses: "+strings.Join(pref.Names(), ", "))
+		f.StringVar(&lossWeights, "loss-weights", "", "comma-separated weights of the losses (default 1 each)")
+		f.Float64Var(&beta, "beta", 0, fmt.Sprintf("β, the temperature of the preference losses (default %g with dpop, %g otherwise)", pref.DefaultDPOPBeta, pref.DefaultBeta))
+		f.Float64Var(&dpopLambda, "dpop-lambda", 0, fmt.Sprintf("λ of DPOP (default %d with dpop, 0 otherwise); set it with another loss to add the DPOP penalty to that loss", pref.DefaultDPOPLambda))
+		f.Float64Var(&cfg.Loss.LabelSmoothing, "label-smoothing", cfg.Loss.LabelSmoothing, "ε for robust, cdpo and exo_pair")
+		f.Float64Var(&cfg.Loss.SimPOGamma, "simpo-gamma", cfg.Loss.SimPOGamma, "γ, SimPO's target margin")
+		f.Float64Var(&cfg.Loss.ORPOAlpha, "orpo-alpha", cfg.Loss.ORPOAlpha, "α, ORPO's odds-ratio weight")
+		f.BoolVar(&cfg.PrecomputeRef, "precompute-ref", cfg.PrecomputeRef, "compute reference log-probs once and cache them (no reference weights in memory while training)")
 	}
 	f.StringVar(&cfg.Tokenizer, "tokenizer", "", "tokenizer (tokenizer.json, .model, .gguf or folder; default: the model folder) for text data")
 	f.StringVar(&cfg.Data, "data", "", "training data: JSONL or parquet (required)")
 	f.StringVar(&cfg.EvalData, "eval-data", "", "evaluation data in the same layout; its metrics are logged with the eval_ prefix")
-	f.StringVar(&cfg.Output, "output", "", "run folder (required)")
-	f.StringVar(&cfg.Resume, "resume", "", "continue from a checkpoint folder, or the latest checkpoint of a run folder, with the run's settings (flags given again win)")
-	f.Float64Var(&cfg.LR, "lr", cfg.LR, "peak learning rate")
-	f.StringVar(&cfg.LRSchedule, "lr-schedule", cfg.LRSchedule, "constant, linear or cosine (each after --warmup-steps of linear warm-up)")
-	f.IntVar(&cfg.WarmupSteps, "warmup-steps", 0, "steps of linear learning-rate warm-up")
-	f.Float64Var(&cfg.WeightDecay, "weight-decay", 0, "AdamW decoupled weight decay (not on biases and norm weights unless --decay-all-params)")
-	f.BoolVar(&cfg.DecayAllParams, "decay-all-params", false, "apply weight decay to biases and norm weights too")
-	f.Float64Var(&cfg.AdamBeta1, "adam-beta1", cfg.AdamBeta1, "AdamW β1")
-	f.Float64Var(&cfg.AdamBeta2, "adam-beta2", cfg.AdamBeta2, "AdamW β2")
-	f.Float64Var(&cfg.AdamEps, "adam-eps", cfg.AdamEps, "AdamW ε")
-	f.Float64Var(&cfg.MaxGradNorm, "max-grad-norm", cfg.MaxGradNorm, "clip the global gradient norm to this (0: no clipping)")
+	f.StringVar(&cfg.Output, "output", "", "run folder (required unless --resume): new or empty; a folder holding another run is refused unless --overwrite-output-dir")
+	f.BoolVar(&cfg.OverwriteOutput, "overwrite-output-dir", false, "empty an --output that holds another run (or other files) before starting; never a model folder or a folder holding an input")
+	f.StringVar(&cfg.Resume, "resume", "", "continue from a checkpoint folder, or the latest checkpoint of a run folder, in that run folder (wherever it was moved or copied), with the run's settings (flags given again win)")
+	f.Float64Var(&cfg.Optim.LR, "lr", cfg.Optim.LR, "peak learning rate")
+	f.StringVar(&cfg.Optim.Schedule, "lr-schedule", cfg.Optim.Schedule, "constant, linear or cosine (each after --warmup-steps of linear warm-up)")
+	f.IntVar(&cfg.Optim.WarmupSteps, "warmup-steps", cfg.Optim.WarmupSteps, "steps of linear learning-rate warm-up")
+	f.Float64Var(&cfg.Optim.WeightDecay, "weight-decay", cfg.Optim.WeightDecay, "AdamW decoupled weight decay (not on biases and norm weights unless --decay-all-params)")
+	f.BoolVar(&cfg.Optim.DecayAllParams, "decay-all-params", false, "apply weight decay to biases and norm weights too")
+	f.Float64Var(&cfg.Optim.Beta1, "adam-beta1", cfg.Optim.Beta1, "AdamW β1")
+	f.Float64Var(&cfg.Optim.Beta2, "adam-beta2", cfg.Optim.Beta2, "AdamW β2")
+	f.Float64Var(&cfg.Optim.Eps, "adam-eps", cfg.Optim.Eps, "AdamW ε")
+	f.Float64Var(&cfg.Optim.MaxGradNorm, "max-grad-norm", cfg.Optim.MaxGradNorm, "clip the global gradient norm to this (0: no clipping)")
 	f.IntVar(&cfg.BatchSize, "batch-size", cfg.BatchSize, "examples per micro-batch")
-	f.IntVar(&cfg.GradAccum, "grad-accum", 1, "micro-batches per optimiser step")
+	f.IntVar(&cfg.GradAccum, "grad-accum", cfg.GradAccum, "micro-batches per optimiser step")
 	f.IntVar(&cfg.MaxSteps, "max-steps", 0, "optimiser steps (0: --epochs passes over the data)")
 	f.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "passes over the data when --max-steps is 0")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "seed of the data order, LoRA initialisation and dropout")
@@ -108,20 +131,25 @@ for smaug train.`
 	f.BoolVar(&cfg.GroupByLength, "group-by-length", false, "batch examples of similar length together (less padding)")
 	f.BoolVar(&cfg.SkipBadRows, "skip-bad-rows", false, "skip (and count) rows with missing or malformed fields instead of stopping")
 	f.BoolVar(&cfg.GradientCheckpointing, "gradient-checkpointing", false, "recompute each layer's activations in the backward (less memory, about a third more time)")
-	f.IntVar(&cfg.LoRAR, "lora-r", 0, "LoRA rank (0: full fine-tuning)")
-	f.Float64Var(&cfg.LoRAAlpha, "lora-alpha", cfg.LoRAAlpha, "LoRA α (scaling α/r)")
-	f.Float64Var(&cfg.LoRADropout, "lora-dropout", 0, "LoRA dropout")
-	f.StringVar(&cfg.LoRATargets, "lora-targets", cfg.LoRATargets, "modules to adapt (PEFT names: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj or all-linear)")
-	f.BoolVar(&cfg.RSLoRA, "rslora", false, "rank-stabilised LoRA scaling α/√r")
-	f.StringVar(&cfg.BaseDType, "base-dtype", cfg.BaseDType, "how frozen weights are held: F32, or BF16 for half the memory (the base under --lora-r, a reference model; exact for a BF16 checkpoint, rounded otherwise)")
+	f.IntVar(&cfg.LoRA.R, "lora-r", 0, "LoRA rank (0: full fine-tuning)")
+	f.Float64Var(&cfg.LoRA.Alpha, "lora-alpha", cfg.LoRA.Alpha, "LoRA α (scaling α/r)")
+	f.Float64Var(&cfg.LoRA.Dropout, "lora-dropout", 0, "LoRA dropout")
+	f.StringVar(&loraTargets, "lora-targets", strings.Join(cfg.LoRA.Targets, ","), "modules to adapt (PEFT names: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj or all-linear)")
+	f.BoolVar(&cfg.LoRA.RSLoRA, "rslora", false, "rank-stabilised LoRA scaling α/√r")
+	f.Var(&cfg.BaseDType, "base-dtype", "how frozen weights are held: F32, or BF16 for half the memory (the base under --lora-r, a reference model; exact for a BF16 checkpoint, rounded otherwise)")
 	f.IntVar(&cfg.SaveSteps, "save-steps", 0, "write a checkpoint every N steps and at the end (0: only the final model)")
+	f.IntVar(&cfg.SaveTotalLimit, "save-total-limit", 0, "keep only the newest N checkpoints, removing older ones after each save (0: keep all)")
 	f.IntVar(&cfg.EvalSteps, "eval-steps", 0, "evaluate on --eval-data every N steps (0: at the end only)")
 	f.BoolVar(&cfg.EvalOnStart, "eval-on-start", false, "also evaluate before the first step (step 0), to see where training starts")
-	f.StringVar(&cfg.SaveDType, "save-dtype", cfg.SaveDType, "dtype of the saved model: F32, BF16 or F16")
-	f.BoolVar(&cfg.NoProgress, "no-progress", false, "no progress bar")
+	f.Var(&cfg.SaveDType, "save-dtype", "dtype of the saved model: F32, BF16 or F16")
+	f.BoolVar(&noProgress, "no-progress", false, "no progress bar")
+	var split, evalSplit string
+	f.StringVar(&split, "split", "train", "split of a hub dataset given to --data (ORG/NAME)")
+	f.StringVar(&evalSplit, "eval-split", "test", "split of a hub dataset given to --eval-data")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		fs := cmd.Flags()
 		if configFile != "" {
-			if err := applyConfigFile(cmd.Flags(), "--config", configFile, mode); err != nil {
+			if err := applyConfigFile(fs, "--config", configFile, mode); err != nil {
 				return err
 			}
 		}
@@ -129,14 +157,49 @@ for smaug train.`
 			// The run's own settings, for those not given again.
 			ck, err := train.FindCheckpoint(cfg.Resume)
 			if err != nil {
+				return fmt.Errorf("--resume: %w", err)
+			}
+			output := cfg.Output // given (by any spelling) or empty
+			if err := applyConfigFile(fs, "--resume", filepath.Join(ck, "config.yaml"), mode); err != nil {
 				return err
 			}
-			if err := applyConfigFile(cmd.Flags(), "--resume", filepath.Join(ck, "config.yaml"), mode); err != nil {
-				return err
-			}
+			// Never the output config.yaml recorded: without one given, the
+			// run continues where the checkpoint is (train.RunFolder).
+			cfg.Output = output
 		}
-		cmd.Flags().Visit(func(fl *pflag.Flag) { cfg.Explicit = append(cfg.Explicit, fl.Name) })
-		return runTrain(cfg)
+		switch {
+		case cfg.Model == "" && cfg.InitConfig == "" && cfg.Resume == "":
+			return fmt.Errorf("--model is required")
+		case cfg.Data == "":
+			return fmt.Errorf("--data is required")
+		case cfg.Output == "" && cfg.Resume == "":
+			return fmt.Errorf("--output is required")
+		}
+		cfg.LoRA.Targets = splitList(loraTargets)
+		if mode == train.Preference {
+			// Per-loss defaults come from pref.ParseSpec; a β or λ given
+			// (on the command line, in --config or in the resumed run's
+			// config.yaml) replaces them.
+			spec, err := pref.ParseSpec(loss, lossWeights)
+			if err != nil {
+				return fmt.Errorf("--loss: %w", err)
+			}
+			if fs.Changed("beta") {
+				spec.Beta = beta
+			}
+			if fs.Changed("dpop-lambda") {
+				spec.DPOPLambda = dpopLambda
+			}
+			spec.LabelSmoothing, spec.SimPOGamma, spec.ORPOAlpha = cfg.Loss.LabelSmoothing, cfg.Loss.SimPOGamma, cfg.Loss.ORPOAlpha
+			cfg.Loss = spec
+		}
+		if err := errors.Join(resolveModelArg(cmd.Context(), &cfg.Model), resolveModelArg(cmd.Context(), &cfg.RefModel),
+			resolveDataArg(cmd.Context(), &cfg.Data, split), resolveDataArg(cmd.Context(), &cfg.EvalData, evalSplit)); err != nil {
+			return err
+		}
+		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return runTrain(ctx, cfg, noProgress)
 	}
 	return cmd
 }
@@ -145,13 +208,13 @@ for smaug train.`
 // on the command line (or by an earlier file). what names the flag that
 // brought the file, for errors. A file written for the other command (its
 // mode key) is refused.
-func applyConfigFile(fs *pflag.FlagSet, what, path, mode string) error {
+func applyConfigFile(fs *pflag.FlagSet, what, path string, mode train.Mode) error {
 	entries, err := train.LoadConfigFile(path)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	if m, ok := entries["mode"]; ok && m != mode {
-		return fmt.Errorf("%s %s: settings of a smaug %s run (mode %s), not smaug %s", what, path, commandOf(m), m, commandOf(mode))
+	if m, ok := entries["mode"]; ok && train.Mode(m) != mode {
+		return fmt.Errorf("%s %s: settings of a smaug %s run (mode %s), not smaug %s", what, path, commandOf(train.Mode(m)), m, commandOf(mode))
 	}
 	keys := make([]string, 0, len(entries))
 	for k := range entries {
@@ -177,16 +240,33 @@ func applyConfigFile(fs *pflag.FlagSet, what, path, mode string) error {
 }
 
 // commandOf names the command of a training mode.
-func commandOf(mode string) string {
-	if mode == "pref" {
+func commandOf(mode train.Mode) string {
+	if mode == train.Preference {
 		return "train"
 	}
-	return mode
+	return string(mode)
 }
 
-func runTrain(cfg train.Config) error {
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// runTrain loads the data and runs the trainer. When ctx is cancelled
+// (SIGINT, SIGTERM) the trainer saves a checkpoint, and the error says how
+// to resume.
+func runTrain(ctx context.Context, cfg train.Config, noProgress bool) error {
 	if err := cfg.Validate(); err != nil {
-		return err
+		return inFlagTerms(err)
+	}
+	if err := train.CheckRunFolder(cfg); err != nil {
+		return inTrainTerms(err) // before the data is read
 	}
 	lo := train.LoadOptions{Mode: cfg.Mode, MaxLength: cfg.MaxLength, MaxPromptLength: cfg.MaxPromptLength, SkipBadRows: cfg.SkipBadRows}
 	if err := textSupport(&lo, cfg); err != nil {
@@ -194,12 +274,12 @@ func runTrain(cfg train.Config) error {
 	}
 	exs, stats, err := train.LoadExamples(cfg.Data, lo)
 	if err != nil {
-		return err
+		return &flagError{dataTerms.Replace(err.Error()), err}
 	}
 	var evalExs []train.Example
 	if cfg.EvalData != "" {
 		if evalExs, _, err = train.LoadExamples(cfg.EvalData, lo); err != nil {
-			return err
+			return &flagError{dataTerms.Replace(err.Error()), err}
 		}
 	}
 	logf("data: %d examples from %s (%d rows, %d skipped, %d prompts and %d completions truncated)",
@@ -208,7 +288,7 @@ func runTrain(cfg train.Config) error {
 		logf("  skipped: %s", r)
 	}
 	opts := train.Options{Train: exs, Eval: evalExs, LoadStats: stats, Log: os.Stderr}
-	if !cfg.NoProgress {
+	if !noProgress {
 		opts.NewBar = func(n int, desc string) func(int) {
 			b := newBar(n, desc)
 			return func(k int) { b.Add(k) }
@@ -216,11 +296,14 @@ func runTrain(cfg train.Config) error {
 	}
 	t, err := train.New(cfg, opts)
 	if err != nil {
-		return err
+		return inTrainTerms(err)
 	}
 	defer t.Close()
-	pb := makeBar(t.TotalSteps(), "train", !cfg.NoProgress)
-	pb.Set(t.Step())
+	if t.Finished() {
+		return t.Run(ctx) // says so, and writes nothing
+	}
+	pb := makeBar(t.TotalSteps(), "train", !noProgress)
+	pb.Set(t.StepsDone())
 	t.SetProgress(func(step int, m map[string]float64) {
 		desc := fmt.Sprintf("loss %.4f", m["loss"])
 		if v, ok := m["rewards/margins"]; ok {
@@ -230,19 +313,22 @@ func runTrain(cfg train.Config) error {
 		pb.Describe(desc)
 		pb.Set(step)
 	})
-	if err := t.Run(); err != nil {
-		return err
+	if err := t.Run(ctx); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w; continue with: smaug %s --resume %s", err, commandOf(cfg.Mode), t.Cfg.Output)
+		}
+		return inTrainTerms(err)
 	}
 	pb.Finish()
 	fmt.Println(t.Summary())
 	// The model is saved by now: a plot that cannot be drawn is reported,
 	// not fatal.
-	plots, err := report.PlotRun(cfg.Output)
+	plots, err := report.PlotRun(t.Cfg.Output)
 	if err != nil {
 		logf("warning: plots: %v", err)
 	}
 	if len(plots) > 0 {
-		logf("plots: %d PNG files in %s", len(plots), cfg.Output)
+		logf("plots: %d PNG files in %s", len(plots), t.Cfg.Output)
 	}
 	return nil
 }
@@ -282,6 +368,64 @@ func textSupport(lo *train.LoadOptions, cfg train.Config) error {
 		return tmpl.Render(msgs, chat.Options{AddGenerationPrompt: gen, BOSToken: tc.BOSToken, EOSToken: tc.EOSToken})
 	}
 	return nil
+}
+
+// flagOf maps the names of train.Config's fields (and of the parts it is
+// made of) to the flags that set them, to put library errors in the
+// command's terms.
+var flagOf = []struct{ field, flag string }{
+	{"Model", "--model"}, {"InitConfig", "--init-config"}, {"RefModel", "--ref-model"}, {"Output", "--output"},
+	{"Resume", "--resume"}, {"Losses", "--loss"}, {"Weights", "--loss-weights"}, {"Beta", "--beta"},
+	{"DPOPLambda", "--dpop-lambda"}, {"LabelSmoothing", "--label-smoothing"}, {"SimPOGamma", "--simpo-gamma"},
+	{"ORPOAlpha", "--orpo-alpha"}, {"PrecomputeRef", "--precompute-ref"}, {"MaxGradNorm", "--max-grad-norm"},
+	{"BatchSize", "--batch-size"}, {"GradAccum", "--grad-accum"}, {"MaxSteps", "--max-steps"}, {"Epochs", "--epochs"},
+	{"MaxLength", "--max-length"}, {"MaxPromptLength", "--max-prompt-length"}, {"LoRA.R", "--lora-r"},
+	{"LoRA.Alpha", "--lora-alpha"}, {"LoRA.Dropout", "--lora-dropout"}, {"SaveSteps", "--save-steps"},
+	{"EvalSteps", "--eval-steps"}, {"BaseDType", "--base-dtype"}, {"SaveDType", "--save-dtype"},
+	{"SaveTotalLimit", "--save-total-limit"},
+}
+
+// dataTerms puts the library's advice in data errors in the command's
+// terms (only these phrases: the rest of a data error quotes files and
+// rows).
+var dataTerms = strings.NewReplacer("set SkipBadRows", "use --skip-bad-rows",
+	"a tokenizer (LoadOptions.Encoder)", "a tokenizer (--tokenizer, or tokenizer files in the model folder)")
+
+// fieldWord matches a field name of flagOf as a whole word.
+var fieldWord = func() *regexp.Regexp {
+	names := make([]string, len(flagOf))
+	for i, f := range flagOf {
+		names[i] = regexp.QuoteMeta(f.field)
+	}
+	return regexp.MustCompile(`\b(` + strings.Join(names, "|") + `)\b`)
+}()
+
+// flagError is a library error reworded with flag names; it unwraps to
+// the library's error.
+type flagError struct {
+	msg string
+	err error
+}
+
+func (e *flagError) Error() string { return e.msg }
+func (e *flagError) Unwrap() error { return e.err }
+
+// inFlagTerms rewrites the train.Config field names in a Validate error as
+// the flags that set them ("BatchSize must be ≥ 1" becomes "--batch-size
+// must be ≥ 1"). Only for Validate's errors, which quote no paths.
+func inFlagTerms(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := fieldWord.ReplaceAllStringFunc(err.Error(), func(field string) string {
+		for _, f := range flagOf {
+			if f.field == field {
+				return f.flag
+			}
+		}
+		return field
+	})
+	return &flagError{msg, err}
 }
 
 func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }

@@ -64,10 +64,11 @@ func readMetricRows(t *testing.T, run string) []map[string]any {
 // a resumed run may not reproduce.
 var timingMetrics = map[string]bool{"tokens_per_s": true, "step_time_s": true}
 
-// runUntilSaved starts smaug with args and kills it with SIGKILL as soon as
-// its log says checkpoint-<step> was saved. It fails the test unless the
-// kill is what ended the process.
-func runUntilSaved(t *testing.T, step string, args ...string) {
+// runUntilSaved starts smaug with args and sends it sig as soon as its log
+// says checkpoint-<step> was saved. With SIGKILL it fails the test unless
+// the kill is what ended the process; with SIGINT, unless the process
+// stopped by itself with an error that says how to resume.
+func runUntilSaved(t *testing.T, sig syscall.Signal, step string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(smaugBin, args...)
 	stderr, err := cmd.StderrPipe()
@@ -83,7 +84,7 @@ func runUntilSaved(t *testing.T, step string, args ...string) {
 	for sc.Scan() {
 		log.WriteString(sc.Text() + "\n")
 		if !killed && strings.HasPrefix(sc.Text(), "saved ") && strings.HasSuffix(sc.Text(), "checkpoint-"+step) {
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
 			killed = true
@@ -91,6 +92,12 @@ func runUntilSaved(t *testing.T, step string, args ...string) {
 	}
 	err = cmd.Wait()
 	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if sig == syscall.SIGINT {
+		if !killed || !ok || ws.Signaled() || ws.ExitStatus() == 0 || !strings.Contains(log.String(), "continue with: smaug train --resume") {
+			t.Fatalf("the run did not stop on SIGINT after checkpoint-%s with a resume hint (wait: %v):\n%s", step, err, log.String())
+		}
+		return
+	}
 	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		t.Fatalf("the run was not ended by SIGKILL after checkpoint-%s (wait: %v); it was too fast, or failed:\n%s", step, err, log.String())
 	}
@@ -107,7 +114,9 @@ func runUntilSaved(t *testing.T, step string, args ...string) {
 // checkpoint must carry: AdamW moments with weight decay, a cosine schedule
 // after warm-up, gradient accumulation, and a data order that crosses an
 // epoch boundary (16 pairs, 4 per step). It also checks that the killed
-// run left only complete checkpoint-N folders.
+// run left only complete checkpoint-N folders. The case full-sigint sends
+// SIGINT instead: the command cancels the trainer's context, which saves a
+// checkpoint and returns, and the resumed run must end the same way.
 func TestTrainResumeAfterSIGKILL(t *testing.T) {
 	root := sharedtest.Path(t, "fixtures/hf/llama")
 	dir := t.TempDir()
@@ -117,10 +126,12 @@ func TestTrainResumeAfterSIGKILL(t *testing.T) {
 	writeRandomPairs(t, data, 16, 1, 320, 16, 80, 100)
 	for _, tc := range []struct {
 		name, weights string
+		sig           syscall.Signal
 		extra         []string
 	}{
-		{"full", "model.safetensors", []string{"--ref-model", filepath.Join(root, "ref")}},
-		{"lora", "adapter_model.safetensors", []string{"--lora-r", "4", "--lora-alpha", "8", "--lora-dropout", "0.1", "--lora-targets", "all-linear"}},
+		{"full", "model.safetensors", syscall.SIGKILL, []string{"--ref-model", filepath.Join(root, "ref")}},
+		{"lora", "adapter_model.safetensors", syscall.SIGKILL, []string{"--lora-r", "4", "--lora-alpha", "8", "--lora-dropout", "0.1", "--lora-targets", "all-linear"}},
+		{"full-sigint", "model.safetensors", syscall.SIGINT, []string{"--ref-model", filepath.Join(root, "ref")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := func(out string) []string {
@@ -135,7 +146,7 @@ func TestTrainResumeAfterSIGKILL(t *testing.T) {
 			}
 
 			runB := filepath.Join(dir, tc.name+"-B")
-			runUntilSaved(t, "4", args(runB)...)
+			runUntilSaved(t, tc.sig, "4", args(runB)...)
 			entries, err := os.ReadDir(runB)
 			if err != nil {
 				t.Fatal(err)
