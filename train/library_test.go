@@ -120,6 +120,8 @@ func TestValidateLeavesConfigAlone(t *testing.T) {
 		{"prompt length", func(c *Config) { c.MaxPromptLength = c.MaxLength }, "MaxPromptLength must be in [1, MaxLength)"},
 		{"bf16 without frozen weights", func(c *Config) { c.BaseDType = 1 }, "BaseDType BF16"},
 		{"init config in pref", func(c *Config) { c.InitConfig = "x.json" }, "InitConfig is for SFT only"},
+		{"token budget without padding-free", func(c *Config) { c.MaxTokensPerBatch = 100 }, "set PaddingFree too"},
+		{"negative token budget", func(c *Config) { c.PaddingFree, c.MaxTokensPerBatch = true, -1 }, "MaxTokensPerBatch must be ≥ 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Defaults(Preference)

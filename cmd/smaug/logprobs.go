@@ -23,6 +23,7 @@ func init() { rootCmd.AddCommand(newLogprobsCmd()) }
 func newLogprobsCmd() *cobra.Command {
 	var modelDir, refDir, dataPath, outPath, dtype string
 	var batchSize int
+	var noShare bool
 	cmd := &cobra.Command{
 		Use:   "logprobs",
 		Short: "Score completions: sequence and per-token log-probs of chosen/rejected given the prompt",
@@ -37,7 +38,9 @@ may have "rejected_ids". Every field of the row is kept; the output adds
   ref_chosen_logp, ref_rejected_logp      the same under --ref-model
 
 Prompt tokens and padding are excluded, as in TRL. Results do not depend on
---batch-size. --dtype BF16 holds the weights in bfloat16: half the memory,
+--batch-size, nor on --no-share-prefix (by default a prefix common to several
+sequences of a batch, such as a row's prompt, runs once; the flag runs every
+sequence whole, for comparison). --dtype BF16 holds the weights in bfloat16: half the memory,
 the same results for a checkpoint stored in BF16. The output is written to
 a temporary file and renamed, so a failed run leaves nothing half-written.`,
 		Example: `  smaug logprobs --model ./policy --ref-model ./ref --data pairs.jsonl --out scored.jsonl`,
@@ -46,7 +49,7 @@ a temporary file and renamed, so a failed run leaves nothing half-written.`,
 			if err := errors.Join(resolveModelArg(cmd.Context(), &modelDir), resolveModelArg(cmd.Context(), &refDir)); err != nil {
 				return err
 			}
-			return runLogprobs(modelDir, refDir, dataPath, outPath, dtype, batchSize)
+			return runLogprobs(modelDir, refDir, dataPath, outPath, dtype, batchSize, noShare)
 		},
 	}
 	f := cmd.Flags()
@@ -55,6 +58,7 @@ a temporary file and renamed, so a failed run leaves nothing half-written.`,
 	f.StringVar(&dataPath, "data", "", "input JSONL with prompt_ids, chosen_ids and optionally rejected_ids (required)")
 	f.StringVar(&outPath, "out", "", "output JSONL (required)")
 	f.IntVar(&batchSize, "batch-size", 8, "sequences scored together")
+	f.BoolVar(&noShare, "no-share-prefix", false, "run every sequence whole instead of running prefixes common to several (a row's prompt) once; same results, more work")
 	f.StringVar(&dtype, "dtype", "F32", dtypeUsage)
 	cmd.MarkFlagRequired("model")
 	cmd.MarkFlagRequired("data")
@@ -256,7 +260,7 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
-func runLogprobs(modelDir, refDir, dataPath, outPath, dtype string, batchSize int) error {
+func runLogprobs(modelDir, refDir, dataPath, outPath, dtype string, batchSize int, noShare bool) error {
 	rows, err := readIDRows(dataPath)
 	if err != nil {
 		return err
@@ -266,6 +270,7 @@ func runLogprobs(modelDir, refDir, dataPath, outPath, dtype string, batchSize in
 		return err
 	}
 	defer m.Close()
+	m.NoSharePrefix = noShare
 	if err := checkRowIDs(dataPath, rows, m.Config.VocabSize); err != nil {
 		return err
 	}
@@ -284,6 +289,7 @@ func runLogprobs(modelDir, refDir, dataPath, outPath, dtype string, batchSize in
 			return err
 		}
 		defer ref.Close()
+		ref.NoSharePrefix = noShare
 		bar := newBar(total, "reference")
 		if err := checkRowIDs(dataPath, rows, ref.Config.VocabSize); err != nil {
 			return err
