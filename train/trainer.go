@@ -67,15 +67,15 @@ type Trainer struct {
 	// positions and seqTokens sum model.Scores.Positions and SeqTokens of
 	// the step's training forwards (see tokens_saved).
 	positions, seqTokens int
-	tape        *tensor.Tape
-	totalSteps  int
-	log         io.Writer
-	progress    func(step int, m map[string]float64)
-	metricsFile *os.File
-	lastMetrics map[string]float64
-	dir         *runDir // the run folder, locked
-	resumed     bool    // started from a checkpoint
-	kept        bool    // a step was made or something saved: the folder stays
+	tape                 *tensor.Tape
+	totalSteps           int
+	log                  io.Writer
+	progress             func(step int, m map[string]float64)
+	metricsFile          *os.File
+	lastMetrics          map[string]float64
+	dir                  *runDir // the run folder, locked
+	resumed              bool    // started from a checkpoint
+	kept                 bool    // a step was made or something saved: the folder stays
 }
 
 // objective is what one mode computes: the preference trainer or the SFT
