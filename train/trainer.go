@@ -61,21 +61,22 @@ type Trainer struct {
 	sched       optim.Schedule
 	state       State
 	order       []int // this epoch's example order (nil: not drawn yet)
+	tape        *tensor.Tape
+	totalSteps  int
+	log         io.Writer
+	progress    func(step int, m map[string]float64)
+	metricsFile *os.File
+	lastMetrics map[string]float64
+	dir         *runDir // the run folder, locked
+	resumed     bool    // started from a checkpoint
+	kept        bool    // a step was made or something saved: the folder stays
+
 	// batchEnd maps the start of each PaddingFree micro-batch in order to
 	// its end (nil: not computed for this epoch yet).
 	batchEnd map[int]int
 	// positions and seqTokens sum model.Scores.Positions and SeqTokens of
 	// the step's training forwards (see tokens_saved).
 	positions, seqTokens int
-	tape                 *tensor.Tape
-	totalSteps           int
-	log                  io.Writer
-	progress             func(step int, m map[string]float64)
-	metricsFile          *os.File
-	lastMetrics          map[string]float64
-	dir                  *runDir // the run folder, locked
-	resumed              bool    // started from a checkpoint
-	kept                 bool    // a step was made or something saved: the folder stays
 }
 
 // objective is what one mode computes: the preference trainer or the SFT
