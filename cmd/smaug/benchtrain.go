@@ -33,15 +33,33 @@ type trainBenchResult struct {
 	Params     int64   `json:"params"`
 	Trainable  int64   `json:"trainable_params"`
 	Tokens     int     `json:"tokens_per_step"`
+	Positions  int     `json:"positions_per_step"`
 	StepS      float64 `json:"step_s"`
 	TokensPerS float64 `json:"tokens_per_s"`
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
+}
+
+// benchTrainBatch is what a training benchmark step scores: the random
+// batch of its shape, or pairs read from a token-id JSONL file, with the
+// per-pair features on or off.
+type benchTrainBatch struct {
+	Data        string // token-id JSONL (prompt_ids, chosen_ids, rejected_ids); "" for random
+	Pairs       int    // pairs of Data per step (0: the shape's batch / 2)
+	NoShare     bool   // model.Model.NoSharePrefix
+	OutputChunk int    // model.Model.OutputChunk
+}
+
+// args are the flags that give b to a child process.
+func (b benchTrainBatch) args() []string {
+	return []string{"--data", b.Data, "--pairs", strconv.Itoa(b.Pairs),
+		"--no-share-prefix=" + strconv.FormatBool(b.NoShare), "--output-chunk", strconv.Itoa(b.OutputChunk)}
 }
 
 func newBenchTrainCmd() *cobra.Command {
 	var shapes, modes, torchScript, python string
 	var iters, loraR int
 	var child bool
+	var batch benchTrainBatch
 	cmd := &cobra.Command{
 		Use:   "train",
 		Short: "Measure tokens/s and peak memory of one DPOP training step",
@@ -61,14 +79,22 @@ in two modes:
 
 The batch holds B sequences of T tokens (B/2 pairs, as the PyTorch script
 pairs them); tokens/s is B·T divided by the step time, averaged over --iters
-steps after one warm-up. Each (shape, mode) runs in its own process, so the
+steps after one warm-up. --data replaces the random batch with the first
+--pairs pairs of a token-id JSONL file (prompt_ids, chosen_ids,
+rejected_ids, as smaug logprobs reads; ids must fit the shape's vocabulary),
+so real prompts share their prefixes; tokens then counts their sequences'
+tokens and positions the positions the model ran. --no-share-prefix runs
+every sequence whole, and --output-chunk sets the fused output layer's rows
+per chunk (0: 16 MiB of logits; a number above the batch's positions is the
+unfused layer), to measure each feature on and off. Each (shape, mode) runs in its own process, so the
 peak resident memory (VmHWM) is its own. With --torch, the PyTorch CPU
 reference (../shared/bench/torch_cpu_dpop.py, a full fine-tuning DPOP step)
 runs once per shape with the same thread count, and each row shows smaug's
 rate as a multiple of it.`,
 		Example: `  smaug bench train --shapes small
   smaug bench train --shapes small,smol135m --modes full,lora --torch ../shared/bench/torch_cpu_dpop.py
-  smaug bench train --shapes small --torch ../shared/bench/torch_cpu_dpop.py --python /usr/bin/python3`,
+  smaug bench train --shapes small --torch ../shared/bench/torch_cpu_dpop.py --python /usr/bin/python3
+  smaug bench train --shapes smol135m --modes lora --data pairs_ids.jsonl --pairs 4 --no-share-prefix`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if iters < 1 {
@@ -78,9 +104,15 @@ rate as a multiple of it.`,
 				return fmt.Errorf("--lora-r must be ≥ 1, got %d", loraR)
 			}
 			if child {
-				return benchTrainChild(cmd.OutOrStdout(), shapes, modes, loraR, iters)
+				return benchTrainChild(cmd.OutOrStdout(), shapes, modes, loraR, iters, batch)
 			}
-			return benchTrainParent(cmd.OutOrStdout(), splitComma(shapes), splitComma(modes), loraR, iters, python, torchScript)
+			switch {
+			case batch.Pairs < 0 || batch.OutputChunk < 0:
+				return fmt.Errorf("--pairs and --output-chunk must be ≥ 0, got %d and %d", batch.Pairs, batch.OutputChunk)
+			case batch.Pairs > 0 && batch.Data == "":
+				return fmt.Errorf("--pairs counts pairs of --data: give --data too")
+			}
+			return benchTrainParent(cmd.OutOrStdout(), splitComma(shapes), splitComma(modes), loraR, iters, python, torchScript, batch)
 		},
 	}
 	f := cmd.Flags()
@@ -90,6 +122,10 @@ rate as a multiple of it.`,
 	f.IntVar(&iters, "iters", 3, "timed steps per measurement (after one warm-up step)")
 	f.StringVar(&torchScript, "torch", "", "path of torch_cpu_dpop.py to run as the reference (needs python3-torch)")
 	f.StringVar(&python, "python", "python3", "python interpreter that has torch, for --torch")
+	f.StringVar(&batch.Data, "data", "", "token-id JSONL of pairs to train on instead of random tokens")
+	f.IntVar(&batch.Pairs, "pairs", 0, "pairs of --data per step (0: the shape's batch / 2)")
+	f.BoolVar(&batch.NoShare, "no-share-prefix", false, "run every sequence whole instead of shared prefixes once")
+	f.IntVar(&batch.OutputChunk, "output-chunk", 0, "rows of logits the fused output layer computes at a time (0: 16 MiB worth)")
 	f.BoolVar(&child, "child", false, "internal: run one measurement in this process")
 	f.MarkHidden("child")
 	return cmd
@@ -105,7 +141,7 @@ func splitComma(s string) []string {
 	return out
 }
 
-func benchTrainParent(out io.Writer, shapes, modes []string, loraR, iters int, python, torchScript string) error {
+func benchTrainParent(out io.Writer, shapes, modes []string, loraR, iters int, python, torchScript string, batch benchTrainBatch) error {
 	for _, sh := range shapes {
 		if _, ok := benchShapes[sh]; !ok {
 			return fmt.Errorf("unknown shape %q (have small, smol135m)", sh)
@@ -120,8 +156,8 @@ func benchTrainParent(out io.Writer, shapes, modes []string, loraR, iters int, p
 	if err != nil {
 		return err
 	}
-	const row = "%-9s %-8s %12s %10s %9s %8s %12s  %s\n"
-	fmt.Fprintf(out, row, "shape", "mode", "trainable", "tokens", "tok/s", "step s", "peak RSS MiB", "vs torch")
+	const row = "%-9s %-8s %12s %10s %10s %9s %8s %12s  %s\n"
+	fmt.Fprintf(out, row, "shape", "mode", "trainable", "tokens", "positions", "tok/s", "step s", "peak RSS MiB", "vs torch")
 	var backend string
 	for _, sh := range shapes {
 		var torchRate float64
@@ -131,13 +167,13 @@ func benchTrainParent(out io.Writer, shapes, modes []string, loraR, iters int, p
 				return err
 			}
 			torchRate, _ = tr["train_tokens_per_s"].(float64)
-			fmt.Fprintf(out, row, sh, "torch", fmt.Sprint(int64(toFloat(tr["params"]))), fmt.Sprint(benchShapes[sh].Batch*benchShapes[sh].Seq),
+			fmt.Fprintf(out, row, sh, "torch", fmt.Sprint(int64(toFloat(tr["params"]))), fmt.Sprint(benchShapes[sh].Batch*benchShapes[sh].Seq), "-",
 				fmt.Sprintf("%.0f", torchRate), fmt.Sprintf("%.3f", float64(benchShapes[sh].Batch*benchShapes[sh].Seq)/torchRate), "-",
 				fmt.Sprintf("torch %v, %v threads", tr["torch"], tr["threads"]))
 		}
 		for _, mode := range modes {
-			c := exec.Command(self, "bench", "train", "--child", "--shapes", sh, "--modes", mode,
-				"--lora-r", strconv.Itoa(loraR), "--iters", strconv.Itoa(iters))
+			c := exec.Command(self, append([]string{"bench", "train", "--child", "--shapes", sh, "--modes", mode,
+				"--lora-r", strconv.Itoa(loraR), "--iters", strconv.Itoa(iters)}, batch.args()...)...)
 			c.Stderr = os.Stderr
 			b, err := c.Output()
 			if err != nil {
@@ -152,7 +188,7 @@ func benchTrainParent(out io.Writer, shapes, modes []string, loraR, iters int, p
 			if torchRate > 0 {
 				ratio = fmt.Sprintf("%.2f×", r.TokensPerS/torchRate)
 			}
-			fmt.Fprintf(out, row, sh, mode, fmt.Sprint(r.Trainable), fmt.Sprint(r.Tokens), fmt.Sprintf("%.0f", r.TokensPerS),
+			fmt.Fprintf(out, row, sh, mode, fmt.Sprint(r.Trainable), fmt.Sprint(r.Tokens), fmt.Sprint(r.Positions), fmt.Sprintf("%.0f", r.TokensPerS),
 				fmt.Sprintf("%.3f", r.StepS), fmt.Sprintf("%.0f", r.PeakRSSMiB), ratio)
 		}
 	}
@@ -170,12 +206,19 @@ func toFloat(v any) float64 {
 
 // benchTrainChild measures one shape in one mode and prints the result as
 // a JSON line.
-func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int) error {
+func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int, batch benchTrainBatch) error {
 	s, ok := benchShapes[shape]
 	if !ok {
 		return fmt.Errorf("unknown shape %q", shape)
 	}
+	exs, err := benchTrainExamples(s, batch)
+	if err != nil {
+		return err
+	}
 	cfg := s.config()
+	for _, e := range exs {
+		cfg.MaxPositionEmbeddings = max(cfg.MaxPositionEmbeddings, len(e.Prompt)+max(len(e.Chosen), len(e.Rejected)))
+	}
 	policy, err := model.NewRandom(cfg, 0, 0.02)
 	if err != nil {
 		return err
@@ -213,19 +256,19 @@ func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int) error 
 		return err
 	}
 
-	// B sequences of T random tokens: B/2 pairs, each a one-token prompt
-	// with chosen and rejected completions of T−1 tokens, laid out as
-	// training lays them out (train.PairItems: the chosen first).
-	r := rand.New(rand.NewPCG(1, 1))
-	seqs := s.randomBatch(r)
-	n := s.Batch / 2
-	exs := make([]train.Example, n)
-	for i := range exs {
-		exs[i] = train.Example{Prompt: seqs[i].Prompt, Chosen: seqs[i].Completion, Rejected: seqs[n+i].Completion}
+	for _, m := range []*model.Model{policy, ref} {
+		if m != nil {
+			m.NoSharePrefix, m.OutputChunk = batch.NoShare, batch.OutputChunk
+		}
 	}
+	n := len(exs)
 	items, _ := train.PairItems(exs)
+	tok, positions := 0, 0
+	for _, it := range items {
+		tok += len(it.Prompt) + len(it.Completion)
+	}
 	tp := tensor.NewTape()
-	seed := make([]float32, s.Batch)
+	seed := make([]float32, 2*n)
 	step := func() error {
 		var rs *model.Scores
 		var err error
@@ -243,12 +286,13 @@ func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int) error 
 		if err != nil {
 			return err
 		}
+		positions = ps.Positions
 		pairs := make([]pref.Pair, n)
 		for i := range pairs {
 			pairs[i] = pref.Pair{
 				PolicyChosen: float64(ps.Seq.Data[i]), PolicyRejected: float64(ps.Seq.Data[n+i]),
 				RefChosen: float64(rs.Seq.Data[i]), RefRejected: float64(rs.Seq.Data[n+i]),
-				ChosenLen: s.Seq - 1, RejectedLen: s.Seq - 1,
+				ChosenLen: len(exs[i].Chosen), RejectedLen: len(exs[i].Rejected),
 			}
 		}
 		res, err := spec.Batch(pairs, nil)
@@ -278,12 +322,48 @@ func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int) error 
 		}
 	}
 	dt := time.Since(t0).Seconds() / float64(iters)
-	tok := s.Batch * s.Seq
 	b, err := json.Marshal(trainBenchResult{Shape: shape, Mode: mode, Kernels: kernels.Backend(), Params: policy.NumParams(),
-		Trainable: nTrainable, Tokens: tok, StepS: dt, TokensPerS: float64(tok) / dt, PeakRSSMiB: peakRSSMiB()})
+		Trainable: nTrainable, Tokens: tok, Positions: positions, StepS: dt, TokensPerS: float64(tok) / dt, PeakRSSMiB: peakRSSMiB()})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(out, string(b))
 	return nil
+}
+
+// benchTrainExamples is the batch of pairs a step trains on: B/2 pairs of
+// random tokens (a one-token prompt with chosen and rejected completions of
+// T−1 tokens, as the PyTorch script pairs them), or the first pairs of
+// batch.Data.
+func benchTrainExamples(s benchShape, batch benchTrainBatch) ([]train.Example, error) {
+	n := batch.Pairs
+	if n == 0 {
+		n = s.Batch / 2
+	}
+	if batch.Data == "" {
+		seqs := s.randomBatch(rand.New(rand.NewPCG(1, 1)))
+		n = s.Batch / 2
+		exs := make([]train.Example, n)
+		for i := range exs {
+			exs[i] = train.Example{Prompt: seqs[i].Prompt, Chosen: seqs[i].Completion, Rejected: seqs[n+i].Completion}
+		}
+		return exs, nil
+	}
+	rows, err := readIDRows(batch.Data)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRowIDs(batch.Data, rows, s.Vocab); err != nil {
+		return nil, err
+	}
+	var exs []train.Example
+	for _, r := range rows {
+		if r.hasRejected && len(exs) < n {
+			exs = append(exs, train.Example{Prompt: r.prompt, Chosen: r.chosen, Rejected: r.rejected})
+		}
+	}
+	if len(exs) < n {
+		return nil, fmt.Errorf("%s: %d pairs with rejected_ids, want %d", batch.Data, len(exs), n)
+	}
+	return exs, nil
 }

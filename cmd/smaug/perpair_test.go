@@ -178,3 +178,53 @@ func TestLogprobsNoSharePrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchTrainData runs smaug bench train on two pairs of a token-id file
+// (the small shape, LoRA, one timed step) with prefixes shared and with
+// --no-share-prefix and --output-chunk 1: tokens is the pairs' sequence
+// tokens either way, positions the count of savedShare's rule (distinct
+// prefixes, or every position but each sequence's last).
+func TestBenchTrainData(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "ids.jsonl")
+	rows := []map[string]any{
+		{"prompt_ids": []int{1, 5, 6, 7, 8}, "chosen_ids": []int{9, 10, 11}, "rejected_ids": []int{9, 10, 12, 13}},
+		{"prompt_ids": []int{1, 5, 6, 20}, "chosen_ids": []int{21, 22}, "rejected_ids": []int{23}},
+		{"prompt_ids": []int{1, 5}, "chosen_ids": []int{30}, "rejected_ids": []int{31}},
+	}
+	writeJSONL(t, data, rows)
+	var seqs [][]int
+	for _, r := range rows[:2] {
+		p := r["prompt_ids"].([]int)
+		for _, f := range []string{"chosen_ids", "rejected_ids"} {
+			seqs = append(seqs, append(append([]int(nil), p...), r[f].([]int)...))
+		}
+	}
+	tokens := 0
+	for _, s := range seqs {
+		tokens += len(s)
+	}
+	for _, tc := range []struct {
+		flags []string
+		share bool
+	}{{nil, true}, {[]string{"--no-share-prefix", "--output-chunk", "1"}, false}} {
+		args := append([]string{"bench", "train", "--shapes", "small", "--modes", "lora", "--iters", "1", "--data", data, "--pairs", "2"}, tc.flags...)
+		out, err := runCLI(t, args...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", tc.flags, err, out)
+		}
+		var fields []string
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) > 4 && f[0] == "small" && f[1] == "lora" {
+				fields = f
+			}
+		}
+		positions := int(math.Round((1 - savedShare(seqs, tc.share)) * float64(tokens)))
+		if fields == nil || fields[3] != fmt.Sprint(tokens) || fields[4] != fmt.Sprint(positions) {
+			t.Errorf("%v: row %q, want %d tokens and %d positions\n%s", tc.flags, fields, tokens, positions, out)
+		}
+	}
+	if out, err := runCLI(t, "bench", "train", "--pairs", "2"); err == nil || !strings.Contains(out, "--data") {
+		t.Errorf("--pairs without --data: err %v, output %q", err, out)
+	}
+}
