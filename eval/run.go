@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"strings"
@@ -14,7 +15,6 @@ import (
 	"unicode"
 
 	"github.com/smaug-dev/smaug/model"
-	"github.com/smaug-dev/smaug/tensor"
 	"github.com/smaug-dev/smaug/tokenizer"
 )
 
@@ -338,8 +338,9 @@ func (r *runner) loglikelihoods(ctx context.Context, ps []*pending, stage string
 				// are already there.
 				logits = lastLogits[(p0-lastFrom)*vocab:]
 			} else {
-				keep := min(commonPrefix(have, in), p0)
-				cache.Truncate(keep)
+				// With a sliding window the cache may no longer hold the
+				// prefix's keys: Truncate then empties it.
+				keep := cache.Truncate(min(commonPrefix(have, in), p0))
 				var err error
 				if logits, err = r.Model.ForwardFrom(cache, in[keep:], p0-keep); err != nil {
 					return fmt.Errorf("task %s: %w", p.task.Name, err)
@@ -369,11 +370,9 @@ func commonPrefix(a, b []int) int {
 }
 
 // scoreTokens sums the log-softmax of each target under its row of logits
-// (tensor.LogSoftmaxGather, the op model.LogProbs uses) and reports whether
-// every target is its row's argmax (first index on ties).
+// (log-sum-exp in float64) and reports whether every target is its row's
+// argmax (first index on ties).
 func scoreTokens(logits []float32, targets []int, vocab int) Result {
-	tp := tensor.NewInferenceTape()
-	lp, _ := tensor.LogSoftmaxGather(tp, tensor.FromData(logits, len(targets), vocab), targets)
 	res := Result{Greedy: true}
 	for j, tgt := range targets {
 		row := logits[j*vocab : (j+1)*vocab]
@@ -383,7 +382,12 @@ func scoreTokens(logits []float32, targets []int, vocab int) Result {
 				best = i
 			}
 		}
-		res.LogLikelihood += float64(lp.Data[j])
+		mx := float64(row[best])
+		sum := 0.0
+		for _, v := range row {
+			sum += math.Exp(float64(v) - mx)
+		}
+		res.LogLikelihood += float64(row[tgt]) - mx - math.Log(sum)
 		res.Greedy = res.Greedy && best == tgt
 	}
 	return res

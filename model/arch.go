@@ -133,30 +133,66 @@ func LoadConfig(path string, warn func(string)) (*hf.Config, error) {
 	return c, nil
 }
 
-// Span describes the rows a decoder block runs on: a right-padded batch of
-// sequences (each row's position and each sequence's length), or, for a
-// KV-cache forward, new positions of one sequence whose earlier keys and
-// values are cached.
+// Span describes the rows a decoder block runs on, row r at position
+// pos[r]: either rows whose attention is laid out by spans (a right-padded
+// batch, sequences packed without padding, branches of shared prefixes; see
+// tensor.AttnSpan), or, for a KV-cache forward, new positions of sequences
+// whose earlier keys and values are cached: sequence i's rows
+// [offsets[i], offsets[i+1]) continue caches[i].
 type Span struct {
 	pos     []int
-	batch   int
-	lengths []int
-	cache   *layerCache
+	spans   []tensor.AttnSpan
+	caches  []*layerCache
+	offsets []int
 }
 
 // Attention is layer l's causal self-attention on h, the normed rows of
 // the span: the q/k/v projections, RoPE, grouped-query attention over the
-// sequence so far (the cache included) and the output projection.
+// sequence so far (the cache included, and only the last sliding_window
+// positions where the config sets one) and the output projection. It is the
+// one place attention is called.
 func (s *Span) Attention(tp *tensor.Tape, m *Model, l *Layer, h *tensor.Tensor) *tensor.Tensor {
 	c := m.Config
 	q := tensor.RoPE(tp, l.Q.Forward(tp, h), c.NumAttentionHeads, m.Rope, s.pos)
 	k := tensor.RoPE(tp, l.K.Forward(tp, h), c.NumKeyValueHeads, m.Rope, s.pos)
 	v := l.V.Forward(tp, h)
-	lengths := s.lengths
-	if s.cache != nil {
-		k, v = s.cache.append(k, v)
-		lengths = []int{k.Rows()}
+	spans := s.spans
+	if s.caches != nil {
+		k, v, spans = s.cached(k, v)
 	}
-	a := tensor.CausalAttention(tp, q, k, v, s.batch, c.NumAttentionHeads, c.NumKeyValueHeads, lengths)
+	a := tensor.Attention(tp, q, k, v, c.NumAttentionHeads, c.NumKeyValueHeads, spans, c.SlidingWindow)
 	return l.O.Forward(tp, a)
+}
+
+// cached appends each sequence's new keys and values to its cache and
+// returns the keys and values of every sequence (the caches laid end to end
+// when there are several) with one span per sequence: its new rows attend
+// to its own cache, the new positions last.
+func (s *Span) cached(k, v *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor, []tensor.AttnSpan) {
+	dim := k.Cols()
+	if len(s.caches) == 1 {
+		k, v = s.caches[0].append(k, v)
+		return k, v, tensor.PaddedSpans(1, s.offsets[1], k.Rows(), []int{k.Rows()})
+	}
+	ks := make([]*tensor.Tensor, len(s.caches))
+	vs := make([]*tensor.Tensor, len(s.caches))
+	spans := make([]tensor.AttnSpan, len(s.caches))
+	rows := 0
+	for i, c := range s.caches {
+		lo, hi := s.offsets[i], s.offsets[i+1]
+		ks[i], vs[i] = c.append(
+			tensor.FromData(k.Data[lo*dim:hi*dim], hi-lo, dim),
+			tensor.FromData(v.Data[lo*dim:hi*dim], hi-lo, dim))
+		n := ks[i].Rows()
+		spans[i] = tensor.AttnSpan{Q: lo, N: hi - lo, Keys: []tensor.RowRange{{Start: rows, Len: n}}, Off: n - (hi - lo)}
+		rows += n
+	}
+	ka, va := tensor.New(rows, dim), tensor.New(rows, dim)
+	at := 0
+	for i := range ks {
+		copy(ka.Data[at:], ks[i].Data)
+		copy(va.Data[at:], vs[i].Data)
+		at += len(ks[i].Data)
+	}
+	return ka, va, spans
 }

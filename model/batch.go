@@ -13,8 +13,8 @@ import (
 // may feed different numbers of tokens (a prompt being prefilled beside
 // sequences decoding one token each). The projections and the MLP run once
 // on the rows of every sequence together, which is what makes serving many
-// streams cheaper than serving them one after another; attention runs per
-// sequence over its own cache. Every cache must belong to m and appear at
+// streams cheaper than serving them one after another; in attention each
+// sequence sees its own cache. Every cache must belong to m and appear at
 // most once.
 func (m *Model) ForwardBatch(caches []*KVCache, ids [][]int) ([][]float32, error) {
 	if len(caches) != len(ids) {
@@ -51,7 +51,11 @@ func (m *Model) ForwardBatch(caches []*KVCache, ids [][]int) ([][]float32, error
 	x := tensor.Embedding(tp, m.Embed, flat)
 	for li := range m.Layers {
 		mark := tp.Mark()
-		y := m.raggedBlock(tp, li, x, pos, offsets, caches)
+		span := &Span{pos: pos, caches: make([]*layerCache, len(caches)), offsets: offsets}
+		for i, c := range caches {
+			span.caches[i] = &c.layers[li]
+		}
+		y := m.arch.Block(tp, m, &m.Layers[li], x, span)
 		copy(x.Data, y.Data)
 		tp.Release(mark)
 	}
@@ -68,35 +72,6 @@ func (m *Model) ForwardBatch(caches []*KVCache, ids [][]int) ([][]float32, error
 		out[i] = append([]float32(nil), logits.Data[i*v:(i+1)*v]...)
 	}
 	return out, nil
-}
-
-// raggedBlock is block for rows of several sequences laid end to end
-// (sequence i owns rows offsets[i]..offsets[i+1]), each attending to its own
-// cache.
-func (m *Model) raggedBlock(tp *tensor.Tape, li int, x *tensor.Tensor, pos, offsets []int, caches []*KVCache) *tensor.Tensor {
-	c := m.Config
-	l := &m.Layers[li]
-	eps := c.RMSNormEps
-	h := tensor.RMSNorm(tp, x, l.InputNorm, eps)
-	q := tensor.RoPE(tp, l.Q.Forward(tp, h), c.NumAttentionHeads, m.Rope, pos)
-	k := tensor.RoPE(tp, l.K.Forward(tp, h), c.NumKeyValueHeads, m.Rope, pos)
-	v := l.V.Forward(tp, h)
-	qc, kc := q.Cols(), k.Cols()
-	a := tensor.New(q.Rows(), qc)
-	for i, cache := range caches {
-		lo, hi := offsets[i], offsets[i+1]
-		n := hi - lo
-		ki, vi := cache.layers[li].append(
-			tensor.FromData(k.Data[lo*kc:hi*kc], n, kc),
-			tensor.FromData(v.Data[lo*kc:hi*kc], n, kc))
-		qi := tensor.FromData(q.Data[lo*qc:hi*qc], n, qc)
-		ai := tensor.CausalAttention(tp, qi, ki, vi, 1, c.NumAttentionHeads, c.NumKeyValueHeads, []int{ki.Rows()})
-		copy(a.Data[lo*qc:hi*qc], ai.Data)
-	}
-	x = tensor.Add(tp, x, l.O.Forward(tp, a))
-	h = tensor.RMSNorm(tp, x, l.PostNorm, eps)
-	mlp := l.Down.Forward(tp, tensor.SwiGLU(tp, l.Gate.Forward(tp, h), l.Up.Forward(tp, h)))
-	return tensor.Add(tp, x, mlp)
 }
 
 // Pick chooses the next token from logits as Generate does (see Sampling),

@@ -9,15 +9,25 @@ import (
 
 // TestForwardBatchMatchesForward checks the ragged batched step against
 // Forward run on each sequence alone (itself checked against transformers'
-// greedy generation in fixture_test.go): a prefill of prompts of different
-// lengths, then a step mixing one-token decodes with a new prompt joining.
-// Tolerance 1e-5 absolute on logits of magnitude ~1: only the summation
-// order inside the batched matrix products may differ.
+// greedy generation in fixture_test.go, and with a sliding window against
+// naiveLogits in TestSlidingWindowDecoding): a prefill of prompts of
+// different lengths, then a step mixing one-token decodes with a new prompt
+// joining, for Llama and for Mistral with a window of 3 positions (shorter
+// than the sequences). Tolerance 1e-5 absolute on logits of magnitude ~1:
+// only the summation order inside the batched matrix products may differ.
 func TestForwardBatchMatchesForward(t *testing.T) {
-	c := &hf.Config{Architectures: []string{"LlamaForCausalLM"}, ModelType: "llama",
+	llama := hf.Config{Architectures: []string{"LlamaForCausalLM"}, ModelType: "llama",
 		VocabSize: 97, HiddenSize: 64, IntermediateSize: 96, NumHiddenLayers: 2,
 		NumAttentionHeads: 4, NumKeyValueHeads: 2, HeadDim: 16, MaxPositionEmbeddings: 64,
 		RMSNormEps: 1e-5, RopeTheta: 10000, HiddenAct: "silu", BOSTokenID: -1}
+	mistral := llama
+	mistral.Architectures, mistral.ModelType, mistral.SlidingWindow = []string{"MistralForCausalLM"}, "mistral", 3
+	for name, c := range map[string]hf.Config{"llama": llama, "mistral_window3": mistral} {
+		t.Run(name, func(t *testing.T) { testForwardBatch(t, &c) })
+	}
+}
+
+func testForwardBatch(t *testing.T, c *hf.Config) {
 	m, err := NewRandom(c, 5, 0.2)
 	if err != nil {
 		t.Fatal(err)

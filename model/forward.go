@@ -44,7 +44,13 @@ func (m *Model) Hidden(tp *tensor.Tape, seqs [][]int) (*tensor.Tensor, int, erro
 		return nil, 0, err
 	}
 	ids, pos, lengths, t := padded(seqs)
-	span := &Span{pos: pos, batch: len(seqs), lengths: lengths}
+	return m.decoder(tp, ids, pos, tensor.PaddedSpans(len(seqs), t, t, lengths)), t, nil
+}
+
+// decoder runs the embedding, every decoder layer and the final norm on
+// rows of token ids at positions pos, attention laid out by spans.
+func (m *Model) decoder(tp *tensor.Tape, ids, pos []int, spans []tensor.AttnSpan) *tensor.Tensor {
+	span := &Span{pos: pos, spans: spans}
 	x := tensor.Embedding(tp, m.Embed, ids)
 	for i := range m.Layers {
 		l := &m.Layers[i]
@@ -64,7 +70,7 @@ func (m *Model) Hidden(tp *tensor.Tape, seqs [][]int) (*tensor.Tensor, int, erro
 			x = m.arch.Block(tp, m, l, x, span)
 		}
 	}
-	return tensor.RMSNorm(tp, x, m.Norm, m.Config.RMSNormEps), t, nil
+	return tensor.RMSNorm(tp, x, m.Norm, m.Config.RMSNormEps)
 }
 
 func (m *Model) checkIDs(seqs [][]int) error {
@@ -123,12 +129,24 @@ type Scores struct {
 	// MeanLogit[i] is the mean output logit over completion i's tokens and
 	// the vocabulary (TRL's logits/chosen and logits/rejected).
 	MeanLogit []float32
+	// Positions is the number of positions the decoder ran; SeqTokens the
+	// number of tokens of the sequences (prompt + completion, summed), what
+	// a padding-free trainer without prefix sharing runs. Shared prefixes
+	// and the last token of each sequence (which predicts nothing) make
+	// the difference: 1 − Positions/SeqTokens is the share saved.
+	Positions, SeqTokens int
 }
 
-// LogProbs scores each completion given its prompt in one right-padded
-// batch. Only the positions that predict completion tokens go through the
-// output layer. With a non-nil tape, Seq carries gradients to every
-// parameter that requires one.
+// LogProbs scores each completion given its prompt. The sequences are
+// packed into rows without padding, and, unless NoSharePrefix is set, every
+// prefix common to several of them (the same prompt, the identical start of
+// a chosen and a rejected completion) runs once, its keys and values seen
+// by every sequence that continues it. Only the positions that predict
+// completion tokens go through the output layer, fused with the log-softmax
+// and chunked (OutputChunk rows at a time) so the whole logits never exist.
+// The results equal those of scoring each sequence alone (to float32
+// rounding). With a non-nil tape, Seq carries gradients to every parameter
+// that requires one.
 func (m *Model) LogProbs(tp *tensor.Tape, items []Completion) (*Scores, error) {
 	if tp == nil {
 		itp := getInferenceTape()
@@ -145,6 +163,7 @@ func (m *Model) LogProbs(tp *tensor.Tape, items []Completion) (*Scores, error) {
 
 func (m *Model) logProbs(tp *tensor.Tape, items []Completion) (*Scores, error) {
 	seqs := make([][]int, len(items))
+	s := &Scores{Tokens: make([][]float32, len(items)), MeanLogit: make([]float32, len(items))}
 	for i, it := range items {
 		if len(it.Prompt) == 0 {
 			return nil, fmt.Errorf("item %d: empty prompt: the first completion token needs a position before it (add a BOS token)", i)
@@ -153,32 +172,193 @@ func (m *Model) logProbs(tp *tensor.Tape, items []Completion) (*Scores, error) {
 			return nil, fmt.Errorf("item %d: empty completion", i)
 		}
 		seqs[i] = append(append(make([]int, 0, len(it.Prompt)+len(it.Completion)), it.Prompt...), it.Completion...)
+		s.SeqTokens += len(seqs[i])
 	}
-	h, t, err := m.Hidden(tp, seqs)
-	if err != nil {
+	if err := m.checkIDs(seqs); err != nil {
 		return nil, err
 	}
-	var rows, targets []int
+	for i, seq := range seqs {
+		// The last token predicts nothing: its position is not run.
+		seqs[i] = seq[:len(seq)-1]
+	}
+	lay := packSequences(seqs, !m.NoSharePrefix)
+	s.Positions = len(lay.ids)
+	h := m.decoder(tp, lay.ids, lay.pos, lay.spans)
+	// One output-layer row per distinct (position, target): a token of a
+	// shared prefix is scored once for every sequence that has it.
+	type entry struct{ row, target int }
+	seen := map[entry]int{}
+	var rows, targets, index []int
 	offsets := []int{0}
-	for b, it := range items {
+	for i, it := range items {
 		p := len(it.Prompt)
 		for j, tok := range it.Completion {
-			rows = append(rows, b*t+p+j-1)
-			targets = append(targets, tok)
+			e := entry{lay.rowOf[i][p+j-1], tok}
+			k, ok := seen[e]
+			if !ok {
+				k = len(rows)
+				seen[e] = k
+				rows, targets = append(rows, e.row), append(targets, tok)
+			}
+			index = append(index, k)
 		}
-		offsets = append(offsets, len(rows))
+		offsets = append(offsets, len(index))
 	}
-	logits := tensor.Linear(tp, tensor.GatherRows(tp, h, rows), m.LMHead, nil)
-	tok, meanRow := tensor.LogSoftmaxGather(tp, logits, targets)
-	s := &Scores{Seq: tensor.SegmentSum(tp, tok, offsets), Tokens: make([][]float32, len(items)), MeanLogit: make([]float32, len(items))}
+	tok, meanRow := tensor.LinearLogSoftmaxGather(tp, h, m.LMHead, rows, targets, m.OutputChunk)
+	s.Seq = tensor.SegmentSum(tp, tok, index, offsets)
 	for i := range items {
 		lo, hi := offsets[i], offsets[i+1]
-		s.Tokens[i] = append([]float32(nil), tok.Data[lo:hi]...)
+		s.Tokens[i] = make([]float32, hi-lo)
 		var sum float64
-		for _, v := range meanRow[lo:hi] {
-			sum += float64(v)
+		for j, k := range index[lo:hi] {
+			s.Tokens[i][j] = tok.Data[k]
+			sum += float64(meanRow[k])
 		}
 		s.MeanLogit[i] = float32(sum / float64(hi-lo))
 	}
 	return s, nil
+}
+
+// packed is a batch of sequences laid out as rows without padding.
+type packed struct {
+	ids, pos []int             // token and position of each row
+	spans    []tensor.AttnSpan // attention layout
+	rowOf    [][]int           // rowOf[i][t]: the row of position t of sequence i
+}
+
+// trieNode is one position of a prefix tree of token sequences.
+type trieNode struct {
+	tok      int
+	row      int
+	children []*trieNode
+}
+
+// packSequences lays sequences out as rows. With share, sequences are
+// merged into a prefix tree — a position whose token and all earlier tokens
+// are those of another sequence is that sequence's row — and each path of
+// first children becomes one causal span, every other child starting a
+// span that sees its ancestors' rows as context. Without, each sequence is
+// its own span (packing without padding).
+func packSequences(seqs [][]int, share bool) *packed {
+	root := &trieNode{}
+	nodes := make([][]*trieNode, len(seqs))
+	for i, s := range seqs {
+		nodes[i], _ = root.insert(s, share)
+	}
+	p := &packed{}
+	// chain emits the span starting at node n after context ctx (ctxLen
+	// positions), following first children, then the spans of the other
+	// children.
+	var chain func(n *trieNode, ctx []tensor.RowRange, ctxLen int)
+	chain = func(n *trieNode, ctx []tensor.RowRange, ctxLen int) {
+		start := len(p.ids)
+		type branch struct {
+			n    *trieNode
+			upTo int // rows of this span its context includes
+		}
+		var later []branch
+		for cur := n; cur != nil; {
+			cur.row = len(p.ids)
+			p.ids = append(p.ids, cur.tok)
+			p.pos = append(p.pos, ctxLen+cur.row-start)
+			var next *trieNode
+			for j, c := range cur.children {
+				if j == 0 {
+					next = c
+				} else {
+					later = append(later, branch{c, cur.row - start + 1})
+				}
+			}
+			cur = next
+		}
+		n0 := len(p.ids) - start
+		keys := append(append([]tensor.RowRange(nil), ctx...), tensor.RowRange{Start: start, Len: n0})
+		p.spans = append(p.spans, tensor.AttnSpan{Q: start, N: n0, Keys: keys, Off: ctxLen})
+		for _, b := range later {
+			sub := append(append([]tensor.RowRange(nil), ctx...), tensor.RowRange{Start: start, Len: b.upTo})
+			chain(b.n, sub, ctxLen+b.upTo)
+		}
+	}
+	for _, c := range root.children {
+		chain(c, nil, 0)
+	}
+	p.rowOf = make([][]int, len(seqs))
+	for i, ns := range nodes {
+		p.rowOf[i] = make([]int, len(ns))
+		for t, n := range ns {
+			p.rowOf[i][t] = n.row
+		}
+	}
+	return p
+}
+
+// TokenBatches splits examples 0…n−1, in order, into consecutive batches
+// whose LogProbs positions (Scores.Positions: shared prefixes once unless
+// NoSharePrefix, no padding, no last token) stay within budget, so a
+// trainer can fill batches by a token budget instead of a pair count
+// (TRL's padding_free). items(i) returns example i's completions (a pair's
+// chosen and rejected, which always go in the same batch). An example that
+// alone exceeds the budget is a batch of its own.
+func (m *Model) TokenBatches(n int, items func(i int) []Completion, budget int) [][]int {
+	var out [][]int
+	var cur []int
+	root, used := &trieNode{}, 0
+	for i := 0; i < n; i++ {
+		its := items(i)
+		added := insertCount(root, its, !m.NoSharePrefix)
+		if len(cur) > 0 && used+added > budget {
+			// The tree now holds example i too, but is dropped with its batch.
+			out = append(out, cur)
+			cur, root, used = nil, &trieNode{}, 0
+			added = insertCount(root, its, !m.NoSharePrefix)
+		}
+		cur, used = append(cur, i), used+added
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// insertCount inserts each item's sequence but its last token into the
+// prefix tree at root and returns how many positions that added.
+func insertCount(root *trieNode, items []Completion, share bool) int {
+	n := 0
+	for _, it := range items {
+		seq := append(append([]int(nil), it.Prompt...), it.Completion...)
+		_, added := root.insert(seq[:max(len(seq)-1, 0)], share)
+		n += added
+	}
+	return n
+}
+
+// insert adds seq below n — following existing nodes as far as seq agrees
+// with them when share, else always new nodes — and returns the node of
+// each position and how many nodes it created.
+func (n *trieNode) insert(seq []int, share bool) (nodes []*trieNode, added int) {
+	nodes = make([]*trieNode, len(seq))
+	cur := n
+	for t, tok := range seq {
+		var next *trieNode
+		if share {
+			next = cur.child(tok)
+		}
+		if next == nil {
+			next = &trieNode{tok: tok}
+			cur.children = append(cur.children, next)
+			added++
+		}
+		nodes[t], cur = next, next
+	}
+	return nodes, added
+}
+
+// child returns the child of n holding tok, or nil.
+func (n *trieNode) child(tok int) *trieNode {
+	for _, c := range n.children {
+		if c.tok == tok {
+			return c
+		}
+	}
+	return nil
 }

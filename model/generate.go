@@ -8,14 +8,25 @@ import (
 	"github.com/smaug-dev/smaug/tensor"
 )
 
-// layerCache holds one layer's keys and values for positions [0, n).
+// layerCache holds one layer's keys and values for the latest positions:
+// all of them, or with a sliding window only those a new query can still
+// see.
 type layerCache struct {
-	k, v []float32 // [n, kvHeads·headDim]
-	dim  int
+	k, v   []float32 // [rows, kvHeads·headDim]
+	dim    int
+	window int // the model's sliding window, 0 for none
 }
 
 // append adds the new rows of k and v and returns tensors over all rows.
+// With a window it first drops the rows older than the window − 1 latest,
+// which no new query sees (their RoPE rotation is already applied, so the
+// kept rows need no renumbering).
 func (c *layerCache) append(k, v *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
+	if c.window > 0 {
+		if drop := len(c.k)/c.dim - (c.window - 1); drop > 0 {
+			c.k, c.v = c.k[drop*c.dim:], c.v[drop*c.dim:]
+		}
+	}
 	c.k = append(c.k, k.Data...)
 	c.v = append(c.v, v.Data...)
 	n := len(c.k) / c.dim
@@ -34,6 +45,7 @@ func (m *Model) NewKVCache() *KVCache {
 	c := &KVCache{layers: make([]layerCache, len(m.Layers))}
 	for i := range c.layers {
 		c.layers[i].dim = m.Config.NumKeyValueHeads * m.Config.HeadDim
+		c.layers[i].window = m.Config.SlidingWindow
 	}
 	return c
 }

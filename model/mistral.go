@@ -1,10 +1,6 @@
 package model
 
-import (
-	"fmt"
-
-	"github.com/smaug-dev/smaug/hf"
-)
+import "github.com/smaug-dev/smaug/hf"
 
 func init() { Register("MistralForCausalLM", mistral{}) }
 
@@ -13,9 +9,8 @@ func init() { Register("MistralForCausalLM", mistral{}) }
 // each position attends to at most the last sliding_window positions.
 type mistral struct{ llama }
 
-// CheckConfig: a SwiGLU MLP and no biases. A sliding window shorter than the
-// context is not applied by attention yet; warn says so, since sequences
-// longer than the window then differ from transformers.
+// CheckConfig: a SwiGLU MLP and no biases. The sliding window is applied by
+// attention (Span.Attention), in training and in KV-cache decoding.
 func (mistral) CheckConfig(c *hf.Config, warn func(string)) error {
 	if err := checkSwiGLU(c); err != nil {
 		return err
@@ -25,9 +20,6 @@ func (mistral) CheckConfig(c *hf.Config, warn func(string)) error {
 	}
 	if c.MLPBias {
 		return c.FieldError("mlp_bias", "Mistral has no MLP biases")
-	}
-	if w := c.SlidingWindow; w > 0 && w < c.MaxPositionEmbeddings {
-		warn(fmt.Sprintf("config.json: sliding_window %d is not applied: every position attends to all earlier ones, so sequences longer than %d tokens differ from transformers", w, w))
 	}
 	return nil
 }

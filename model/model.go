@@ -1,9 +1,11 @@
 // Package model implements the Llama family of causal language models on
 // top of package tensor: loading and saving Hugging Face checkpoints with
 // their tensor names unchanged, the batched right-padded forward and
-// backward, per-sequence log-probs of completions given prompts, KV-cache
-// decoding, per-layer activation recomputation (GradientCheckpointing), and
-// LoRA adapters as PEFT computes, loads and saves them (lora.go, peft.go).
+// backward, per-sequence log-probs of completions given prompts (sequences
+// packed without padding, common prefixes run once, a fused chunked output
+// layer), KV-cache decoding (with Mistral's sliding window), per-layer
+// activation recomputation (GradientCheckpointing), and LoRA adapters as
+// PEFT computes, loads and saves them (lora.go, peft.go).
 //
 // Each architecture lives in its own file behind a registry (Register,
 // Arch): llama.go (LlamaForCausalLM — Yi and Smaug checkpoints are Llama),
@@ -69,6 +71,14 @@ type Model struct {
 	// GradientCheckpointing recomputes each layer's activations during the
 	// backward instead of keeping them (less memory, one more forward).
 	GradientCheckpointing bool
+	// OutputChunk is how many positions' logits LogProbs computes at a
+	// time in its fused output layer (tensor.LinearLogSoftmaxGather); 0
+	// is tensor.OutputChunkRows(vocab), 16 MiB of logits.
+	OutputChunk int
+	// NoSharePrefix makes LogProbs run every sequence whole instead of
+	// running each prefix common to several sequences once (the default;
+	// the results are the same, to float32 rounding).
+	NoSharePrefix bool
 
 	arch   Arch
 	names  []string // parameter names in Hugging Face order

@@ -30,7 +30,7 @@ func (m *Model) ForwardFrom(cache *KVCache, ids []int, from int) ([]float32, err
 	x := tensor.Embedding(tp, m.Embed, ids)
 	for i := range m.Layers {
 		mark := tp.Mark()
-		y := m.arch.Block(tp, m, &m.Layers[i], x, &Span{pos: pos, batch: 1, cache: &cache.layers[i]})
+		y := m.arch.Block(tp, m, &m.Layers[i], x, &Span{pos: pos, caches: []*layerCache{&cache.layers[i]}, offsets: []int{0, len(ids)}})
 		copy(x.Data, y.Data)
 		tp.Release(mark)
 	}
@@ -45,14 +45,33 @@ func (m *Model) ForwardFrom(cache *KVCache, ids []int, from int) ([]float32, err
 
 // Truncate keeps the first n cached positions and drops the rest, so that a
 // shared prefix computed once can be continued in several ways: feed one
-// continuation, truncate back to the prefix, feed the next.
-func (c *KVCache) Truncate(n int) {
+// continuation, truncate back to the prefix, feed the next. It returns the
+// number of positions kept: n, or 0 (an empty cache) when a sliding window
+// already dropped keys that positions after n would attend to, which
+// happens once more than window − 1 positions were fed after n in several
+// forwards.
+func (c *KVCache) Truncate(n int) int {
 	if n < 0 || n > c.n {
 		panic(fmt.Sprintf("model: truncate a KV cache of %d positions to %d", c.n, n))
 	}
 	for i := range c.layers {
 		l := &c.layers[i]
-		l.k, l.v = l.k[:n*l.dim], l.v[:n*l.dim]
+		first := c.n - len(l.k)/l.dim // position of the first row held
+		if l.window > 0 && first > max(0, n-(l.window-1)) {
+			c.clear()
+			return 0
+		}
+		l.k, l.v = l.k[:(n-first)*l.dim], l.v[:(n-first)*l.dim]
 	}
 	c.n = n
+	return n
+}
+
+// clear empties every layer's cache.
+func (c *KVCache) clear() {
+	for i := range c.layers {
+		l := &c.layers[i]
+		l.k, l.v = l.k[:0], l.v[:0]
+	}
+	c.n = 0
 }

@@ -41,8 +41,9 @@ func TestInvFreqLlama3(t *testing.T) {
 
 // naiveLogits is an independent float64 transcription of the Llama forward
 // for one unpadded sequence (attention head by head, RoPE by its complex
-// rotation formula), used as the reference for configurations the
-// transformers fixtures do not cover.
+// rotation formula, Mistral's sliding window as transformers masks it:
+// position t sees keys j with t − window < j ≤ t), used as the reference for
+// configurations the transformers fixtures do not cover.
 func naiveLogits(m *Model, ids []int) [][]float64 {
 	c := m.Config
 	f64 := func(t *tensor.Tensor) []float64 {
@@ -110,7 +111,15 @@ func naiveLogits(m *Model, ids []int) [][]float64 {
 				g := h / (c.NumAttentionHeads / c.NumKeyValueHeads)
 				s := make([]float64, t+1)
 				var mx = math.Inf(-1)
+				j0 := 0
+				if c.SlidingWindow > 0 {
+					j0 = max(0, t-c.SlidingWindow+1)
+				}
 				for j := 0; j <= t; j++ {
+					if j < j0 {
+						s[j] = math.Inf(-1)
+						continue
+					}
 					for d := 0; d < hd; d++ {
 						s[j] += qs[t][h*hd+d] * ks[j][g*hd+d]
 					}
@@ -151,7 +160,8 @@ func naiveLogits(m *Model, ids []int) [][]float64 {
 }
 
 // TestVariantsAgainstNaive runs configurations the transformers fixtures do
-// not cover — Mistral-Nemo style explicit head_dim (≠ hidden/heads), llama3
+// not cover — Mistral-Nemo style explicit head_dim (≠ hidden/heads), a
+// sliding window of 6 over 20 positions, llama3
 // and linear rope scaling, Llama attention_bias and mlp_bias, tied
 // embeddings — through the engine and through naiveLogits, and asks for
 // 1e-4 relative agreement on the logits at positions past the original
@@ -168,7 +178,9 @@ func TestVariantsAgainstNaive(t *testing.T) {
 	linear := llama3
 	linear.RopeScaling = &hf.RopeScaling{Type: "linear", Factor: 2}
 	linear.QKVBias, linear.OBias, linear.MLPBias, linear.TieWordEmbeddings = true, true, true, true
-	for name, c := range map[string]hf.Config{"mistral_head_dim": base, "llama3_rope": llama3, "linear_rope_biases_tied": linear} {
+	window := base
+	window.SlidingWindow = 6
+	for name, c := range map[string]hf.Config{"mistral_head_dim": base, "mistral_sliding_window": window, "llama3_rope": llama3, "linear_rope_biases_tied": linear} {
 		t.Run(name, func(t *testing.T) {
 			m, err := NewRandom(&c, 3, 0.3)
 			if err != nil {
@@ -200,9 +212,11 @@ func TestVariantsAgainstNaive(t *testing.T) {
 					n2 += w * w
 				}
 			}
-			if rel := math.Sqrt(d2 / n2); rel > 1e-4 {
+			rel := math.Sqrt(d2 / n2)
+			if rel > 1e-4 {
 				t.Errorf("logits relative error %.2e > 1e-4", rel)
 			}
+			t.Logf("logits relative error %.2e", rel)
 		})
 	}
 }
@@ -233,4 +247,75 @@ func TestKVCacheMatchesFullForward(t *testing.T) {
 			t.Fatalf("logit %d: cached %v, full %v", i, last[i], want[i])
 		}
 	}
+}
+
+// TestSlidingWindowDecoding feeds a sequence more than three windows long
+// through the KV cache in pieces of several sizes (the cache keeps only the
+// window's rows) and compares every position's logits with naiveLogits
+// (1e-4 relative per row); then greedy generation past the window must pick,
+// at every step, the argmax of the reference on the text so far.
+func TestSlidingWindowDecoding(t *testing.T) {
+	c := hf.Config{Architectures: []string{"MistralForCausalLM"}, ModelType: "mistral",
+		VocabSize: 40, HiddenSize: 16, IntermediateSize: 24, NumHiddenLayers: 2,
+		NumAttentionHeads: 4, NumKeyValueHeads: 2, HeadDim: 4, MaxPositionEmbeddings: 64,
+		RMSNormEps: 1e-6, RopeTheta: 10000, HiddenAct: "silu", BOSTokenID: -1, SlidingWindow: 4}
+	m, err := NewRandom(&c, 5, 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(2, 3))
+	ids := make([]int, 15)
+	for i := range ids {
+		ids[i] = r.IntN(c.VocabSize)
+	}
+	want := naiveLogits(m, ids)
+	cache := m.NewKVCache()
+	pos, worst := 0, 0.0
+	for _, n := range []int{3, 1, 5, 1, 1, 4} {
+		last, err := m.Forward(cache, ids[pos:pos+n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos += n
+		if rows := len(cache.layers[0].k) / cache.layers[0].dim; rows > c.SlidingWindow-1+n {
+			t.Errorf("after position %d the cache holds %d rows, more than window−1+%d", pos, rows, n)
+		}
+		rel := relErr64(last, want[pos-1])
+		if rel > 1e-4 {
+			t.Errorf("position %d: cached logits relative error %.2e > 1e-4", pos-1, rel)
+		}
+		worst = max(worst, rel)
+	}
+	t.Logf("worst cached logits relative error %.2e", worst)
+	prompt := ids[:3]
+	gen, err := m.Generate(prompt, GenerateOptions{MaxNewTokens: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := append([]int(nil), prompt...)
+	for k, tok := range gen {
+		ref := naiveLogits(m, seq)
+		row := ref[len(seq)-1]
+		best := 0
+		for i, v := range row {
+			if v > row[best] {
+				best = i
+			}
+		}
+		if tok != best {
+			t.Fatalf("generated token %d (position %d) is %d, the reference's argmax is %d", k, len(seq), tok, best)
+		}
+		seq = append(seq, tok)
+	}
+}
+
+// relErr64 is ‖got−want‖/‖want‖ against a float64 reference.
+func relErr64(got []float32, want []float64) float64 {
+	var d2, n2 float64
+	for i, w := range want {
+		d := float64(got[i]) - w
+		d2 += d * d
+		n2 += w * w
+	}
+	return math.Sqrt(d2 / n2)
 }

@@ -113,31 +113,81 @@ func TestOpGradients(t *testing.T) {
 			func(in []*Tensor) func(*Tape) *Tensor {
 				return func(tp *Tape) *Tensor { return Scale(tp, in[0], -1.5) }
 			}},
-		{"LogSoftmaxGather", []*Tensor{randTensor(r, 2, 4, 11)},
+		// Five selected rows (one repeated) in chunks of 2, 1 and all.
+		{"LinearLogSoftmaxGather", []*Tensor{randTensor(r, 1, 4, 6), randTensor(r, 1, 11, 6)},
 			func(in []*Tensor) func(*Tape) *Tensor {
 				return func(tp *Tape) *Tensor {
-					y, _ := LogSoftmaxGather(tp, in[0], []int{0, 10, 3, 3})
+					y, _ := LinearLogSoftmaxGather(tp, in[0], in[1], []int{0, 3, 2, 2, 1}, []int{0, 10, 3, 3, 7}, 2)
+					return y
+				}
+			}},
+		{"LinearLogSoftmaxGatherChunk1", []*Tensor{randTensor(r, 1, 3, 5), randTensor(r, 1, 9, 5)},
+			func(in []*Tensor) func(*Tape) *Tensor {
+				return func(tp *Tape) *Tensor {
+					y, _ := LinearLogSoftmaxGather(tp, in[0], in[1], []int{2, 0, 1}, []int{8, 0, 4}, 1)
+					return y
+				}
+			}},
+		{"LinearLogSoftmaxGatherOneChunk", []*Tensor{randTensor(r, 1, 3, 5), randTensor(r, 1, 9, 5)},
+			func(in []*Tensor) func(*Tape) *Tensor {
+				return func(tp *Tape) *Tensor {
+					y, _ := LinearLogSoftmaxGather(tp, in[0], in[1], []int{2, 0, 1, 0}, []int{8, 0, 4, 5}, 0)
 					return y
 				}
 			}},
 		{"SegmentSum", []*Tensor{randTensor(r, 1, 7)},
 			func(in []*Tensor) func(*Tape) *Tensor {
-				return func(tp *Tape) *Tensor { return SegmentSum(tp, in[0], []int{0, 2, 2, 7}) }
+				return func(tp *Tape) *Tensor { return SegmentSum(tp, in[0], nil, []int{0, 2, 2, 7}) }
+			}},
+		{"SegmentSumIndexed", []*Tensor{randTensor(r, 1, 5)},
+			func(in []*Tensor) func(*Tape) *Tensor {
+				return func(tp *Tape) *Tensor { return SegmentSum(tp, in[0], []int{0, 1, 1, 4, 0, 2}, []int{0, 3, 6}) }
 			}},
 		// Two sequences of 5 positions, 4 query heads over 2 kv heads of size 4;
 		// the second sequence has 3 valid tokens (right padding).
-		{"CausalAttentionGQA", []*Tensor{randTensor(r, 1, 10, 16), randTensor(r, 1, 10, 8), randTensor(r, 1, 10, 8)},
+		{"AttentionGQA", []*Tensor{randTensor(r, 1, 10, 16), randTensor(r, 1, 10, 8), randTensor(r, 1, 10, 8)},
 			func(in []*Tensor) func(*Tape) *Tensor {
-				return func(tp *Tape) *Tensor { return CausalAttention(tp, in[0], in[1], in[2], 2, 4, 2, []int{5, 3}) }
+				return func(tp *Tape) *Tensor {
+					return Attention(tp, in[0], in[1], in[2], 4, 2, PaddedSpans(2, 5, 5, []int{5, 3}), 0)
+				}
 			}},
 		// Two sequences of 70 positions: more than one query block.
-		{"CausalAttentionBlocks", []*Tensor{randTensor(r, 1, 140, 8), randTensor(r, 1, 140, 4), randTensor(r, 1, 140, 4)},
+		{"AttentionBlocks", []*Tensor{randTensor(r, 1, 140, 8), randTensor(r, 1, 140, 4), randTensor(r, 1, 140, 4)},
 			func(in []*Tensor) func(*Tape) *Tensor {
-				return func(tp *Tape) *Tensor { return CausalAttention(tp, in[0], in[1], in[2], 2, 2, 1, []int{70, 66}) }
+				return func(tp *Tape) *Tensor {
+					return Attention(tp, in[0], in[1], in[2], 2, 1, PaddedSpans(2, 70, 70, []int{70, 66}), 0)
+				}
 			}},
-		{"CausalAttentionMHA", []*Tensor{randTensor(r, 1, 6, 6), randTensor(r, 1, 6, 6), randTensor(r, 1, 6, 6)},
+		// Sliding window of 3 over sequences of 7 and 5 (padded) positions.
+		{"AttentionWindow", []*Tensor{randTensor(r, 1, 14, 16), randTensor(r, 1, 14, 8), randTensor(r, 1, 14, 8)},
 			func(in []*Tensor) func(*Tape) *Tensor {
-				return func(tp *Tape) *Tensor { return CausalAttention(tp, in[0], in[1], in[2], 1, 2, 2, []int{6}) }
+				return func(tp *Tape) *Tensor {
+					return Attention(tp, in[0], in[1], in[2], 4, 2, PaddedSpans(2, 7, 7, []int{7, 5}), 3)
+				}
+			}},
+		// A window of 50 over 70 positions: blocks whose keys start past 0.
+		{"AttentionWindowBlocks", []*Tensor{randTensor(r, 1, 140, 8), randTensor(r, 1, 140, 4), randTensor(r, 1, 140, 4)},
+			func(in []*Tensor) func(*Tape) *Tensor {
+				return func(tp *Tape) *Tensor {
+					return Attention(tp, in[0], in[1], in[2], 2, 1, PaddedSpans(2, 70, 70, []int{70, 61}), 50)
+				}
+			}},
+		// A shared prefix of 4 rows continued by branch A (3 rows, one span
+		// of 7) and branch B (2 rows seeing the prefix, then itself), and a
+		// packed sequence of 3 rows after them; with and without a window.
+		{"AttentionSharedPrefix", []*Tensor{randTensor(r, 1, 12, 8), randTensor(r, 1, 12, 4), randTensor(r, 1, 12, 4)},
+			func(in []*Tensor) func(*Tape) *Tensor {
+				return func(tp *Tape) *Tensor { return Attention(tp, in[0], in[1], in[2], 2, 1, treeSpans, 0) }
+			}},
+		{"AttentionSharedPrefixWindow", []*Tensor{randTensor(r, 1, 12, 8), randTensor(r, 1, 12, 4), randTensor(r, 1, 12, 4)},
+			func(in []*Tensor) func(*Tape) *Tensor {
+				return func(tp *Tape) *Tensor { return Attention(tp, in[0], in[1], in[2], 2, 1, treeSpans, 3) }
+			}},
+		{"AttentionMHA", []*Tensor{randTensor(r, 1, 6, 6), randTensor(r, 1, 6, 6), randTensor(r, 1, 6, 6)},
+			func(in []*Tensor) func(*Tape) *Tensor {
+				return func(tp *Tape) *Tensor {
+					return Attention(tp, in[0], in[1], in[2], 2, 2, PaddedSpans(1, 6, 6, []int{6}), 0)
+				}
 			}},
 	}
 	for _, c := range cases {
@@ -145,9 +195,62 @@ func TestOpGradients(t *testing.T) {
 	}
 }
 
+// treeSpans lays out 12 rows: a prefix (rows 0–3) continued by branch A
+// (rows 4–6) as one span, branch B (rows 7–8) attending to the prefix and
+// then to itself, and a separate sequence (rows 9–11).
+var treeSpans = []AttnSpan{
+	{Q: 0, N: 7, Keys: []RowRange{{0, 7}}},
+	{Q: 7, N: 2, Keys: []RowRange{{0, 4}, {7, 2}}, Off: 4},
+	{Q: 9, N: 3, Keys: []RowRange{{9, 3}}},
+}
+
+// TestAttentionSpansForward checks each logical sequence of a shared-prefix
+// layout — prefix+A, prefix+B, and a long prefix with two 70-row branches
+// (several query blocks) — against naiveAttention on that sequence alone,
+// with and without a window (1e-5 absolute).
+func TestAttentionSpansForward(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	const heads, kvHeads, hd = 4, 2, 3
+	// Rows: prefix P, branch A (a rows), branch B (b rows).
+	for _, c := range []struct{ p, a, b, window int }{{4, 3, 2, 0}, {4, 3, 2, 3}, {1, 0, 5, 0}, {90, 70, 70, 0}, {90, 70, 75, 40}} {
+		n := c.p + c.a + c.b
+		q := randTensor(r, 1, n, heads*hd)
+		k := randTensor(r, 1, n, kvHeads*hd)
+		v := randTensor(r, 1, n, kvHeads*hd)
+		spans := []AttnSpan{{Q: 0, N: c.p + c.a, Keys: []RowRange{{0, c.p + c.a}}},
+			{Q: c.p + c.a, N: c.b, Keys: []RowRange{{0, c.p}, {c.p + c.a, c.b}}, Off: c.p}}
+		got := Attention(nil, q, k, v, heads, kvHeads, spans, c.window)
+		rows := func(x *Tensor, rs ...RowRange) []float32 {
+			var out []float32
+			for _, rr := range rs {
+				out = append(out, x.Data[rr.Start*x.Cols():(rr.Start+rr.Len)*x.Cols()]...)
+			}
+			return out
+		}
+		check := func(name string, rs []RowRange, gotRows []float32) {
+			l := 0
+			for _, rr := range rs {
+				l += rr.Len
+			}
+			want := naiveAttention(rows(q, rs...), rows(k, rs...), rows(v, rs...), l, l, heads, kvHeads, hd, l, c.window)
+			// Compare the rows the span owns (the last len(gotRows) of the sequence).
+			want = want[len(want)-len(gotRows):]
+			for i, w := range want {
+				if math.Abs(float64(gotRows[i])-w) > 1e-5 {
+					t.Fatalf("%+v %s: out[%d] = %v, want %v", c, name, i, gotRows[i], w)
+				}
+			}
+		}
+		check("prefix+A", []RowRange{{0, c.p + c.a}}, rows(got, RowRange{0, c.p + c.a}))
+		check("prefix+B", []RowRange{{0, c.p}, {c.p + c.a, c.b}}, rows(got, RowRange{c.p + c.a, c.b}))
+	}
+}
+
 // naiveAttention is a direct float64 transcription of masked softmax
-// attention for one sequence, used as the forward reference.
-func naiveAttention(q, k, v []float32, tq, tk, heads, kvHeads, hd, length int) []float64 {
+// attention for one sequence, used as the forward reference: query i sits
+// at position tk−tq+i and sees keys j ≤ position, j < length and, with
+// window > 0, j > position − window.
+func naiveAttention(q, k, v []float32, tq, tk, heads, kvHeads, hd, length, window int) []float64 {
 	out := make([]float64, tq*heads*hd)
 	off := tk - tq
 	for h := 0; h < heads; h++ {
@@ -158,7 +261,11 @@ func naiveAttention(q, k, v []float32, tq, tk, heads, kvHeads, hd, length int) [
 				continue
 			}
 			var s []float64
-			for j := 0; j <= pos && j < length; j++ {
+			j0 := 0
+			if window > 0 {
+				j0 = max(0, pos-window+1)
+			}
+			for j := j0; j <= pos && j < length; j++ {
 				var d float64
 				for c := 0; c < hd; c++ {
 					d += float64(q[i*heads*hd+h*hd+c]) * float64(k[j*kvHeads*hd+g*hd+c])
@@ -176,7 +283,7 @@ func naiveAttention(q, k, v []float32, tq, tk, heads, kvHeads, hd, length int) [
 			}
 			for j := range s {
 				for c := 0; c < hd; c++ {
-					out[i*heads*hd+h*hd+c] += s[j] / z * float64(v[j*kvHeads*hd+g*hd+c])
+					out[i*heads*hd+h*hd+c] += s[j] / z * float64(v[(j0+j)*kvHeads*hd+g*hd+c])
 				}
 			}
 		}
@@ -184,19 +291,23 @@ func naiveAttention(q, k, v []float32, tq, tk, heads, kvHeads, hd, length int) [
 	return out
 }
 
-func TestCausalAttentionForward(t *testing.T) {
+func TestAttentionForward(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	// The last cases span several query blocks of qBlock rows.
-	for _, c := range []struct{ tq, tk, length int }{{7, 7, 7}, {7, 7, 4}, {1, 9, 9}, {3, 9, 9}, {2, 6, 5}, {150, 150, 150}, {150, 150, 97}, {70, 200, 200}} {
+	// Cases with a window have sequences longer than it (one with the window
+	// longer than a query block, one decoding past the window); the last
+	// cases span several query blocks of qBlock rows.
+	for _, c := range []struct{ tq, tk, length, window int }{{7, 7, 7, 0}, {7, 7, 4, 0}, {1, 9, 9, 0}, {3, 9, 9, 0}, {2, 6, 5, 0},
+		{7, 7, 7, 3}, {7, 7, 6, 1}, {1, 9, 9, 4}, {3, 9, 8, 4}, {150, 150, 150, 80}, {150, 150, 133, 20}, {70, 200, 200, 100},
+		{150, 150, 150, 0}, {150, 150, 97, 0}, {70, 200, 200, 0}} {
 		const heads, kvHeads, hd = 6, 3, 5
 		q := randTensor(r, 1, c.tq, heads*hd)
 		k := randTensor(r, 1, c.tk, kvHeads*hd)
 		v := randTensor(r, 1, c.tk, kvHeads*hd)
-		got := CausalAttention(nil, q, k, v, 1, heads, kvHeads, []int{c.length})
-		want := naiveAttention(q.Data, k.Data, v.Data, c.tq, c.tk, heads, kvHeads, hd, c.length)
+		got := Attention(nil, q, k, v, heads, kvHeads, PaddedSpans(1, c.tq, c.tk, []int{c.length}), c.window)
+		want := naiveAttention(q.Data, k.Data, v.Data, c.tq, c.tk, heads, kvHeads, hd, c.length, c.window)
 		for i, w := range want {
 			if math.Abs(float64(got.Data[i])-w) > 1e-5 {
-				t.Fatalf("tq=%d tk=%d len=%d: out[%d] = %v, want %v", c.tq, c.tk, c.length, i, got.Data[i], w)
+				t.Fatalf("tq=%d tk=%d len=%d window=%d: out[%d] = %v, want %v", c.tq, c.tk, c.length, c.window, i, got.Data[i], w)
 			}
 		}
 	}

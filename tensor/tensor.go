@@ -1,7 +1,7 @@
 // Package tensor is smaug's small tensor engine: contiguous row-major float32
 // tensors and a tape-based reverse-mode autodiff over a few coarse, fused ops
-// (Linear, Embedding, GatherRows, RMSNorm, RoPE, CausalAttention, SwiGLU, Add,
-// Scale, LogSoftmaxGather, SegmentSum).
+// (Linear, Embedding, GatherRows, RMSNorm, RoPE, Attention, SwiGLU, Add,
+// Scale, LinearLogSoftmaxGather, SegmentSum).
 //
 // Each op's forward and backward sit side by side in one file, in the manner
 // of llm.c: the forward computes its output and, when a Tape is given and an

@@ -133,6 +133,19 @@ type Config struct {
 	SkipBadRows bool
 	// GradientCheckpointing recomputes activations in the backward.
 	GradientCheckpointing bool
+	// NoSharePrefix runs every sequence whole instead of running each
+	// prefix common to several sequences of a batch (a pair's prompt) once
+	// (model.Model.NoSharePrefix); the results are the same.
+	NoSharePrefix bool
+	// PaddingFree fills each micro-batch by a token budget instead of
+	// BatchSize examples (TRL's padding_free; model.Model.TokenBatches):
+	// examples join a batch in the epoch's order while the positions the
+	// model runs for it stay within TokenBudget().
+	PaddingFree bool
+	// MaxTokensPerBatch is the token budget of a padding-free micro-batch;
+	// 0 means that of BatchSize examples of MaxLength tokens (see
+	// TokenBudget).
+	MaxTokensPerBatch int
 
 	// LoRA is the adapter to train; LoRA.R == 0 means full fine-tuning.
 	LoRA model.LoRAConfig
@@ -195,6 +208,19 @@ func Defaults(mode Mode) Config {
 	}
 }
 
+// TokenBudget is the budget of a PaddingFree micro-batch in positions the
+// model runs: MaxTokensPerBatch, or when 0 BatchSize·MaxLength (twice that
+// for preference pairs, a chosen and a rejected sequence each).
+func (c Config) TokenBudget() int {
+	if c.MaxTokensPerBatch > 0 {
+		return c.MaxTokensPerBatch
+	}
+	if c.Mode == Preference {
+		return 2 * c.BatchSize * c.MaxLength
+	}
+	return c.BatchSize * c.MaxLength
+}
+
 // Validate reports the first setting that cannot work, naming its field.
 // It does not change the Config.
 func (c Config) Validate() error {
@@ -231,6 +257,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("SaveSteps and EvalSteps must be ≥ 0, got %d and %d", c.SaveSteps, c.EvalSteps)
 	case c.SaveTotalLimit < 0 || c.LoggingSteps < 0:
 		return fmt.Errorf("SaveTotalLimit and LoggingSteps must be ≥ 0, got %d and %d", c.SaveTotalLimit, c.LoggingSteps)
+	case c.MaxTokensPerBatch < 0:
+		return fmt.Errorf("MaxTokensPerBatch must be ≥ 0, got %d", c.MaxTokensPerBatch)
+	case c.MaxTokensPerBatch > 0 && !c.PaddingFree:
+		return fmt.Errorf("MaxTokensPerBatch is the budget of PaddingFree batches: set PaddingFree too")
 	}
 	if err := c.Optim.Validate(); err != nil {
 		return err
@@ -294,6 +324,7 @@ func (c Config) settings() []setting {
 		{"epochs", c.Epochs, ""}, {"seed", c.Seed, ""}, {"max-length", c.MaxLength, ""},
 		{"max-prompt-length", c.MaxPromptLength, ""}, {"group-by-length", c.GroupByLength, ""},
 		{"skip-bad-rows", c.SkipBadRows, ""}, {"gradient-checkpointing", c.GradientCheckpointing, ""},
+		{"no-share-prefix", c.NoSharePrefix, ""}, {"padding-free", c.PaddingFree, ""}, {"max-tokens-per-batch", c.MaxTokensPerBatch, ""},
 		{"lora-r", c.LoRA.R, ""}, {"lora-alpha", c.LoRA.Alpha, ""}, {"lora-dropout", c.LoRA.Dropout, ""},
 		{"lora-targets", strings.Join(c.LoRA.Targets, ","), ""}, {"rslora", c.LoRA.RSLoRA, ""},
 		{"base-dtype", c.BaseDType.String(), ""},

@@ -120,6 +120,8 @@ func TestValidateLeavesConfigAlone(t *testing.T) {
 		{"prompt length", func(c *Config) { c.MaxPromptLength = c.MaxLength }, "MaxPromptLength must be in [1, MaxLength)"},
 		{"bf16 without frozen weights", func(c *Config) { c.BaseDType = 1 }, "BaseDType BF16"},
 		{"init config in pref", func(c *Config) { c.InitConfig = "x.json" }, "InitConfig is for SFT only"},
+		{"token budget without padding-free", func(c *Config) { c.MaxTokensPerBatch = 100 }, "set PaddingFree too"},
+		{"negative token budget", func(c *Config) { c.PaddingFree, c.MaxTokensPerBatch = true, -1 }, "MaxTokensPerBatch must be ≥ 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Defaults(Preference)
@@ -150,20 +152,26 @@ func TestValidateLeavesConfigAlone(t *testing.T) {
 // resumes from the run folder, and checks that the result is bitwise the
 // same as an uninterrupted run: trained weights (or adapter) and every
 // metric of every step but the timings. Full fine-tuning and LoRA with
-// dropout, whose masks depend on the restored generator state; both start
-// from an in-memory model and cross an epoch boundary with gradient
+// dropout, whose masks depend on the restored generator state, and
+// PaddingFree batches of 2 or 3 pairs by a 20-position budget, recut after
+// the resume; all start from an in-memory model and cross an epoch boundary with gradient
 // accumulation, weight decay and a cosine schedule after warm-up.
 func TestCancelAndResume(t *testing.T) {
 	exs := randomPairs(12, 2, 32)
-	for _, lora := range []bool{false, true} {
-		name := map[bool]string{false: "full", true: "lora"}[lora]
-		t.Run(name, func(t *testing.T) {
+	for _, v := range []struct {
+		name string
+		edit func(*Config)
+	}{
+		{"full", func(*Config) {}},
+		{"lora", func(c *Config) { c.LoRA.R, c.LoRA.Alpha, c.LoRA.Dropout = 4, 8, 0.2 }},
+		// Batches of about two pairs by a token budget, across epochs.
+		{"padding-free", func(c *Config) { c.PaddingFree, c.MaxTokensPerBatch = true, 20 }},
+	} {
+		t.Run(v.name, func(t *testing.T) {
 			cfg := Defaults(Preference)
 			cfg.Optim.LR, cfg.Optim.Schedule, cfg.Optim.WarmupSteps, cfg.Optim.WeightDecay = 1e-2, "cosine", 2, 0.01
 			cfg.BatchSize, cfg.GradAccum, cfg.MaxSteps, cfg.Seed = 2, 2, 8, 4
-			if lora {
-				cfg.LoRA.R, cfg.LoRA.Alpha, cfg.LoRA.Dropout = 4, 8, 0.2
-			}
+			v.edit(&cfg)
 			a := cfg
 			a.Output = t.TempDir()
 			want := trainInMemory(t, a, exs)

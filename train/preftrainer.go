@@ -107,6 +107,7 @@ func (p *prefTrainer) prepare(t *Trainer, newBar func(int, string) func(int)) er
 			if err != nil {
 				return nil, err
 			}
+			m.NoSharePrefix = c.NoSharePrefix
 			m.Freeze()
 			return m, nil
 		}
@@ -220,6 +221,7 @@ func (p *prefTrainer) accumulate(t *Trainer, idx []int) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", where(exs[0]), err)
 	}
+	t.countPositions(s)
 	if d := checkLogps(t.state.Step+1, s.Seq.Data, exs); d != nil {
 		t.tape.Reset()
 		return 0, d

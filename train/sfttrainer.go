@@ -50,6 +50,7 @@ func (s *sftTrainer) accumulate(t *Trainer, idx []int) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", where(exs[0]), err)
 	}
+	t.countPositions(sc)
 	if d := checkLogps(t.state.Step+1, sc.Seq.Data, exs); d != nil {
 		t.tape.Reset()
 		return 0, d

@@ -73,6 +73,13 @@ type Trainer struct {
 	health      *health
 	decode      func([]int) string
 	lastSamples []Sample
+
+	// batchEnd maps the start of each PaddingFree micro-batch in order to
+	// its end (nil: not computed for this epoch yet).
+	batchEnd map[int]int
+	// positions and seqTokens sum model.Scores.Positions and SeqTokens of
+	// the step's training forwards (see tokens_saved).
+	positions, seqTokens int
 }
 
 // objective is what one mode computes: the preference trainer or the SFT
@@ -245,6 +252,7 @@ func (t *Trainer) loadPolicy(resume string) error {
 		return fmt.Errorf("starting model: %w", err)
 	}
 	t.Policy.GradientCheckpointing = c.GradientCheckpointing
+	t.Policy.NoSharePrefix = c.NoSharePrefix
 	if c.LoRA.R > 0 {
 		t.lora = true
 		if resume != "" {
@@ -282,7 +290,11 @@ func (t *Trainer) Close() error {
 
 // loadFrozen loads a reference model, held as BaseDType says.
 func (t *Trainer) loadFrozen(dir string) (*model.Model, error) {
-	return model.LoadFrozen(dir, t.Cfg.BaseDType == dtype.BF16)
+	m, err := model.LoadFrozen(dir, t.Cfg.BaseDType == dtype.BF16)
+	if err == nil {
+		m.NoSharePrefix = t.Cfg.NoSharePrefix
+	}
+	return m, err
 }
 
 // startIdentity hashes what identifies the starting weights: the folder's
@@ -337,6 +349,11 @@ func (t *Trainer) setupOptimizer() error {
 	t.totalSteps = c.MaxSteps
 	if t.totalSteps == 0 {
 		batches := (len(t.train) + c.BatchSize - 1) / c.BatchSize
+		if c.PaddingFree {
+			// Epochs differ in order, so slightly in batches: the first's
+			// count stands for all.
+			batches = len(t.tokenBatches(t.epochOrder(0)))
+		}
 		t.totalSteps = c.Epochs * max(batches/c.GradAccum, 1)
 	}
 	t.sched = optim.Schedule{Kind: o.Schedule, Warmup: o.Warmup(t.totalSteps), Total: t.totalSteps, Base: o.LR}
@@ -376,6 +393,9 @@ func (t *Trainer) drawBatch(epoch, pos *int, order *[]int) []int {
 	if *order == nil {
 		*order = t.epochOrder(*epoch)
 	}
+	if t.Cfg.PaddingFree {
+		return t.nextTokenBatch()
+	}
 	var idx []int
 	for len(idx) < t.Cfg.BatchSize {
 		if *pos >= len(*order) {
@@ -390,6 +410,52 @@ func (t *Trainer) drawBatch(epoch, pos *int, order *[]int) []int {
 		*pos++
 	}
 	return idx
+}
+
+// nextTokenBatch is nextBatch for PaddingFree: the epoch's order is cut
+// into consecutive batches by the token budget, and the batch starting at
+// the current position is returned.
+func (t *Trainer) nextTokenBatch() []int {
+	if t.state.Pos >= len(t.order) {
+		t.state.Epoch++
+		t.state.Pos = 0
+		t.order = t.epochOrder(t.state.Epoch)
+		t.batchEnd = nil
+	}
+	if t.batchEnd == nil {
+		t.batchEnd = map[int]int{}
+		start := 0
+		for _, b := range t.tokenBatches(t.order) {
+			t.batchEnd[start] = start + len(b)
+			start += len(b)
+		}
+	}
+	end, ok := t.batchEnd[t.state.Pos]
+	if !ok {
+		// A checkpoint from a run batched otherwise: continue from here.
+		end = t.state.Pos + len(t.tokenBatches(t.order[t.state.Pos:])[0])
+	}
+	idx := t.order[t.state.Pos:end]
+	t.state.Pos = end
+	return idx
+}
+
+// tokenBatches cuts the examples order lists into PaddingFree batches
+// (positions in order, model.Model.TokenBatches).
+func (t *Trainer) tokenBatches(order []int) [][]int {
+	return t.Policy.TokenBatches(len(order), func(i int) []model.Completion {
+		items, _ := PairItems([]Example{t.train[order[i]]})
+		if t.Cfg.Mode == SFT {
+			items = items[:1]
+		}
+		return items
+	}, t.Cfg.TokenBudget())
+}
+
+// countPositions adds a training forward's positions to the step's count.
+func (t *Trainer) countPositions(s *model.Scores) {
+	t.positions += s.Positions
+	t.seqTokens += s.SeqTokens
 }
 
 // Run trains until TotalSteps steps are done, writing metrics and
@@ -570,6 +636,10 @@ func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
 	m["learning_rate"] = lr
 	m["grad_norm"] = gradNorm
 	m["tokens_per_s"] = float64(tokens) / secs
+	// The share of sequence positions the model did not run: shared
+	// prefixes run once, and no position after a sequence's last input.
+	m["tokens_saved"] = 1 - float64(t.positions)/float64(max(t.seqTokens, 1))
+	t.positions, t.seqTokens = 0, 0
 	m["step_time_s"] = secs
 	for _, msg := range t.health.observe(t.state.Step, m) {
 		fmt.Fprintf(t.log, "warning: %s\n", msg)

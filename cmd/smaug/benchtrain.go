@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -36,6 +37,7 @@ type trainBenchResult struct {
 	Params     int64   `json:"params"`
 	Trainable  int64   `json:"trainable_params"`
 	Tokens     int     `json:"tokens_per_step"`
+	Positions  int     `json:"positions_per_step"`
 	StepS      float64 `json:"step_s"`
 	TokensPerS float64 `json:"tokens_per_s"`
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
@@ -43,10 +45,27 @@ type trainBenchResult struct {
 	EstimateMiB float64 `json:"estimate_mib"`
 }
 
+// benchTrainBatch is what a training benchmark step scores: the random
+// batch of its shape, or pairs read from a token-id JSONL file, with the
+// per-pair features on or off.
+type benchTrainBatch struct {
+	Data        string // token-id JSONL (prompt_ids, chosen_ids, rejected_ids); "" for random
+	Pairs       int    // pairs of Data per step (0: the shape's batch / 2)
+	NoShare     bool   // model.Model.NoSharePrefix
+	OutputChunk int    // model.Model.OutputChunk
+}
+
+// args are the flags that give b to a child process.
+func (b benchTrainBatch) args() []string {
+	return []string{"--data", b.Data, "--pairs", strconv.Itoa(b.Pairs),
+		"--no-share-prefix=" + strconv.FormatBool(b.NoShare), "--output-chunk", strconv.Itoa(b.OutputChunk)}
+}
+
 func newBenchTrainCmd() *cobra.Command {
 	var shapes, modes, torchScript, python string
 	var iters, loraR, rounds, warmup int
 	var child, ckpt bool
+	var batch benchTrainBatch
 	cmd := &cobra.Command{
 		Use:   "train",
 		Short: "Measure tokens/s and peak memory of one DPOP training step",
@@ -66,9 +85,17 @@ in two modes:
 
 The batch holds B sequences of T tokens (B/2 pairs, as the PyTorch script
 pairs them); tokens/s is B·T divided by the step time, averaged over --iters
-steps after one warm-up. Each (shape, mode) runs in its own process, so the
+steps after one warm-up. --data replaces the random batch with the first
+--pairs pairs of a token-id JSONL file (prompt_ids, chosen_ids,
+rejected_ids, as smaug logprobs reads; ids must fit the shape's vocabulary),
+so real prompts share their prefixes; tokens then counts their sequences'
+tokens and positions the positions the model ran. --no-share-prefix runs
+every sequence whole, and --output-chunk sets the fused output layer's rows
+per chunk (0: 16 MiB of logits; a number above the batch's positions is the
+unfused layer), to measure each feature on and off. Each (shape, mode) runs in its own process, so the
 peak resident memory (VmHWM) is its own; the estimate column is what smaug
-train's memory estimate (package memplan) predicts for the same step. With --torch, the PyTorch CPU
+train's memory estimate (package memplan) predicts for the same step. With
+--torch, the PyTorch CPU
 reference (../shared/bench/torch_cpu_dpop.py, a full fine-tuning DPOP step)
 runs with the same thread count, and each row shows smaug's rate as a
 multiple of it.
@@ -79,7 +106,8 @@ and ratios are medians over the rounds with their min–max, ratios taken
 round by round. The report names the CPU model and flags and the kernels.`,
 		Example: `  smaug bench train --shapes small
   smaug bench train --shapes small,smol135m --modes full,lora --torch ../shared/bench/torch_cpu_dpop.py
-  smaug bench train --shapes small --torch ../shared/bench/torch_cpu_dpop.py --python /usr/bin/python3`,
+  smaug bench train --shapes small --torch ../shared/bench/torch_cpu_dpop.py --python /usr/bin/python3
+  smaug bench train --shapes smol135m --modes lora --data pairs_ids.jsonl --pairs 4 --no-share-prefix`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if iters < 1 {
@@ -89,9 +117,15 @@ round by round. The report names the CPU model and flags and the kernels.`,
 				return fmt.Errorf("--lora-r must be ≥ 1, got %d", loraR)
 			}
 			if child {
-				return benchTrainChild(cmd.OutOrStdout(), shapes, modes, loraR, iters, ckpt)
+				return benchTrainChild(cmd.OutOrStdout(), shapes, modes, loraR, iters, ckpt, batch)
 			}
-			return benchTrainParent(cmd.Context(), cmd.OutOrStdout(), splitComma(shapes), splitComma(modes), loraR, iters, rounds, warmup, python, torchScript, ckpt)
+			switch {
+			case batch.Pairs < 0 || batch.OutputChunk < 0:
+				return fmt.Errorf("--pairs and --output-chunk must be ≥ 0, got %d and %d", batch.Pairs, batch.OutputChunk)
+			case batch.Pairs > 0 && batch.Data == "":
+				return fmt.Errorf("--pairs counts pairs of --data: give --data too")
+			}
+			return benchTrainParent(cmd.Context(), cmd.OutOrStdout(), splitComma(shapes), splitComma(modes), loraR, iters, rounds, warmup, python, torchScript, ckpt, batch)
 		},
 	}
 	f := cmd.Flags()
@@ -104,6 +138,10 @@ round by round. The report names the CPU model and flags and the kernels.`,
 	f.StringVar(&torchScript, "torch", "", "path of torch_cpu_dpop.py to run as the reference (needs python3-torch)")
 	f.StringVar(&python, "python", "python3", "python interpreter that has torch, for --torch")
 	f.BoolVar(&ckpt, "gradient-checkpointing", false, "recompute each layer's activations in the backward, as smaug train --gradient-checkpointing")
+	f.StringVar(&batch.Data, "data", "", "token-id JSONL of pairs to train on instead of random tokens")
+	f.IntVar(&batch.Pairs, "pairs", 0, "pairs of --data per step (0: the shape's batch / 2)")
+	f.BoolVar(&batch.NoShare, "no-share-prefix", false, "run every sequence whole instead of shared prefixes once")
+	f.IntVar(&batch.OutputChunk, "output-chunk", 0, "rows of logits the fused output layer computes at a time (0: 16 MiB worth)")
 	f.BoolVar(&child, "child", false, "internal: run one measurement in this process")
 	f.MarkHidden("child")
 	return cmd
@@ -119,7 +157,7 @@ func splitComma(s string) []string {
 	return out
 }
 
-func benchTrainParent(ctx context.Context, out io.Writer, shapes, modes []string, loraR, iters, rounds, warmup int, python, torchScript string, ckpt bool) error {
+func benchTrainParent(ctx context.Context, out io.Writer, shapes, modes []string, loraR, iters, rounds, warmup int, python, torchScript string, ckpt bool, batch benchTrainBatch) error {
 	for _, sh := range shapes {
 		if _, ok := benchShapes[sh]; !ok {
 			return fmt.Errorf("unknown shape %q (have small, smol135m)", sh)
@@ -140,14 +178,14 @@ func benchTrainParent(ctx context.Context, out io.Writer, shapes, modes []string
 		return err
 	}
 	printMachine(out, cfg, torchScript != "")
-	const row = "%-9s %-6s %12s %7s %20s %8s %14s  %-18s %s\n"
-	fmt.Fprintf(out, row, "shape", "mode", "trainable", "tokens", "tok/s", "RSS MiB", "estimate MiB", "vs torch (full)", "kernels")
+	const row = "%-9s %-6s %12s %7s %9s %20s %8s %14s  %-18s %s\n"
+	fmt.Fprintf(out, row, "shape", "mode", "trainable", "tokens", "positions", "tok/s", "RSS MiB", "estimate MiB", "vs torch (full)", "kernels")
 	for _, sh := range shapes {
 		sides = sides[:0]
 		for _, mode := range modes {
 			sides = append(sides, &processSide{name: fmt.Sprintf("smaug %s %s", sh, mode), cmd: func(ctx context.Context) *exec.Cmd {
-				return exec.CommandContext(ctx, self, "bench", "train", "--child", "--shapes", sh, "--modes", mode,
-					"--lora-r", strconv.Itoa(loraR), "--iters", strconv.Itoa(iters), "--gradient-checkpointing="+strconv.FormatBool(ckpt))
+				return exec.CommandContext(ctx, self, append([]string{"bench", "train", "--child", "--shapes", sh, "--modes", mode,
+					"--lora-r", strconv.Itoa(loraR), "--iters", strconv.Itoa(iters), "--gradient-checkpointing=" + strconv.FormatBool(ckpt)}, batch.args()...)...)
 			}})
 		}
 		if torchScript != "" {
@@ -167,7 +205,7 @@ func benchTrainParent(ctx context.Context, out io.Writer, shapes, modes []string
 			last := res.Rates[i][len(res.Rates[i])-1]
 			if torchScript != "" && i == ti {
 				r, ok := res.Rate(i, "train_tokens_per_s")
-				fmt.Fprintf(out, row, sh, "torch", fmt.Sprint(int64(last["params"])), tokens, fmtRate(r, ok), "-", "-", "-",
+				fmt.Fprintf(out, row, sh, "torch", fmt.Sprint(int64(last["params"])), tokens, "-", fmtRate(r, ok), "-", "-", "-",
 					fmt.Sprintf("%s, %.0f threads", sd.label, last["threads"]))
 				continue
 			}
@@ -177,7 +215,7 @@ func benchTrainParent(ctx context.Context, out io.Writer, shapes, modes []string
 				ratio = fmtRatio(res.Ratio(i, "tokens_per_s", ti, "train_tokens_per_s"))
 			}
 			est := last["estimate_mib"]
-			fmt.Fprintf(out, row, sh, modes[i], fmt.Sprint(int64(last["trainable_params"])), tokens, fmtRate(r, ok),
+			fmt.Fprintf(out, row, sh, modes[i], fmt.Sprint(int64(last["trainable_params"])), fmt.Sprint(int64(last["tokens_per_step"])), fmt.Sprint(int64(last["positions_per_step"])), fmtRate(r, ok),
 				fmt.Sprintf("%.0f", sd.rss), fmt.Sprintf("%.0f (%+.0f%%)", est, 100*(est/sd.rss-1)), ratio, sd.label)
 		}
 	}
@@ -189,12 +227,19 @@ func benchTrainParent(ctx context.Context, out io.Writer, shapes, modes []string
 
 // benchTrainChild measures one shape in one mode and prints the result as
 // a JSON line.
-func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int, ckpt bool) error {
+func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int, ckpt bool, batch benchTrainBatch) error {
 	s, ok := benchShapes[shape]
 	if !ok {
 		return fmt.Errorf("unknown shape %q", shape)
 	}
+	exs, err := benchTrainExamples(s, batch)
+	if err != nil {
+		return err
+	}
 	cfg := s.config()
+	for _, e := range exs {
+		cfg.MaxPositionEmbeddings = max(cfg.MaxPositionEmbeddings, len(e.Prompt)+max(len(e.Chosen), len(e.Rejected)))
+	}
 	policy, err := model.NewRandom(cfg, 0, 0.02)
 	if err != nil {
 		return err
@@ -233,19 +278,19 @@ func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int, ckpt b
 		return err
 	}
 
-	// B sequences of T random tokens: B/2 pairs, each a one-token prompt
-	// with chosen and rejected completions of T−1 tokens, laid out as
-	// training lays them out (train.PairItems: the chosen first).
-	r := rand.New(rand.NewPCG(1, 1))
-	seqs := s.randomBatch(r)
-	n := s.Batch / 2
-	exs := make([]train.Example, n)
-	for i := range exs {
-		exs[i] = train.Example{Prompt: seqs[i].Prompt, Chosen: seqs[i].Completion, Rejected: seqs[n+i].Completion}
+	for _, m := range []*model.Model{policy, ref} {
+		if m != nil {
+			m.NoSharePrefix, m.OutputChunk = batch.NoShare, batch.OutputChunk
+		}
 	}
+	n := len(exs)
 	items, _ := train.PairItems(exs)
+	tok, positions := 0, 0
+	for _, it := range items {
+		tok += len(it.Prompt) + len(it.Completion)
+	}
 	tp := tensor.NewTape()
-	seed := make([]float32, s.Batch)
+	seed := make([]float32, 2*n)
 	step := func() error {
 		var rs *model.Scores
 		var err error
@@ -263,12 +308,13 @@ func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int, ckpt b
 		if err != nil {
 			return err
 		}
+		positions = ps.Positions
 		pairs := make([]pref.Pair, n)
 		for i := range pairs {
 			pairs[i] = pref.Pair{
 				PolicyChosen: float64(ps.Seq.Data[i]), PolicyRejected: float64(ps.Seq.Data[n+i]),
 				RefChosen: float64(rs.Seq.Data[i]), RefRejected: float64(rs.Seq.Data[n+i]),
-				ChosenLen: s.Seq - 1, RejectedLen: s.Seq - 1,
+				ChosenLen: len(exs[i].Chosen), RejectedLen: len(exs[i].Rejected),
 			}
 		}
 		res, err := spec.Batch(pairs, nil)
@@ -298,10 +344,9 @@ func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int, ckpt b
 		}
 	}
 	dt := time.Since(t0).Seconds() / float64(iters)
-	tok := s.Batch * s.Seq
 	b, err := json.Marshal(trainBenchResult{Shape: shape, Mode: mode, Kernels: kernels.Backend(), Params: policy.NumParams(),
-		Trainable: nTrainable, Tokens: tok, StepS: dt, TokensPerS: float64(tok) / dt, PeakRSSMiB: peakRSSMiB(),
-		EstimateMiB: float64(benchEstimate(s, mode, loraR, ckpt).Total()) / (1 << 20)})
+		Trainable: nTrainable, Tokens: tok, Positions: positions, StepS: dt, TokensPerS: float64(tok) / dt, PeakRSSMiB: peakRSSMiB(),
+		EstimateMiB: float64(benchEstimate(s, mode, loraR, ckpt, exs).Total()) / (1 << 20)})
 	if err != nil {
 		return err
 	}
@@ -309,14 +354,57 @@ func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int, ckpt b
 	return nil
 }
 
-// benchEstimate is memplan's estimate of a bench train step: a frozen F32
-// copy as the reference in full mode, the base with the adapter off with
-// LoRA.
-func benchEstimate(s benchShape, mode string, loraR int, ckpt bool) memplan.Estimate {
+// benchEstimate is memplan's estimate of a bench train step on exs: a
+// frozen F32 copy as the reference in full mode, the base with the adapter
+// off with LoRA.
+func benchEstimate(s benchShape, mode string, loraR int, ckpt bool, exs []train.Example) memplan.Estimate {
+	seqLen, completion := 0, 0
+	for _, e := range exs {
+		seqLen = max(seqLen, len(e.Prompt)+len(e.Chosen), len(e.Prompt)+len(e.Rejected))
+		completion += len(e.Chosen) + len(e.Rejected)
+	}
 	p := memplan.Plan{Model: s.config(), Reference: memplan.RefFrozenCopy, GradientCheckpointing: ckpt,
-		Sequences: s.Batch, SeqLen: s.Seq, CompletionTokens: s.Batch * (s.Seq - 1)}
+		Sequences: 2 * len(exs), SeqLen: seqLen, CompletionTokens: completion}
 	if mode == "lora" {
 		p.LoRARank, p.LoRATargets, p.Reference = loraR, benchLoRATargets, memplan.RefAdapterOff
 	}
 	return p.Estimate()
+}
+
+// benchTrainExamples is the batch of pairs a step trains on: B/2 pairs of
+// random tokens (a one-token prompt with chosen and rejected completions of
+// T−1 tokens, as the PyTorch script pairs them), or the first pairs of
+// batch.Data.
+func benchTrainExamples(s benchShape, batch benchTrainBatch) ([]train.Example, error) {
+	n := batch.Pairs
+	if n == 0 {
+		n = s.Batch / 2
+	}
+	if batch.Data == "" {
+		seqs := s.randomBatch(rand.New(rand.NewPCG(1, 1)))
+		n = s.Batch / 2
+		exs := make([]train.Example, n)
+		for i := range exs {
+			exs[i] = train.Example{Prompt: seqs[i].Prompt, Chosen: seqs[i].Completion, Rejected: seqs[n+i].Completion}
+		}
+		return exs, nil
+	}
+	all, _, err := train.LoadExamples(batch.Data, train.LoadOptions{Mode: train.Preference, MaxLength: math.MaxInt, MaxPromptLength: math.MaxInt - 1})
+	if err != nil {
+		return nil, err
+	}
+	exs := all[:min(n, len(all))]
+	for _, e := range exs {
+		for _, ids := range [][]int{e.Prompt, e.Chosen, e.Rejected} {
+			for _, id := range ids {
+				if id < 0 || id >= s.Vocab {
+					return nil, fmt.Errorf("%s:%d: token id %d is outside the shape's vocabulary (0..%d)", e.Source, e.Line, id, s.Vocab-1)
+				}
+			}
+		}
+	}
+	if len(exs) < n {
+		return nil, fmt.Errorf("%s: %d pairs, want %d", batch.Data, len(exs), n)
+	}
+	return exs, nil
 }

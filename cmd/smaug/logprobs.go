@@ -21,7 +21,7 @@ func init() { rootCmd.AddCommand(newLogprobsCmd()) }
 type logprobsArgs struct {
 	modelDir, refDir, dataPath, outPath, dtype string
 	tokenizer, promptTemplate                  string
-	chatTemplate                               bool
+	chatTemplate, noShare                      bool
 	batchSize                                  int
 }
 
@@ -44,7 +44,9 @@ may be left out. Every field of the row is kept; the output adds
   ref_chosen_logp, ref_rejected_logp      the same under --ref-model
 
 Prompt tokens and padding are excluded, as in TRL; nothing is truncated.
-Results do not depend on --batch-size. --dtype BF16 holds the weights in
+Results do not depend on --batch-size, nor on --no-share-prefix (by default a
+prefix common to several sequences of a batch, such as a row's prompt, runs
+once; the flag runs every sequence whole, for comparison). --dtype BF16 holds the weights in
 bfloat16: half the memory, the same results for a checkpoint stored in BF16.
 A summary line (rows, means, how often chosen beats rejected) ends the run.
 The output is written to a temporary file and renamed, so a failed run
@@ -68,6 +70,7 @@ leaves nothing half-written.`,
 	f.StringVar(&a.promptTemplate, "prompt-template", "", promptTemplateUsage)
 	f.BoolVar(&a.chatTemplate, "chat-template", false, chatTemplateUsage)
 	f.IntVar(&a.batchSize, "batch-size", 8, "sequences scored together")
+	f.BoolVar(&a.noShare, "no-share-prefix", false, "run every sequence whole instead of running prefixes common to several (a row's prompt) once; same results, more work")
 	f.StringVar(&a.dtype, "dtype", "F32", dtypeUsage)
 	cmd.MarkFlagRequired("model")
 	cmd.MarkFlagRequired("data")
@@ -232,6 +235,7 @@ func runLogprobs(stdout io.Writer, a logprobsArgs) error {
 		return err
 	}
 	defer m.Close()
+	m.NoSharePrefix = a.noShare
 	if err := checkRowIDs(rows, m.Config.VocabSize); err != nil {
 		return err
 	}
@@ -250,6 +254,7 @@ func runLogprobs(stdout io.Writer, a logprobsArgs) error {
 			return err
 		}
 		defer ref.Close()
+		ref.NoSharePrefix = a.noShare
 		if err := checkRowIDs(rows, ref.Config.VocabSize); err != nil {
 			return err
 		}

@@ -18,7 +18,6 @@ import (
 
 func init() { rootCmd.AddCommand(newMergeCmd()) }
 
-
 func newMergeCmd() *cobra.Command {
 	var baseDir, adapterDir, outDir, dtype, shardSize string
 	cmd := &cobra.Command{

@@ -188,15 +188,25 @@ func TestTokenizeCatastrophicRegex(t *testing.T) {
 }
 
 // TestOversizedBatchIsAnError trains with settings whose activations need
-// gigabytes (--batch-size 64 over 64 long pairs, and one 20000-token pair
-// under --max-length 1000000) with a 32000-token vocabulary under
-// GOMEMLIMIT=300MiB, past the estimate (--skip-memory-check): each run must
-// stop with the allocator's memory refusal (exit 1),
-// not Go's fatal out-of-memory, and leave the base model unchanged.
+// gigabytes (--batch-size 16 over 16 long pairs, and one 10000-token pair
+// under --max-length 1000000) under GOMEMLIMIT=300MiB, past the estimate
+// (--skip-memory-check): each run must stop with the allocator's memory
+// refusal (exit 1), not Go's fatal out-of-memory, and leave the base model
+// unchanged. The tiny model has a 16384-wide MLP, so one
+// [positions, 16384] activation is 64 KiB a position (the logits, chunked
+// by the fused output layer, no longer grow with the batch).
 func TestOversizedBatchIsAnError(t *testing.T) {
 	dir := t.TempDir()
 	base := filepath.Join(dir, "base")
-	saveTinyModel(t, base, 32000)
+	c := tinyConfig(32000)
+	c.IntermediateSize = 16384
+	wide, err := model.NewRandom(c, 1, 0.02)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wide.Save(base, "F32", 0); err != nil {
+		t.Fatal(err)
+	}
 	many := filepath.Join(dir, "many.jsonl")
 	writeRandomPairs(t, many, 16, 1, 32000, 100, 200, 300)
 	long := filepath.Join(dir, "long.jsonl")
