@@ -167,6 +167,17 @@ func TestTrainTextAndConversationalRows(t *testing.T) {
 	// Text rows with --chat-template: the chat template as for the same
 	// rows written as messages.
 	t.Run("text --chat-template", func(t *testing.T) { sameMetrics(t, convRun, run("text", "--chat-template")) })
+	// Without the override, the conversational text rows are refused
+	// before any work: their completions (rendered by a template without
+	// an end-of-turn marker) do not end with EOS. Nothing is left behind.
+	refused := filepath.Join(dir, "run-refused")
+	msg, err := runCLI(t, "train", "--model", mdir, "--data", files["conv"], "--output", refused, "--max-steps", "1", "--no-progress")
+	if err == nil || !strings.Contains(msg, "--allow-data-issue no-eos") || !strings.Contains(msg, "end-of-sequence") {
+		t.Errorf("conversational rows without EOS: err %v, want a refusal naming --allow-data-issue no-eos:\n%s", err, msg)
+	}
+	if _, err := os.Stat(filepath.Join(refused, "model.safetensors")); err == nil {
+		t.Error("a refused run wrote a model")
+	}
 	// The trained model folder carries the tokenizer files.
 	for _, f := range []string{"tokenizer.json", "tokenizer_config.json", "model.safetensors", "config.json"} {
 		if _, err := os.Stat(filepath.Join(textRun, f)); err != nil {
