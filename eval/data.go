@@ -7,6 +7,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"github.com/smaug-dev/smaug/data"
 	"io"
 	"os"
 	"path/filepath"
@@ -160,7 +161,7 @@ func splitFiles(path string) (scored, train string, err error) {
 		// A folder with a single data file (llm-foundry, llama.cpp text).
 		for _, e := range ents {
 			n := strings.ToLower(e.Name())
-			if !e.IsDir() && (strings.HasSuffix(n, ".jsonl") || strings.HasSuffix(n, ".json") || strings.Contains(n, ".txt")) {
+			if !e.IsDir() && (strings.HasSuffix(n, ".jsonl") || strings.HasSuffix(n, ".json") || strings.HasSuffix(n, ".parquet") || strings.Contains(n, ".txt")) {
 				if scored != "" {
 					return "", "", fmt.Errorf("%s: cannot tell which of several files is the scored split (name one with test, validation or dev)", path)
 				}
@@ -175,8 +176,13 @@ func splitFiles(path string) (scored, train string, err error) {
 }
 
 // readJSONL decodes each non-empty line of path into a fresh T, calling fn
-// with the line number; errors name the file and line.
+// with the line number; errors name the file and line. A parquet file (the
+// layout of a Hugging Face dataset's shards) is read row by row the same
+// way, each row decoded as its JSON object.
 func readJSONL[T any](path string, fn func(line int, row *T) error) error {
+	if strings.HasSuffix(strings.ToLower(path), ".parquet") {
+		return readParquet(path, fn)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -201,6 +207,36 @@ func readJSONL[T any](path string, fn func(line int, row *T) error) error {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
 	return nil
+}
+
+// readParquet is readJSONL for a parquet file: each row (1-based) is
+// turned into JSON and decoded into a fresh T.
+func readParquet[T any](path string, fn func(line int, row *T) error) error {
+	rr, err := data.OpenRows(path, data.ReadOptions{})
+	if err != nil {
+		return err
+	}
+	defer rr.Close()
+	for {
+		r, err := rr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		b, err := json.Marshal(r.Fields)
+		if err != nil {
+			return fmt.Errorf("%s: row %d: %w", path, r.Line, err)
+		}
+		var row T
+		if err := json.Unmarshal(b, &row); err != nil {
+			return fmt.Errorf("%s: row %d: %w", path, r.Line, err)
+		}
+		if err := fn(r.Line, &row); err != nil {
+			return fmt.Errorf("%s: row %d: %w", path, r.Line, err)
+		}
+	}
 }
 
 type arcChoices struct {
