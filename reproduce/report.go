@@ -46,7 +46,7 @@ func (r *Results) Verdict() string {
 		fmt.Fprintf(&b, "**A quick run: too small for the effect.** `--quick` runs every stage on tiny settings to check the pipeline; the paper's effect is not expected at this size and this run makes no claim about it. Held-out chosen log-prob: base %.2f, DPO %.2f, DPOP %.2f. Run `smaug reproduce` without `--quick` (about 5 minutes on 2 cores) for the real test.",
 			base.ChosenLogp, dpo.ChosenLogp, dpop.ChosenLogp)
 	case r.Reproduced():
-		fmt.Fprintf(&b, "**The paper's finding reproduced in this run.** DPO lowered the mean held-out log-prob of the chosen (correct) solutions from %.2f to %.2f (−%.2f nats) while it widened the margin over the rejected ones; under DPOP it went to %.2f (%+.2f).",
+		fmt.Fprintf(&b, "**The paper's finding reproduced in this run.** DPO lowered the mean held-out log-prob of the chosen (correct) solutions from %.2f to %.2f (−%.2f nats) while it widened the log-prob gap over the rejected ones; under DPOP it went to %.2f (%+.2f).",
 			base.ChosenLogp, dpo.ChosenLogp, dpoFall, dpop.ChosenLogp, -dpopFall)
 	case dpoFall > 1:
 		fmt.Fprintf(&b, "**Not reproduced in this run.** DPO lowered the held-out chosen log-prob (%.2f → %.2f), but DPOP did too (→ %.2f).", base.ChosenLogp, dpo.ChosenLogp, dpop.ChosenLogp)
