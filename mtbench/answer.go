@@ -76,65 +76,11 @@ func RunAnswers(ctx context.Context, cfg AnswerConfig) (int, error) {
 			todo = append(todo, q)
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(cfg.Output), 0o755); err != nil {
-		return 0, err
-	}
-	f, err := os.OpenFile(cfg.Output, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	n, err := appendParallel(ctx, cfg.Output, todo, cfg.Parallel, cfg.Progress,
+		func(ctx context.Context, q Question) (any, error) { return answerOne(ctx, cfg, q) },
+		func(q Question) string { return fmt.Sprintf("question %d", q.QuestionID) })
 	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var mu sync.Mutex
-	var firstErr error
-	n := 0
-	jobs := make(chan Question)
-	var wg sync.WaitGroup
-	for w := 0; w < cfg.Parallel; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for q := range jobs {
-				row, err := answerOne(ctx, cfg, q)
-				mu.Lock()
-				if err == nil {
-					err = appendJSON(f, row)
-				}
-				if err != nil {
-					if firstErr == nil {
-						firstErr = fmt.Errorf("question %d: %w", q.QuestionID, err)
-					}
-					cancel()
-				} else {
-					n++
-					if cfg.Progress != nil {
-						cfg.Progress(n, len(todo))
-					}
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-feed:
-	for _, q := range todo {
-		select {
-		case jobs <- q:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	if firstErr == nil && ctx.Err() != nil {
-		firstErr = ctx.Err()
-	}
-	if err := f.Close(); err != nil && firstErr == nil {
-		firstErr = err
-	}
-	if firstErr != nil {
-		return n, firstErr
+		return n, err
 	}
 	return n, reorganize(cfg.Output)
 }
@@ -166,6 +112,73 @@ func appendJSON(w io.Writer, v any) error {
 	}
 	_, err = w.Write(append(b, '\n'))
 	return err
+}
+
+// appendParallel runs do for every item of todo on parallel workers and
+// appends each row it returns to path as a JSON line (creating the file and
+// its folder; rows in completion order), reporting progress(done, total)
+// after each. The first failure, named by name(item), cancels the others
+// and is returned with the number of rows appended.
+func appendParallel[T any](ctx context.Context, path string, todo []T, parallel int, progress func(done, total int),
+	do func(ctx context.Context, item T) (any, error), name func(T) string) (int, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return 0, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var mu sync.Mutex
+	var firstErr error
+	n := 0
+	jobs := make(chan T)
+	var wg sync.WaitGroup
+	for w := 0; w < parallel; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range jobs {
+				row, err := do(ctx, it)
+				mu.Lock()
+				if err == nil {
+					err = appendJSON(f, row)
+				}
+				if err != nil {
+					if firstErr == nil {
+						firstErr = fmt.Errorf("%s: %w", name(it), err)
+					}
+					cancel()
+				} else {
+					n++
+					if progress != nil {
+						progress(n, len(todo))
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+feed:
+	for _, it := range todo {
+		select {
+		case jobs <- it:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctx.Err()
+	}
+	if err := f.Close(); err != nil && firstErr == nil {
+		firstErr = err
+	}
+	return n, firstErr
 }
 
 // reorganize rewrites an answer file sorted by question id, one row per

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // The score patterns of FastChat's single-answer grading.
@@ -174,70 +172,23 @@ func RunJudge(ctx context.Context, cfg JudgeConfig) (int, error) {
 			}
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(cfg.Output), 0o755); err != nil {
-		return 0, err
-	}
-	f, err := os.OpenFile(cfg.Output, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var mu sync.Mutex
-	var firstErr error
-	n := 0
-	jobs := make(chan item)
-	var wg sync.WaitGroup
-	for w := 0; w < cfg.Parallel; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for it := range jobs {
-				var ref *Answer
-				if NeedsReference(it.q.Category) {
-					r := cfg.References[it.q.QuestionID]
-					ref = &r
-				}
-				user := UserPrompt(it.prompt, it.q, it.ans, ref, it.turn)
-				text, err := cfg.Client.Chat(ctx, ChatRequest{Model: cfg.JudgeModel, Temperature: 0, MaxTokens: cfg.MaxTokens,
-					Messages: []Message{{Role: "system", Content: it.prompt.SystemPrompt}, {Role: "user", Content: user}}})
-				mu.Lock()
-				if err == nil {
-					err = appendJSON(f, Judgment{QuestionID: it.q.QuestionID, Model: it.model, Judge: [2]string{cfg.JudgeModel, it.prompt.Name},
-						UserPrompt: user, Judgment: text, Score: ParseScore(text), Turn: it.turn, Tstamp: now(), Repeat: it.repeat})
-				}
-				if err != nil {
-					if firstErr == nil {
-						firstErr = fmt.Errorf("question %d of %s, turn %d: %w", it.q.QuestionID, it.model, it.turn, err)
-					}
-					cancel()
-				} else {
-					n++
-					if cfg.Progress != nil {
-						cfg.Progress(n, len(todo))
-					}
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-feed:
-	for _, it := range todo {
-		select {
-		case jobs <- it:
-		case <-ctx.Done():
-			break feed
+	judge := func(ctx context.Context, it item) (any, error) {
+		var ref *Answer
+		if NeedsReference(it.q.Category) {
+			r := cfg.References[it.q.QuestionID]
+			ref = &r
 		}
+		user := UserPrompt(it.prompt, it.q, it.ans, ref, it.turn)
+		text, err := cfg.Client.Chat(ctx, ChatRequest{Model: cfg.JudgeModel, Temperature: 0, MaxTokens: cfg.MaxTokens,
+			Messages: []Message{{Role: "system", Content: it.prompt.SystemPrompt}, {Role: "user", Content: user}}})
+		if err != nil {
+			return nil, err
+		}
+		return Judgment{QuestionID: it.q.QuestionID, Model: it.model, Judge: [2]string{cfg.JudgeModel, it.prompt.Name},
+			UserPrompt: user, Judgment: text, Score: ParseScore(text), Turn: it.turn, Tstamp: now(), Repeat: it.repeat}, nil
 	}
-	close(jobs)
-	wg.Wait()
-	if firstErr == nil && ctx.Err() != nil {
-		firstErr = ctx.Err()
-	}
-	if err := f.Close(); err != nil && firstErr == nil {
-		firstErr = err
-	}
-	return n, firstErr
+	return appendParallel(ctx, cfg.Output, todo, cfg.Parallel, cfg.Progress, judge,
+		func(it item) string {
+			return fmt.Sprintf("question %d of %s, turn %d", it.q.QuestionID, it.model, it.turn)
+		})
 }
