@@ -8,29 +8,12 @@ package gguf
 import (
 	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"slices"
-)
 
-// Metadata value types (gguf.h's enum gguf_type).
-const (
-	typeU8 uint32 = iota
-	typeI8
-	typeU16
-	typeI16
-	typeU32
-	typeI32
-	typeF32
-	typeBool
-	typeString
-	typeArray
-	typeU64
-	typeI64
-	typeF64
+	"github.com/smaug-dev/smaug/internal/ggufmeta"
 )
 
 // DefaultAlignment is the data alignment when general.alignment is absent.
@@ -157,208 +140,35 @@ func (g *File) Float32(t *TensorInfo) ([]float32, error) {
 	return out, nil
 }
 
-// hdr reads little-endian values, tracking the offset and what is left.
-type hdr struct {
-	r    *bufio.Reader
-	off  int64
-	size int64
-}
-
-var errShort = errors.New("unexpected end of file")
-
-func (h *hdr) read(n uint64) ([]byte, error) {
-	if n > uint64(h.size-h.off) {
-		return nil, fmt.Errorf("at byte %d: %d bytes asked, %d left: %w", h.off, n, h.size-h.off, errShort)
-	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(h.r, b); err != nil {
-		return nil, fmt.Errorf("at byte %d: %w", h.off, err)
-	}
-	h.off += int64(n)
-	return b, nil
-}
-
-func (h *hdr) u32() (uint32, error) {
-	b, err := h.read(4)
-	if err != nil {
-		return 0, err
-	}
-	return binary.LittleEndian.Uint32(b), nil
-}
-
-func (h *hdr) u64() (uint64, error) {
-	b, err := h.read(8)
-	if err != nil {
-		return 0, err
-	}
-	return binary.LittleEndian.Uint64(b), nil
-}
-
-func (h *hdr) str() (string, error) {
-	n, err := h.u64()
-	if err != nil {
-		return "", err
-	}
-	b, err := h.read(n)
-	return string(b), err
-}
-
-var scalarSize = map[uint32]uint64{typeU8: 1, typeI8: 1, typeU16: 2, typeI16: 2, typeU32: 4, typeI32: 4,
-	typeF32: 4, typeBool: 1, typeU64: 8, typeI64: 8, typeF64: 8}
-
-func (h *hdr) scalar(typ uint32) (any, error) {
-	if typ == typeString {
-		return h.str()
-	}
-	n, ok := scalarSize[typ]
-	if !ok {
-		return nil, fmt.Errorf("unknown value type %d", typ)
-	}
-	b, err := h.read(n)
-	if err != nil {
-		return nil, err
-	}
-	le := binary.LittleEndian
-	switch typ {
-	case typeU8:
-		return b[0], nil
-	case typeI8:
-		return int8(b[0]), nil
-	case typeU16:
-		return le.Uint16(b), nil
-	case typeI16:
-		return int16(le.Uint16(b)), nil
-	case typeU32:
-		return le.Uint32(b), nil
-	case typeI32:
-		return int32(le.Uint32(b)), nil
-	case typeF32:
-		return math.Float32frombits(le.Uint32(b)), nil
-	case typeBool:
-		return b[0] != 0, nil
-	case typeU64:
-		return le.Uint64(b), nil
-	case typeI64:
-		return int64(le.Uint64(b)), nil
-	default:
-		return math.Float64frombits(le.Uint64(b)), nil
-	}
-}
-
-// array reads n values of type typ into a typed slice.
-func array[T any](h *hdr, typ uint32, n uint64) (any, error) {
-	// Each element takes at least one byte: bound n by what is left.
-	if n > uint64(h.size-h.off) {
-		return nil, fmt.Errorf("array of %d values is longer than the rest of the file", n)
-	}
-	out := make([]T, n)
-	for i := range out {
-		v, err := h.scalar(typ)
-		if err != nil {
-			return nil, fmt.Errorf("element %d: %w", i, err)
-		}
-		out[i] = v.(T)
-	}
-	return out, nil
-}
-
-func (h *hdr) value(typ uint32) (any, error) {
-	if typ != typeArray {
-		return h.scalar(typ)
-	}
-	et, err := h.u32()
-	if err != nil {
-		return nil, err
-	}
-	n, err := h.u64()
-	if err != nil {
-		return nil, err
-	}
-	switch et {
-	case typeU8:
-		return array[uint8](h, et, n)
-	case typeI8:
-		return array[int8](h, et, n)
-	case typeU16:
-		return array[uint16](h, et, n)
-	case typeI16:
-		return array[int16](h, et, n)
-	case typeU32:
-		return array[uint32](h, et, n)
-	case typeI32:
-		return array[int32](h, et, n)
-	case typeF32:
-		return array[float32](h, et, n)
-	case typeBool:
-		return array[bool](h, et, n)
-	case typeString:
-		return array[string](h, et, n)
-	case typeU64:
-		return array[uint64](h, et, n)
-	case typeI64:
-		return array[int64](h, et, n)
-	case typeF64:
-		return array[float64](h, et, n)
-	}
-	return nil, fmt.Errorf("array of value type %d is not supported", et)
-}
-
 func (g *File) readHeader() error {
-	h := &hdr{r: bufio.NewReaderSize(g.f, 1<<20), size: g.size}
-	magic, err := h.read(4)
-	if err != nil || string(magic) != "GGUF" {
-		return errors.New("not a GGUF file (bad magic)")
-	}
-	if g.Version, err = h.u32(); err != nil {
-		return err
-	}
-	if g.Version < 2 || g.Version > 3 {
-		return fmt.Errorf("GGUF version %d is not supported (2 and 3 are)", g.Version)
-	}
-	nt, err := h.u64()
+	h := ggufmeta.NewReader(g.f, g.size)
+	hd, err := h.Header(nil)
 	if err != nil {
 		return err
 	}
-	nkv, err := h.u64()
-	if err != nil {
-		return err
+	g.Version = hd.Version
+	for _, kv := range hd.KV {
+		g.KV = append(g.KV, KV(kv))
 	}
-	if nt > uint64(g.size) || nkv > uint64(g.size) {
-		return fmt.Errorf("header claims %d tensors and %d metadata entries, more than the file can hold", nt, nkv)
+	if v, ok := g.Get("general.alignment"); ok {
+		a, ok := v.(uint32)
+		if !ok || a == 0 || a&(a-1) != 0 {
+			return fmt.Errorf("metadata general.alignment %v must be a power of two (uint32)", v)
+		}
+		g.Alignment = uint64(a)
 	}
-	for i := uint64(0); i < nkv; i++ {
-		key, err := h.str()
-		if err != nil {
-			return fmt.Errorf("metadata entry %d: %w", i, err)
-		}
-		typ, err := h.u32()
-		if err != nil {
-			return fmt.Errorf("metadata %s: %w", key, err)
-		}
-		v, err := h.value(typ)
-		if err != nil {
-			return fmt.Errorf("metadata %s: %w", key, err)
-		}
-		g.KV = append(g.KV, KV{key, v})
-		if key == "general.alignment" {
-			a, ok := v.(uint32)
-			if !ok || a == 0 || a&(a-1) != 0 {
-				return fmt.Errorf("metadata general.alignment %v must be a power of two (uint32)", v)
-			}
-			g.Alignment = uint64(a)
-		}
-	}
+	nt := hd.TensorCount
 	seen := map[string]bool{}
 	for i := uint64(0); i < nt; i++ {
 		var t TensorInfo
-		if t.Name, err = h.str(); err != nil {
+		if t.Name, err = h.String(); err != nil {
 			return fmt.Errorf("tensor %d: %w", i, err)
 		}
 		if seen[t.Name] {
 			return fmt.Errorf("tensor %s listed twice", t.Name)
 		}
 		seen[t.Name] = true
-		nd, err := h.u32()
+		nd, err := h.U32()
 		if err != nil {
 			return fmt.Errorf("tensor %s: %w", t.Name, err)
 		}
@@ -366,7 +176,7 @@ func (g *File) readHeader() error {
 			return fmt.Errorf("tensor %s: %d dimensions (1 to 4)", t.Name, nd)
 		}
 		for range nd {
-			d, err := h.u64()
+			d, err := h.U64()
 			if err != nil {
 				return fmt.Errorf("tensor %s: %w", t.Name, err)
 			}
@@ -381,17 +191,17 @@ func (g *File) readHeader() error {
 				return fmt.Errorf("tensor %s: %v values are impossible in a file of %d bytes", t.Name, t.Dims, g.size)
 			}
 		}
-		typ, err := h.u32()
+		typ, err := h.U32()
 		if err != nil {
 			return fmt.Errorf("tensor %s: %w", t.Name, err)
 		}
 		t.Type = Type(typ)
-		if t.Offset, err = h.u64(); err != nil {
+		if t.Offset, err = h.U64(); err != nil {
 			return fmt.Errorf("tensor %s: %w", t.Name, err)
 		}
 		g.Tensors = append(g.Tensors, t)
 	}
-	g.dataOff = align(h.off, int64(g.Alignment))
+	g.dataOff = align(h.Offset(), int64(g.Alignment))
 	for i := range g.Tensors {
 		t := &g.Tensors[i]
 		if t.Offset%g.Alignment != 0 {
@@ -539,7 +349,7 @@ func writeValue(bw *bufio.Writer, v any, put func(any), str func(string)) error 
 		put(v)
 	}
 	arr := func(et uint32, n int, at func(i int) any) {
-		put(typeArray)
+		put(ggufmeta.TypeArray)
 		put(et)
 		put(uint64(n))
 		for i := 0; i < n; i++ {
@@ -548,49 +358,49 @@ func writeValue(bw *bufio.Writer, v any, put func(any), str func(string)) error 
 	}
 	switch x := v.(type) {
 	case uint8:
-		put(typeU8)
+		put(ggufmeta.TypeU8)
 	case int8:
-		put(typeI8)
+		put(ggufmeta.TypeI8)
 	case uint16:
-		put(typeU16)
+		put(ggufmeta.TypeU16)
 	case int16:
-		put(typeI16)
+		put(ggufmeta.TypeI16)
 	case uint32:
-		put(typeU32)
+		put(ggufmeta.TypeU32)
 	case int32:
-		put(typeI32)
+		put(ggufmeta.TypeI32)
 	case float32:
-		put(typeF32)
+		put(ggufmeta.TypeF32)
 	case bool:
-		put(typeBool)
+		put(ggufmeta.TypeBool)
 	case string:
-		put(typeString)
+		put(ggufmeta.TypeString)
 	case uint64:
-		put(typeU64)
+		put(ggufmeta.TypeU64)
 	case int64:
-		put(typeI64)
+		put(ggufmeta.TypeI64)
 	case float64:
-		put(typeF64)
+		put(ggufmeta.TypeF64)
 	case []string:
-		arr(typeString, len(x), func(i int) any { return x[i] })
+		arr(ggufmeta.TypeString, len(x), func(i int) any { return x[i] })
 		return nil
 	case []float32:
-		arr(typeF32, len(x), func(i int) any { return x[i] })
+		arr(ggufmeta.TypeF32, len(x), func(i int) any { return x[i] })
 		return nil
 	case []int32:
-		arr(typeI32, len(x), func(i int) any { return x[i] })
+		arr(ggufmeta.TypeI32, len(x), func(i int) any { return x[i] })
 		return nil
 	case []uint32:
-		arr(typeU32, len(x), func(i int) any { return x[i] })
+		arr(ggufmeta.TypeU32, len(x), func(i int) any { return x[i] })
 		return nil
 	case []int64:
-		arr(typeI64, len(x), func(i int) any { return x[i] })
+		arr(ggufmeta.TypeI64, len(x), func(i int) any { return x[i] })
 		return nil
 	case []uint8:
-		arr(typeU8, len(x), func(i int) any { return x[i] })
+		arr(ggufmeta.TypeU8, len(x), func(i int) any { return x[i] })
 		return nil
 	case []bool:
-		arr(typeBool, len(x), func(i int) any { return x[i] })
+		arr(ggufmeta.TypeBool, len(x), func(i int) any { return x[i] })
 		return nil
 	default:
 		return fmt.Errorf("value of Go type %T has no GGUF type", v)

@@ -1,161 +1,16 @@
 package tokenizer
 
 import (
-	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"math"
 	"os"
 	"strings"
+
+	"github.com/smaug-dev/smaug/internal/ggufmeta"
 )
 
-// GGUF metadata value types.
-const (
-	ggufU8 = iota
-	ggufI8
-	ggufU16
-	ggufI16
-	ggufU32
-	ggufI32
-	ggufF32
-	ggufBool
-	ggufString
-	ggufArray
-	ggufU64
-	ggufI64
-	ggufF64
-)
-
-// ggufReader reads the metadata section of a GGUF file without touching its
-// tensor data, checking every length against what is left of the file.
-type ggufReader struct {
-	r    *bufio.Reader
-	left int64 // bytes not yet read
-}
-
-var errGGUFShort = errors.New("unexpected end of file")
-
-func (g *ggufReader) read(n int64) ([]byte, error) {
-	if n < 0 || n > g.left {
-		return nil, errGGUFShort
-	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(g.r, b); err != nil {
-		return nil, errGGUFShort
-	}
-	g.left -= n
-	return b, nil
-}
-
-func (g *ggufReader) u32() (uint32, error) {
-	b, err := g.read(4)
-	if err != nil {
-		return 0, err
-	}
-	return binary.LittleEndian.Uint32(b), nil
-}
-
-func (g *ggufReader) u64() (uint64, error) {
-	b, err := g.read(8)
-	if err != nil {
-		return 0, err
-	}
-	return binary.LittleEndian.Uint64(b), nil
-}
-
-func (g *ggufReader) str() (string, error) {
-	n, err := g.u64()
-	if err != nil {
-		return "", err
-	}
-	if n > uint64(g.left) {
-		return "", fmt.Errorf("string of %d bytes is longer than the rest of the file", n)
-	}
-	b, err := g.read(int64(n))
-	return string(b), err
-}
-
-var ggufScalarSize = map[uint32]int64{ggufU8: 1, ggufI8: 1, ggufU16: 2, ggufI16: 2, ggufU32: 4, ggufI32: 4,
-	ggufF32: 4, ggufBool: 1, ggufU64: 8, ggufI64: 8, ggufF64: 8}
-
-// value reads one value of type typ. Scalars come back as int64, float64,
-// bool or string; arrays as []any. Arrays of keys we do not need are read
-// and dropped (keep=false) to save memory.
-func (g *ggufReader) value(typ uint32, keep bool) (any, error) {
-	if typ == ggufString {
-		return g.str()
-	}
-	if typ == ggufArray {
-		et, err := g.u32()
-		if err != nil {
-			return nil, err
-		}
-		n, err := g.u64()
-		if err != nil {
-			return nil, err
-		}
-		min := ggufScalarSize[et]
-		if et == ggufString {
-			min = 8
-		}
-		if et == ggufArray || min == 0 {
-			if et != ggufArray {
-				return nil, fmt.Errorf("unknown array element type %d", et)
-			}
-			min = 12
-		}
-		if n > uint64(g.left/min) {
-			return nil, fmt.Errorf("array of %d elements is longer than the rest of the file", n)
-		}
-		var out []any
-		if keep {
-			out = make([]any, 0, n)
-		}
-		for i := uint64(0); i < n; i++ {
-			v, err := g.value(et, keep)
-			if err != nil {
-				return nil, fmt.Errorf("element %d: %w", i, err)
-			}
-			if keep {
-				out = append(out, v)
-			}
-		}
-		return out, nil
-	}
-	size, ok := ggufScalarSize[typ]
-	if !ok {
-		return nil, fmt.Errorf("unknown value type %d", typ)
-	}
-	b, err := g.read(size)
-	if err != nil {
-		return nil, err
-	}
-	var u uint64
-	for i := int(size) - 1; i >= 0; i-- {
-		u = u<<8 | uint64(b[i])
-	}
-	switch typ {
-	case ggufI8:
-		return int64(int8(u)), nil
-	case ggufI16:
-		return int64(int16(u)), nil
-	case ggufI32:
-		return int64(int32(u)), nil
-	case ggufI64:
-		return int64(u), nil
-	case ggufF32:
-		return float64(math.Float32frombits(uint32(u))), nil
-	case ggufF64:
-		return math.Float64frombits(u), nil
-	case ggufBool:
-		return u != 0, nil
-	}
-	return int64(u), nil
-}
-
-// readGGUFMetadata returns the tokenizer.* key/value pairs of a GGUF file.
+// readGGUFMetadata returns the tokenizer.ggml.* key/value pairs of a GGUF
+// file; the other entries are read and dropped.
 func readGGUFMetadata(path string) (map[string]any, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -166,43 +21,15 @@ func readGGUFMetadata(path string) (map[string]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load tokenizer: %w", err)
 	}
-	g := &ggufReader{r: bufio.NewReaderSize(f, 1<<20), left: st.Size()}
-	magic, err := g.read(4)
-	if err != nil || string(magic) != "GGUF" {
-		return nil, fmt.Errorf("load %s: not a GGUF file (bad magic)", path)
-	}
-	ver, err := g.u32()
+	hd, err := ggufmeta.NewReader(f, st.Size()).Header(func(key string) bool {
+		return strings.HasPrefix(key, "tokenizer.ggml.")
+	})
 	if err != nil {
-		return nil, fmt.Errorf("load %s: header: %w", path, err)
+		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
-	if ver < 2 || ver > 3 {
-		return nil, fmt.Errorf("load %s: GGUF version %d is not supported (2 and 3 are)", path, ver)
-	}
-	if _, err := g.u64(); err != nil { // tensor count
-		return nil, fmt.Errorf("load %s: header: %w", path, err)
-	}
-	nkv, err := g.u64()
-	if err != nil {
-		return nil, fmt.Errorf("load %s: header: %w", path, err)
-	}
-	kv := map[string]any{}
-	for i := uint64(0); i < nkv; i++ {
-		key, err := g.str()
-		if err != nil {
-			return nil, fmt.Errorf("load %s: metadata key %d: %w", path, i, err)
-		}
-		typ, err := g.u32()
-		if err != nil {
-			return nil, fmt.Errorf("load %s: metadata %s: %w", path, key, err)
-		}
-		keep := strings.HasPrefix(key, "tokenizer.ggml.")
-		v, err := g.value(typ, keep)
-		if err != nil {
-			return nil, fmt.Errorf("load %s: metadata %s: %w", path, key, err)
-		}
-		if keep {
-			kv[key] = v
-		}
+	kv := make(map[string]any, len(hd.KV))
+	for _, e := range hd.KV {
+		kv[e.Key] = e.Value
 	}
 	return kv, nil
 }
@@ -271,17 +98,9 @@ func ggufStrings(kv map[string]any, key string, required bool) ([]string, error)
 		}
 		return nil, nil
 	}
-	arr, ok := v.([]any)
+	out, ok := v.([]string)
 	if !ok {
 		return nil, fmt.Errorf("metadata %s: want an array of strings", key)
-	}
-	out := make([]string, len(arr))
-	for i, x := range arr {
-		s, ok := x.(string)
-		if !ok {
-			return nil, fmt.Errorf("metadata %s[%d]: want a string", key, i)
-		}
-		out[i] = s
 	}
 	return out, nil
 }
@@ -291,22 +110,65 @@ func ggufNumbers(kv map[string]any, key string, n int) ([]float64, error) {
 	if !ok {
 		return nil, nil
 	}
-	arr, ok := v.([]any)
-	if !ok || len(arr) != n {
+	var out []float64
+	switch v := v.(type) {
+	case []float32:
+		out = widen(v)
+	case []float64:
+		out = v
+	case []int32:
+		out = widen(v)
+	case []uint32:
+		out = widen(v)
+	case []int64:
+		out = widen(v)
+	case []uint64:
+		out = widen(v)
+	case []int16:
+		out = widen(v)
+	case []uint16:
+		out = widen(v)
+	case []int8:
+		out = widen(v)
+	case []uint8:
+		out = widen(v)
+	}
+	if out == nil || len(out) != n {
 		return nil, fmt.Errorf("metadata %s: want an array of %d numbers", key, n)
 	}
-	out := make([]float64, n)
-	for i, x := range arr {
-		switch x := x.(type) {
-		case int64:
-			out[i] = float64(x)
-		case float64:
-			out[i] = x
-		default:
-			return nil, fmt.Errorf("metadata %s[%d]: want a number", key, i)
-		}
-	}
 	return out, nil
+}
+
+// widen converts GGUF array values to float64.
+func widen[T float32 | float64 | int8 | uint8 | int16 | uint16 | int32 | uint32 | int64 | uint64](v []T) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
+}
+
+// ggufInt returns a GGUF integer scalar of any width as int64.
+func ggufInt(v any) (int64, bool) {
+	switch v := v.(type) {
+	case uint8:
+		return int64(v), true
+	case int8:
+		return int64(v), true
+	case uint16:
+		return int64(v), true
+	case int16:
+		return int64(v), true
+	case uint32:
+		return int64(v), true
+	case int32:
+		return int64(v), true
+	case uint64:
+		return int64(min(v, 1<<62)), true
+	case int64:
+		return v, true
+	}
+	return 0, false
 }
 
 func ggufTokenizer(kv map[string]any) (*Tokenizer, error) {
@@ -355,7 +217,7 @@ func ggufTokenizer(kv map[string]any) (*Tokenizer, error) {
 		if !ok {
 			return def, nil
 		}
-		x, ok := v.(int64)
+		x, ok := ggufInt(v)
 		if !ok || x < -1 || x >= int64(n) {
 			return 0, fmt.Errorf("metadata %s: want a token id below %d, got %v", key, n, v)
 		}
