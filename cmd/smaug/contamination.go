@@ -102,7 +102,7 @@ func loadModelAndTokenizer(dir, dtype string) (*model.Model, *tokenizer.Tokenize
 }
 
 // contaminationExamples loads a task's documents or a JSONL file's rows.
-func contaminationExamples(a contaminationArgs) ([]contamination.Example, error) {
+func contaminationExamples(ctx context.Context, errw io.Writer, a contaminationArgs) ([]contamination.Example, error) {
 	if strings.HasSuffix(a.task, ".jsonl") {
 		f, err := os.Open(a.task)
 		if err != nil {
@@ -149,11 +149,15 @@ func contaminationExamples(a contaminationArgs) ([]contamination.Example, error)
 	if a.data != "" {
 		data[name] = a.data
 	}
-	paths, err := eval.TaskPaths([]string{name}, a.dataDir, data)
+	srcs, err := eval.TaskSources([]string{name}, a.dataDir, data)
 	if err != nil {
 		return nil, err
 	}
-	ts, err := eval.Load(name, paths[name], eval.LeaderboardV1, -1)
+	path, err := fetchTaskData(ctx, errw, name, srcs[name])
+	if err != nil {
+		return nil, err
+	}
+	ts, err := eval.Load(name, path, eval.LeaderboardV1, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +175,7 @@ func runContamination(ctx context.Context, w, errw io.Writer, a contaminationArg
 	if err := errors.Join(resolveModelArg(ctx, &a.modelDir), resolveModelArg(ctx, &a.refDir)); err != nil {
 		return err
 	}
-	ex, err := contaminationExamples(a)
+	ex, err := contaminationExamples(ctx, errw, a)
 	if err != nil {
 		return err
 	}

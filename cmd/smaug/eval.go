@@ -15,6 +15,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/smaug-dev/smaug/eval"
+	"github.com/smaug-dev/smaug/hub"
 	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"github.com/smaug-dev/smaug/report"
 	"github.com/smaug-dev/smaug/tokenizer"
@@ -128,13 +129,17 @@ func runEval(ctx context.Context, w, errw io.Writer, a evalArgs) error {
 		}
 		data[k] = v
 	}
-	paths, err := eval.TaskPaths(names, a.dataDir, data)
+	srcs, err := eval.TaskSources(names, a.dataDir, data)
 	if err != nil {
 		return err
 	}
 	var tasks []*eval.Task
 	for _, n := range names {
-		ts, err := eval.Load(n, paths[n], p, a.numFewshot)
+		path, err := fetchTaskData(ctx, errw, n, srcs[n])
+		if err != nil {
+			return err
+		}
+		ts, err := eval.Load(n, path, p, a.numFewshot)
 		if err != nil {
 			return err
 		}
@@ -198,6 +203,21 @@ func runEval(ctx context.Context, w, errw io.Writer, a evalArgs) error {
 	}
 	fmt.Fprintf(errw, "eval: %d tasks in %s\n", len(tasks), time.Since(start).Round(time.Millisecond))
 	return eval.WriteTable(w, []string{filepath.Base(filepath.Clean(a.modelDir))}, []*eval.Results{res})
+}
+
+// fetchTaskData returns a local path for a task's data source, a hub
+// dataset resolved through the hub cache (downloaded when missing); a
+// failure says how to pass local data instead.
+func fetchTaskData(ctx context.Context, errw io.Writer, task string, src eval.Source) (string, error) {
+	if src.Path != "" {
+		return src.Path, nil
+	}
+	fmt.Fprintf(errw, "eval: task %s from %s\n", task, src)
+	path, err := src.Fetch(ctx, hub.FromEnv(), task, byteProgress("download "+src.Hub.Repo))
+	if err != nil {
+		return "", fmt.Errorf("%w\n(without the hub, pass the task's data as local files: --data %s=PATH, or --data-dir DIR holding %s/)", err, task, task)
+	}
+	return path, nil
 }
 
 // newStageProgress returns a progress callback: a bar per stage on a
