@@ -212,7 +212,7 @@ func fetchTaskData(ctx context.Context, errw io.Writer, task string, src eval.So
 	if src.Path != "" {
 		return src.Path, nil
 	}
-	fmt.Fprintf(errw, "eval: task %s from %s\n", task, src)
+	fmt.Fprintf(errw, "task %s: reading %s through the hub cache\n", task, src)
 	path, err := src.Fetch(ctx, hub.FromEnv(), task, byteProgress("download "+src.Hub.Repo))
 	if err != nil {
 		return "", fmt.Errorf("%w\n(without the hub, pass the task's data as local files: --data %s=PATH, or --data-dir DIR holding %s/)", err, task, task)
