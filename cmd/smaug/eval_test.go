@@ -279,7 +279,9 @@ func writeJSONLRows[T any](t *testing.T, path string, rows []T) {
 func hubEvalData(t *testing.T) (local string, repos map[string]string) {
 	dir := t.TempDir()
 	local = filepath.Join(dir, "local")
-	repo := func(key string) string { return filepath.Join(dir, "hub", strings.NewReplacer("/", "_", "@", "_").Replace(key)) }
+	repo := func(key string) string {
+		return filepath.Join(dir, "hub", strings.NewReplacer("/", "_", "@", "_").Replace(key))
+	}
 	repos = map[string]string{}
 	for _, k := range []string{"datasets/allenai/ai2_arc", "datasets/Rowan/hellaswag", "datasets/Rowan/hellaswag@refs/convert/parquet",
 		"datasets/cais/mmlu", "datasets/truthfulqa/truthful_qa", "datasets/allenai/winogrande", "datasets/openai/gsm8k", "datasets/me/arc-copy"} {
