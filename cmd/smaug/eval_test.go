@@ -326,6 +326,7 @@ func hubEvalData(t *testing.T) (local string, repos map[string]string) {
 	writeJSONLRows(t, filepath.Join(local, "hellaswag", "validation.jsonl"), hs(4, 0, true))
 	writeJSONLRows(t, filepath.Join(local, "hellaswag", "train.jsonl"), hs(12, 100, true))
 	writeJSONLRows(t, filepath.Join(local, "hellaswag", "test.jsonl"), hs(2, 900, false)) // labels hidden: not scored
+	os.MkdirAll(repos["datasets/Rowan/hellaswag"], 0o755)
 	os.WriteFile(filepath.Join(repos["datasets/Rowan/hellaswag"], "hellaswag.py"), []byte("# a loading script\n"), 0o644)
 	conv := repos["datasets/Rowan/hellaswag@refs/convert/parquet"]
 	writeParquetRows(t, filepath.Join(conv, "default", "validation", "0000.parquet"), hs(4, 0, true))
