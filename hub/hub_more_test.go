@@ -352,8 +352,8 @@ func TestCardRepoIDs(t *testing.T) {
 }
 
 // TestFiles: Files lists a revision's matching files without downloading
-// them, asks the hub once and then answers from the cached listing (also
-// offline); offline, an unlisted revision is ErrOffline.
+// them, asks the hub once and then answers from the cached ref and listing
+// (also offline); offline, an unlisted revision is ErrOffline.
 func TestFiles(t *testing.T) {
 	f := newFakeHub(t)
 	f.add("dataset", "org/bench", commitB, map[string][]byte{
@@ -374,16 +374,19 @@ func TestFiles(t *testing.T) {
 		t.Error("Files downloaded files")
 	}
 	n := f.requestCount()
-	// By commit: the cached listing, no request, also offline.
+	// By branch and by commit: the cached ref and listing, no request,
+	// also offline.
 	c.Offline = true
-	if got, err := c.Files(ctx, Dataset, "org/bench", commitB, []string{"other/*"}); err != nil || !reflect.DeepEqual(got, []string{"other/test-00000-of-00001.parquet"}) {
-		t.Errorf("cached listing: %v, %v", got, err)
+	for _, rev := range []string{"main", commitB} {
+		if got, err := c.Files(ctx, Dataset, "org/bench", rev, []string{"other/*"}); err != nil || !reflect.DeepEqual(got, []string{"other/test-00000-of-00001.parquet"}) {
+			t.Errorf("cached listing at %s: %v, %v", rev, got, err)
+		}
 	}
 	if f.requestCount() != n {
 		t.Error("a cached listing was asked for again")
 	}
-	if _, err := c.Files(ctx, Dataset, "org/bench", "main", nil); !errors.Is(err, ErrOffline) {
-		t.Errorf("offline, a branch never pulled: %v", err)
+	if _, err := c.Files(ctx, Dataset, "org/bench", "v2", nil); !errors.Is(err, ErrOffline) {
+		t.Errorf("offline, a branch never listed: %v", err)
 	}
 	c.Offline = false
 	if _, err := c.Files(ctx, Dataset, "org/missing", "", nil); err == nil || !strings.Contains(err.Error(), "org/missing") {

@@ -187,8 +187,8 @@ func ResolveData(ctx context.Context, idOrPath, split string, opts PullOptions) 
 // Files lists the paths of a revision's files that match include (all
 // when empty), sorted, without downloading them: from the cached listing
 // when the revision is in the cache (no request, as Resolve), else from
-// the hub (the listing is cached by commit; no ref is written, since
-// nothing is downloaded). Offline, a revision the cache
+// the hub (the listing and the revision's ref are then cached, as
+// huggingface_hub caches them). Offline, a revision the cache
 // lacks is an error wrapping ErrOffline.
 func (c *Client) Files(ctx context.Context, t RepoType, repoID, rev string, include []string) ([]string, error) {
 	if t == "" {
@@ -227,6 +227,13 @@ func (c *Client) Files(ctx context.Context, t RepoType, repoID, rev string, incl
 		var err error
 		if tree, err = c.tree(ctx, t, repoID, commit); err != nil {
 			return nil, err
+		}
+		if rev != commit {
+			// The ref was absent (a cached one is never moved here): record
+			// it, so that the next listing of rev needs no request.
+			if err := writeRef(dir, rev, commit); err != nil {
+				return nil, fmt.Errorf("listing of %s %s: %w", t, repoID, err)
+			}
 		}
 	}
 	sel, err := selectFiles(tree, include)
