@@ -154,22 +154,26 @@ func scoredSplits(name string) []string {
 	return []string{"test", "validation", "val", "dev", "mc_task"}
 }
 
-// isDataFile tells data files (the readers' formats) from the rest of a
-// dataset folder (README, scripts, licences).
-func isDataFile(name string) bool {
-	n := strings.ToLower(name)
-	for _, e := range []string{".parquet", ".jsonl", ".json", ".csv", ".jsonl.gz", ".json.gz", ".csv.gz"} {
-		if strings.HasSuffix(n, e) {
-			return true
+// dataExts are the file types of a dataset split's files.
+var dataExts = []string{".parquet", ".jsonl", ".json", ".csv", ".jsonl.gz", ".json.gz", ".csv.gz"}
+
+// dataStem returns a data file's name without its type, and false for
+// other files of a dataset folder (README, scripts, licences).
+func dataStem(name string) (string, bool) {
+	for _, e := range dataExts {
+		if strings.HasSuffix(strings.ToLower(name), e) {
+			return name[:len(name)-len(e)], true
 		}
 	}
-	return false
+	return "", false
 }
 
 // hubShards returns the data files of split under dir in the hub's
 // layouts, in path order: files named SPLIT-00000-of-00002.parquet (at any
-// depth: FOLDER/, data/) and the files of a SPLIT/ folder (the parquet
-// conversion's CONFIG/SPLIT/0000.parquet). Hidden folders are skipped.
+// depth: FOLDER/, data/), the files of a SPLIT/ folder (the parquet
+// conversion's CONFIG/SPLIT/0000.parquet), and the conversion's older
+// names NAME-SPLIT.parquet (cais/mmlu's SUBJECT/mmlu-dev.parquet). Hidden
+// folders are skipped.
 func hubShards(dir, split string) ([]string, error) {
 	var out []string
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
@@ -182,12 +186,13 @@ func hubShards(dir, split string) ([]string, error) {
 			}
 			return nil
 		}
-		if !isDataFile(d.Name()) {
+		stem, ok := dataStem(d.Name())
+		if !ok {
 			return nil
 		}
 		rel, _ := filepath.Rel(dir, p)
 		parts := strings.Split(filepath.ToSlash(rel), "/")
-		match := strings.HasPrefix(parts[len(parts)-1], split+"-")
+		match := strings.HasPrefix(stem, split+"-") || strings.HasSuffix(stem, "-"+split)
 		for _, dp := range parts[:len(parts)-1] {
 			match = match || dp == split
 		}

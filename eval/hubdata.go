@@ -133,9 +133,10 @@ func hubSplits(name string) []string {
 }
 
 // hubInclude selects the data files of splits under folder, in the hub's
-// layouts: FOLDER/SPLIT-*.parquet (also one folder deeper, data/SPLIT-*),
-// FOLDER/SPLIT/*.parquet (the parquet conversion) and FOLDER/SPLIT.jsonl,
-// for each data file type.
+// layouts (those hubShards reads): FOLDER/SPLIT-*.parquet (also deeper,
+// data/SPLIT-*), FOLDER/SPLIT/*.parquet (the parquet conversion),
+// FOLDER/*-SPLIT.parquet (its older names) and FOLDER/SPLIT.jsonl, for
+// each data file type.
 func hubInclude(folder string, splits []string) []string {
 	p := ""
 	if folder != "" {
@@ -143,8 +144,8 @@ func hubInclude(folder string, splits []string) []string {
 	}
 	var out []string
 	for _, s := range splits {
-		for _, ext := range []string{".parquet", ".jsonl", ".json", ".csv", ".jsonl.gz", ".json.gz", ".csv.gz"} {
-			out = append(out, p+s+ext, p+s+"-*"+ext, p+s+"/*"+ext, p+"*/"+s+"-*"+ext, p+"*/"+s+"/*"+ext)
+		for _, ext := range dataExts {
+			out = append(out, p+s+ext, p+s+"-*"+ext, p+s+"/*"+ext, p+"*/"+s+"-*"+ext, p+"*/"+s+"/*"+ext, p+"*-"+s+ext)
 		}
 	}
 	return out

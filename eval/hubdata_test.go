@@ -112,7 +112,7 @@ func writeParquetT[T any](t *testing.T, path string, rows []T) {
 }
 
 // MMLU in the hub's per-subject folders (subject column empty: the folder
-// names it) gives the contexts TestGoldenMMLU's CSVs give; under
+// names it; shards named SPLIT-00000-of-00001 or the older mmlu-SPLIT) gives the contexts TestGoldenMMLU's CSVs give; under
 // harness-v0.4 the subjects are named mmlu_SUBJECT, as v0.4 names them.
 func TestMMLUHubLayouts(t *testing.T) {
 	csvDir := writeFiles(t, map[string]string{
@@ -127,8 +127,9 @@ func TestMMLUHubLayouts(t *testing.T) {
 		row("D0?", "", []string{"w", "x", "y", "z"}, 2), row("D1?", "", []string{"a", "b", "c", "d"}, 0)})
 	writeParquetT(t, filepath.Join(hubDir, "anatomy", "test-00000-of-00001.parquet"), []mmluParquetRow{
 		row("T0?", "", []string{"w", "x", "y", "z"}, 3), row("T1?", "", []string{"1", "2", "3", "4"}, 1)})
-	writeParquetT(t, filepath.Join(hubDir, "virology", "dev-00000-of-00001.parquet"), []mmluParquetRow{row("V?", "", []string{"p", "q", "r", "s"}, 1)})
-	writeParquetT(t, filepath.Join(hubDir, "virology", "test-00000-of-00001.parquet"), []mmluParquetRow{row("VT?", "", []string{"p", "q", "r", "s"}, 0)})
+	// virology in the parquet conversion's older names (SUBJECT/mmlu-SPLIT.parquet)
+	writeParquetT(t, filepath.Join(hubDir, "virology", "mmlu-dev.parquet"), []mmluParquetRow{row("V?", "", []string{"p", "q", "r", "s"}, 1)})
+	writeParquetT(t, filepath.Join(hubDir, "virology", "mmlu-test.parquet"), []mmluParquetRow{row("VT?", "", []string{"p", "q", "r", "s"}, 0)})
 	for _, p := range []Protocol{LeaderboardV1, HarnessV04} {
 		a, err := Load("mmlu", csvDir, p, 2)
 		if err != nil {
