@@ -58,7 +58,11 @@ func DefaultShots(name string) (int, bool) {
 // (one per subject for "mmlu", one otherwise) with numFewshot examples per
 // document (a negative numFewshot takes the leaderboard count).
 //
-// Accepted layouts: ARC jsonl in the original schema (question.stem) or
+// Accepted layouts: the hub's parquet shards of the Hugging Face schemas
+// below (SPLIT-00000-of-0000N.parquet, every shard read in order, at any
+// depth; CONFIG/SPLIT/0000.parquet; MMLU's all/ folder grouped by its
+// subject column, or one folder per subject), as FetchHub downloads them;
+// ARC jsonl in the original schema (question.stem) or
 // Hugging Face's (question, choices{text,label}); HellaSwag jsonl
 // (activity_label, ctx_a, ctx_b, endings, label) or llama.cpp's 6-line text
 // form (.txt or .txt.bz2); MMLU CSVs named <subject>_dev.csv and
@@ -67,10 +71,12 @@ func DefaultShots(name string) (int, bool) {
 // with mc2_targets{choices,labels}; Winogrande jsonl (sentence, option1,
 // option2, answer) or llm-foundry's ICL rows (context_options,
 // continuation, gold); GSM8K jsonl (question, answer). In a folder the
-// scored split is the shortest file name containing "test" (else
-// "validation", "val" or "dev") and the few-shot pool the shortest
-// containing "train"; without a training file the examples come from the
-// scored split itself, as the harness does.
+// scored split is test, else validation, val or dev (HellaSwag,
+// Winogrande and TruthfulQA, whose test answers are hidden: validation,
+// val, dev, then test): its hub shards, else the shortest file name
+// containing the split's name; the few-shot pool is train, found the same
+// way. Without a training file the examples come from the scored split
+// itself, as the harness does.
 func Load(name, path string, p Protocol, numFewshot int) ([]*Task, error) {
 	if numFewshot < 0 {
 		n, ok := DefaultShots(name)
