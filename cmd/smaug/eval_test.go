@@ -408,8 +408,9 @@ func hubEvalData(t *testing.T) (local string, repos map[string]string) {
 // smaug eval reads the tasks' datasets through the hub cache: with no
 // data argument (the harness's datasets, HF_ENDPOINT at a mini hub), with
 // --data task=ORG/NAME[@REVISION][/FOLDER], and offline from the filled
-// cache, the results JSON is byte for byte the one the same rows give as
-// local files. Offline with an empty cache, or with the hub unreachable,
+// cache, and online from the cache with the hub gone (no request made), the
+// results JSON is byte for byte the one the same rows give as local files.
+// Offline with an empty cache, or with the hub unreachable,
 // the error says how to pass local data instead. smaug contamination
 // --task gsm8k reads the hub dataset the same way.
 func TestEvalHubDatasets(t *testing.T) {
@@ -469,6 +470,11 @@ func TestEvalHubDatasets(t *testing.T) {
 	if msg, err := run("unreachable", "--tasks", "gsm8k"); err == nil || !strings.Contains(err.Error(), "openai/gsm8k") ||
 		!strings.Contains(err.Error(), "--data-dir DIR holding gsm8k/") {
 		t.Errorf("hub unreachable: %v\n%s", err, msg)
+	}
+	// Online with the hub gone, the filled cache is read without a request.
+	t.Setenv("HF_HOME", home)
+	if got, err = run("cached"); err != nil || got != want {
+		t.Errorf("online from the cache, no request: %v\n%s", err, got)
 	}
 
 	// contamination --task gsm8k: the hub's dataset (from the filled cache,
