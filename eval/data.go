@@ -58,7 +58,11 @@ func DefaultShots(name string) (int, bool) {
 // (one per subject for "mmlu", one otherwise) with numFewshot examples per
 // document (a negative numFewshot takes the leaderboard count).
 //
-// Accepted layouts: ARC jsonl in the original schema (question.stem) or
+// Accepted layouts: the hub's parquet shards of the Hugging Face schemas
+// below (SPLIT-00000-of-0000N.parquet, every shard read in order, at any
+// depth; CONFIG/SPLIT/0000.parquet; MMLU's all/ folder grouped by its
+// subject column, or one folder per subject), as FetchHub downloads them;
+// ARC jsonl in the original schema (question.stem) or
 // Hugging Face's (question, choices{text,label}); HellaSwag jsonl
 // (activity_label, ctx_a, ctx_b, endings, label) or llama.cpp's 6-line text
 // form (.txt or .txt.bz2); MMLU CSVs named <subject>_dev.csv and
@@ -67,10 +71,12 @@ func DefaultShots(name string) (int, bool) {
 // with mc2_targets{choices,labels}; Winogrande jsonl (sentence, option1,
 // option2, answer) or llm-foundry's ICL rows (context_options,
 // continuation, gold); GSM8K jsonl (question, answer). In a folder the
-// scored split is the shortest file name containing "test" (else
-// "validation", "val" or "dev") and the few-shot pool the shortest
-// containing "train"; without a training file the examples come from the
-// scored split itself, as the harness does.
+// scored split is test, else validation, val or dev (HellaSwag,
+// Winogrande and TruthfulQA, whose test answers are hidden: validation,
+// val, dev, then test): its hub shards, else the shortest file name
+// containing the split's name; the few-shot pool is train, found the same
+// way. Without a training file the examples come from the scored split
+// itself, as the harness does.
 func Load(name, path string, p Protocol, numFewshot int) ([]*Task, error) {
 	if numFewshot < 0 {
 		n, ok := DefaultShots(name)
@@ -107,39 +113,130 @@ func Load(name, path string, p Protocol, numFewshot int) ([]*Task, error) {
 	default:
 		return nil, fmt.Errorf("unknown task %q (known: arc_challenge, hellaswag, mmlu, truthfulqa_mc2, winogrande, gsm8k)", name)
 	}
-	scored, train, err := splitFiles(path)
+	scored, train, err := splitFiles(path, scoredSplits(name))
 	if err != nil {
 		return nil, fmt.Errorf("task %s: %w", name, err)
 	}
-	if t.Docs, err = parse(scored); err != nil {
+	if t.Docs, err = parseShards(parse, scored); err != nil {
 		return nil, err
 	}
-	if train != "" && name != "truthfulqa_mc2" {
-		if t.FewshotDocs, err = parse(train); err != nil {
+	if len(train) > 0 && name != "truthfulqa_mc2" {
+		if t.FewshotDocs, err = parseShards(parse, train); err != nil {
 			return nil, err
 		}
 	}
 	if len(t.Docs) == 0 {
-		return nil, fmt.Errorf("task %s: %s holds no documents", name, scored)
+		return nil, fmt.Errorf("task %s: %s holds no documents", name, strings.Join(scored, ", "))
 	}
 	return []*Task{t}, nil
 }
 
-// splitFiles finds the scored split and the training split of a task path.
-func splitFiles(path string) (scored, train string, err error) {
+// parseShards parses the files of one split in order as one list of
+// documents, indexed in that order.
+func parseShards(parse func(string) ([]Doc, error), files []string) ([]Doc, error) {
+	var docs []Doc
+	for _, f := range files {
+		ds, err := parse(f)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range ds {
+			d.Index = len(docs)
+			docs = append(docs, d)
+		}
+	}
+	return docs, nil
+}
+
+// scoredSplits names a task's scored split, in order of preference: the
+// test split when the harness scores it (its labels are public), else
+// validation (HellaSwag's and Winogrande's test labels are hidden;
+// TruthfulQA has only validation).
+func scoredSplits(name string) []string {
+	switch name {
+	case "hellaswag", "winogrande", "truthfulqa_mc2":
+		return []string{"validation", "val", "dev", "test", "mc_task"}
+	}
+	return []string{"test", "validation", "val", "dev", "mc_task"}
+}
+
+// dataExts are the file types of a dataset split's files.
+var dataExts = []string{".parquet", ".jsonl", ".json", ".csv", ".jsonl.gz", ".json.gz", ".csv.gz"}
+
+// dataStem returns a data file's name without its type, and false for
+// other files of a dataset folder (README, scripts, licences).
+func dataStem(name string) (string, bool) {
+	for _, e := range dataExts {
+		if strings.HasSuffix(strings.ToLower(name), e) {
+			return name[:len(name)-len(e)], true
+		}
+	}
+	return "", false
+}
+
+// hubShards returns the data files of split under dir in the hub's
+// layouts, in path order: files named SPLIT-00000-of-00002.parquet (at any
+// depth: FOLDER/, data/), the files of a SPLIT/ folder (the parquet
+// conversion's CONFIG/SPLIT/0000.parquet), and the conversion's older
+// names NAME-SPLIT.parquet (cais/mmlu's SUBJECT/mmlu-dev.parquet). Hidden
+// folders are skipped.
+func hubShards(dir, split string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p != dir && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		stem, ok := dataStem(d.Name())
+		if !ok {
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, p)
+		parts := strings.Split(filepath.ToSlash(rel), "/")
+		match := strings.HasPrefix(stem, split+"-") || strings.HasSuffix(stem, "-"+split)
+		for _, dp := range parts[:len(parts)-1] {
+			match = match || dp == split
+		}
+		if match {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// splitFiles finds the files of the scored split (the first of scoredKeys
+// present) and of the training split in a task path: a file is the scored
+// split itself; in a folder, the hub's shards of a split (hubShards) are
+// read all, else the shortest file name containing the split's name
+// (ARC-Challenge-Test.jsonl, hellaswag_val.jsonl, dev.jsonl), else the
+// folder's only data file.
+func splitFiles(path string, scoredKeys []string) (scored, train []string, err error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return "", "", err
+		return nil, nil, err
 	}
 	if !fi.IsDir() {
-		return path, "", nil
+		return []string{path}, nil, nil
 	}
 	ents, err := os.ReadDir(path)
 	if err != nil {
-		return "", "", err
+		return nil, nil, err
 	}
-	find := func(keys ...string) string {
+	find := func(keys ...string) ([]string, error) {
 		for _, k := range keys {
+			shards, err := hubShards(path, k)
+			if err != nil {
+				return nil, err
+			}
+			if len(shards) > 0 {
+				return shards, nil
+			}
 			best := ""
 			for _, e := range ents {
 				n := strings.ToLower(e.Name())
@@ -151,28 +248,33 @@ func splitFiles(path string) (scored, train string, err error) {
 				}
 			}
 			if best != "" {
-				return filepath.Join(path, best)
+				return []string{filepath.Join(path, best)}, nil
 			}
 		}
-		return ""
+		return nil, nil
 	}
-	scored = find("test", "validation", "val", "dev", "mc_task")
-	if scored == "" {
+	if scored, err = find(scoredKeys...); err != nil {
+		return nil, nil, err
+	}
+	if scored == nil {
 		// A folder with a single data file (llm-foundry, llama.cpp text).
 		for _, e := range ents {
 			n := strings.ToLower(e.Name())
 			if !e.IsDir() && (strings.HasSuffix(n, ".jsonl") || strings.HasSuffix(n, ".json") || strings.HasSuffix(n, ".parquet") || strings.Contains(n, ".txt")) {
-				if scored != "" {
-					return "", "", fmt.Errorf("%s: cannot tell which of several files is the scored split (name one with test, validation or dev)", path)
+				if scored != nil {
+					return nil, nil, fmt.Errorf("%s: cannot tell which of several files is the scored split (name one with test, validation or dev)", path)
 				}
-				scored = filepath.Join(path, e.Name())
+				scored = []string{filepath.Join(path, e.Name())}
 			}
 		}
 	}
-	if scored == "" {
-		return "", "", fmt.Errorf("%s: no data file (a name containing test, validation, val or dev)", path)
+	if scored == nil {
+		return nil, nil, fmt.Errorf("%s: no data file (a name containing test, validation, val or dev, or the hub's SPLIT-00000-of-00001.parquet)", path)
 	}
-	return scored, find("train"), nil
+	if train, err = find("train"); err != nil {
+		return nil, nil, err
+	}
+	return scored, train, nil
 }
 
 // readJSONL decodes each non-empty line of path into a fresh T, calling fn
@@ -422,13 +524,12 @@ func loadMMLU(path string, p Protocol, shots int) ([]*Task, error) {
 		subjects = append(subjects, s)
 	}
 	if len(subjects) == 0 {
-		return nil, fmt.Errorf("task mmlu: no <subject>_test.csv files under %s", path)
+		return loadMMLUHub(path, p, shots)
 	}
 	sort.Strings(subjects)
 	var tasks []*Task
 	for _, s := range subjects {
-		t := &Task{Name: "hendrycksTest-" + s, Group: "mmlu", Kind: MultipleChoice, Description: MMLUDescription(s),
-			NumFewshot: shots, FirstN: true, Protocol: p, Version: 1}
+		t := mmluTask(s, p, shots)
 		if t.Docs, err = parseMMLU(files[s]["test"]); err != nil {
 			return nil, err
 		}
@@ -438,6 +539,117 @@ func loadMMLU(path string, p Protocol, shots int) ([]*Task, error) {
 		tasks = append(tasks, t)
 	}
 	return tasks, nil
+}
+
+// mmluTask is one subject's task, named as the protocol's harness names it
+// (hendrycksTest-SUBJECT in b281b09, mmlu_SUBJECT in v0.4).
+func mmluTask(subject string, p Protocol, shots int) *Task {
+	name := "hendrycksTest-" + subject
+	if p == HarnessV04 {
+		name = "mmlu_" + subject
+	}
+	return &Task{Name: name, Group: "mmlu", Kind: MultipleChoice, Description: MMLUDescription(subject),
+		NumFewshot: shots, FirstN: true, Protocol: p, Version: 1}
+}
+
+type mmluRow struct {
+	Question string          `json:"question"`
+	Subject  string          `json:"subject"`
+	Choices  []string        `json:"choices"`
+	Answer   json.RawMessage `json:"answer"`
+}
+
+// loadMMLUHub reads MMLU in the hub's layout (cais/mmlu): test and dev
+// shards (test-00000-of-00001.parquet, ...) with the columns question,
+// subject, choices (4) and answer (0–3), either in one folder for all
+// subjects (the "all" config, rows grouped by their subject column; a
+// path holding an all/ folder reads that one) or one folder per subject
+// (the folder names the subject when the column is empty). Rows keep
+// their order within a subject: the dev rows are the shots in order.
+func loadMMLUHub(path string, p Protocol, shots int) ([]*Task, error) {
+	root := path
+	if fi, err := os.Stat(filepath.Join(path, "all")); err == nil && fi.IsDir() {
+		root = filepath.Join(path, "all")
+	}
+	split := func(name string) (map[string][]Doc, error) {
+		files, err := hubShards(root, name)
+		if err != nil {
+			return nil, fmt.Errorf("task mmlu: %w", err)
+		}
+		out := map[string][]Doc{}
+		for _, f := range files {
+			folder := ""
+			if rel, err := filepath.Rel(root, filepath.Dir(f)); err == nil && rel != "." {
+				folder = strings.Split(filepath.ToSlash(rel), "/")[0]
+			}
+			err := readJSONL(f, func(line int, r *mmluRow) error {
+				subj := r.Subject
+				if subj == "" {
+					subj = folder
+				}
+				if subj == "" {
+					return fmt.Errorf("field subject: empty, and the file is not in a subject's folder")
+				}
+				if len(r.Choices) != 4 {
+					return fmt.Errorf("field choices: %d choices, want 4", len(r.Choices))
+				}
+				ans := strings.Trim(string(r.Answer), `"`)
+				gold := strings.Index("ABCD", ans)
+				if n, err := strconv.Atoi(ans); err == nil {
+					gold = n
+				}
+				if len(ans) != 1 || gold < 0 || gold > 3 {
+					return fmt.Errorf("field answer: %s is not 0–3 or A–D", r.Answer)
+				}
+				out[subj] = append(out[subj], mmluDoc(len(out[subj]), r.Question, r.Choices, gold))
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	test, err := split("test")
+	if err != nil {
+		return nil, err
+	}
+	dev, err := split("dev")
+	if err != nil {
+		return nil, err
+	}
+	if len(test) == 0 {
+		return nil, fmt.Errorf("task mmlu: no <subject>_test.csv files, nor the hub's test-*.parquet shards, under %s", path)
+	}
+	var subjects []string
+	for s := range test {
+		if len(dev[s]) == 0 {
+			return nil, fmt.Errorf("task mmlu: subject %s has test rows but no dev rows (its shots) under %s", s, root)
+		}
+		subjects = append(subjects, s)
+	}
+	sort.Strings(subjects)
+	var tasks []*Task
+	for _, s := range subjects {
+		t := mmluTask(s, p, shots)
+		t.Docs, t.FewshotDocs = test[s], dev[s]
+		tasks = append(tasks, t)
+	}
+	return tasks, nil
+}
+
+// mmluDoc is the harness's MMLU document: the stripped question, the four
+// choices lettered A–D, "Answer:", and the letters as continuations.
+func mmluDoc(i int, question string, choices []string, gold int) Doc {
+	var b strings.Builder
+	b.WriteString(strings.TrimSpace(question) + "\n")
+	for i, c := range choices {
+		b.WriteString(string(rune('A'+i)) + ". " + c + "\n")
+	}
+	b.WriteString("Answer:")
+	keys := []string{"A", "B", "C", "D"}
+	return Doc{Index: i, Text: b.String(), Target: " " + keys[gold], Choices: keys, Gold: gold,
+		Question: question, Correct: choices[gold]}
 }
 
 // parseMMLU reads one MMLU CSV: rows question, four choices, answer (a
@@ -470,15 +682,7 @@ func parseMMLU(path string) ([]Doc, error) {
 		if len(rec[5]) != 1 || gold < 0 || gold > 3 {
 			return nil, fmt.Errorf("%s:%d: field answer: %q is not A–D or 0–3", path, line, rec[5])
 		}
-		var b strings.Builder
-		b.WriteString(strings.TrimSpace(rec[0]) + "\n")
-		for i, c := range rec[1:5] {
-			b.WriteString(string(rune('A'+i)) + ". " + c + "\n")
-		}
-		b.WriteString("Answer:")
-		keys := []string{"A", "B", "C", "D"}
-		docs = append(docs, Doc{Index: len(docs), Text: b.String(), Target: " " + keys[gold], Choices: keys, Gold: gold,
-			Question: rec[0], Correct: rec[1+gold]})
+		docs = append(docs, mmluDoc(len(docs), rec[0], rec[1:5], gold))
 	}
 	return docs, nil
 }

@@ -3,7 +3,9 @@
 // Winogrande, GSM8K) as data — documents, a prompt function, a few-shot
 // sampler, requests and a metric — reproduced as lm-evaluation-harness commit
 // b281b09 computes them (the "leaderboard-v1" protocol) or as its v0.4
-// successors do ("harness-v0.4"); the runner that scores log-likelihood
+// successors do ("harness-v0.4"); where each task's data come from (local
+// files in the tasks' layouts, or hub datasets through the hub cache — by
+// default the datasets the harness reads); the runner that scores log-likelihood
 // requests with the shared context computed once and its KV cache reused per
 // continuation, and greedy generation with stop strings; results in the
 // harness's JSON shape and the Smaug README's table; and the contamination

@@ -13,42 +13,6 @@ import (
 	"github.com/smaug-dev/smaug/chat"
 )
 
-// TaskPaths resolves where each task's data lives: an explicit path from
-// data (task → path) first, else dataDir/<task> (dataDir/truthfulqa is
-// accepted for truthfulqa_mc2).
-func TaskPaths(names []string, dataDir string, data map[string]string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, n := range names {
-		if p, ok := data[n]; ok {
-			out[n] = p
-			continue
-		}
-		if dataDir == "" {
-			return nil, fmt.Errorf("task %s: no data (give a data folder holding %s/, or the task's own path)", n, n)
-		}
-		cands := []string{filepath.Join(dataDir, n)}
-		if n == "truthfulqa_mc2" {
-			cands = append(cands, filepath.Join(dataDir, "truthfulqa"))
-		}
-		found := false
-		for _, c := range cands {
-			if _, err := os.Stat(c); err == nil {
-				out[n], found = c, true
-				break
-			}
-		}
-		if !found {
-			return nil, fmt.Errorf("task %s: %s does not exist", n, cands[0])
-		}
-	}
-	for n := range data {
-		if _, ok := out[n]; !ok {
-			return nil, fmt.Errorf("data given for task %s, which is not evaluated", n)
-		}
-	}
-	return out, nil
-}
-
 // ChatTemplate returns a context rewriter that renders the context as one
 // user message with the model's chat template (tokenizer_config.json in
 // modelDir) and the assistant turn's header after it.

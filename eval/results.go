@@ -53,7 +53,11 @@ type NSamples struct {
 // each metric and its standard error (sample standard deviation / √n, as
 // the harness computes it), and for a group (mmlu) the unweighted mean of
 // its tasks under leaderboard-v1 (standard error √Σse²/k) or the
-// size-weighted mean under harness-v0.4 (pooled standard error).
+// size-weighted mean under harness-v0.4 with the pooled standard error,
+// both over the subjects themselves: v0.4's consolidate_group_results
+// aggregates a group over every leaf task below it, so its category
+// groups (mmlu_humanities, ...) do not change the mmlu number, and they
+// are not reported here.
 func Aggregate(trs []TaskResult, config map[string]any) *Results {
 	r := &Results{Results: map[string]map[string]any{}, Configs: map[string]TaskConfig{},
 		Versions: map[string]int{}, NShot: map[string]int{}, NSamples: map[string]NSamples{}, Config: config}

@@ -89,7 +89,8 @@ func (d *Doc) same(o *Doc) bool {
 // few-shot examples are drawn and how documents are scored.
 type Task struct {
 	// Name is the harness's task name ("arc_challenge",
-	// "hendrycksTest-abstract_algebra", ...).
+	// "hendrycksTest-abstract_algebra" under leaderboard-v1,
+	// "mmlu_abstract_algebra" under harness-v0.4, ...).
 	Name string
 	// Group is the leaderboard column the task belongs to ("mmlu" for the
 	// 57 subjects), or "" when the task is its own column.
@@ -354,16 +355,26 @@ func FlexibleAnswer(s string) string {
 	return m[2]
 }
 
-var (
-	v04Ignore = []*regexp.Regexp{regexp.MustCompile(`,`), regexp.MustCompile(`\$`), regexp.MustCompile(`(?s).*#### `), regexp.MustCompile(`\.$`)}
-)
+// v04Ignore are harness v0.4 GSM8K exact_match's regexes_to_ignore in
+// order, with the replacement that makes Go's regexp act as Python's
+// re.sub(pattern, "", s): Python's "$" also matches before a final
+// newline, so "\.$" is written `\.(\n?)\z` and keeps the newline.
+var v04Ignore = []struct {
+	re   *regexp.Regexp
+	repl string
+}{
+	{regexp.MustCompile(`,`), ""},
+	{regexp.MustCompile(`\$`), ""},
+	{regexp.MustCompile(`(?s).*#### `), ""},
+	{regexp.MustCompile(`\.(\n?)\z`), "$1"},
+}
 
 // normalizeV04 applies harness v0.4 GSM8K exact_match's regexes_to_ignore
-// (",", "\$", "(?s).*#### ", "\.$") and ignore_case to a prediction or the
-// gold answer.
+// (",", "\$", "(?s).*#### ", "\.$") and then ignore_case to a prediction
+// or the gold answer, as its exact_match (HF evaluate's) does.
 func normalizeV04(s string) string {
-	for _, re := range v04Ignore {
-		s = re.ReplaceAllString(s, "")
+	for _, r := range v04Ignore {
+		s = r.re.ReplaceAllString(s, r.repl)
 	}
 	return strings.ToLower(s)
 }

@@ -331,6 +331,29 @@ func TestGSM8KExtraction(t *testing.T) {
 	}
 }
 
+// Harness v0.4's exact_match normalisation against Python's re.sub: the
+// expected values were printed by python3, applying re.sub(p, "", s) for
+// p in [",", "\\$", "(?s).*#### ", "\\.$"] and then lower(). Python's "$"
+// also matches before a final newline ("18.\n" loses its dot).
+func TestNormalizeV04MatchesPython(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"#### 1,234.", "1234"},
+		{"The answer is $18.\n", "the answer is 18\n"},
+		{"18.\n", "18\n"},
+		{"Natalia sold 48/2 = <<48/2=24>>24 clips.\n#### 72", "72"},
+		{"5..", "5."},
+		{"Nope.", "nope"},
+		{"a.\nb.", "a.\nb"},
+		{"1.\n\n", "1.\n\n"},
+		{"#### A\n#### B.", "b"},
+		{"$1,000.00", "1000.00"},
+	} {
+		if got := normalizeV04(c.in); got != c.want {
+			t.Errorf("normalizeV04(%q) = %q, want %q (python3)", c.in, got, c.want)
+		}
+	}
+}
+
 // HellaSwag's preprocess on the tricky cases; expected values printed by
 // the harness's preprocess under python3.
 func TestHellaSwagPre(t *testing.T) {

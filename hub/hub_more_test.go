@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -347,5 +348,48 @@ func TestCardRepoIDs(t *testing.T) {
 		if strings.Contains(commit, sent) == tc.replaced || strings.Count(commit, `"path":"README.md"`) != 1 {
 			t.Errorf("README %q: replaced should be %v; commit %s", tc.readme, tc.replaced, commit)
 		}
+	}
+}
+
+// TestFiles: Files lists a revision's matching files without downloading
+// them, asks the hub once and then answers from the cached ref and listing
+// (also offline); offline, an unlisted revision is ErrOffline.
+func TestFiles(t *testing.T) {
+	f := newFakeHub(t)
+	f.add("dataset", "org/bench", commitB, map[string][]byte{
+		"README.md":                              []byte("# bench\n"),
+		"cfg/test-00000-of-00001.parquet":        []byte("t"),
+		"cfg/train-00000-of-00001.parquet":       []byte("tr"),
+		"other/test-00000-of-00001.parquet":      []byte("o"),
+		"cfg/nested/test-00000-of-00001.parquet": []byte("n"),
+	})
+	c := f.client(t)
+	ctx := context.Background()
+	got, err := c.Files(ctx, Dataset, "org/bench", "", []string{"cfg/test-*.parquet", "cfg/*/test-*.parquet"})
+	want := []string{"cfg/nested/test-00000-of-00001.parquet", "cfg/test-00000-of-00001.parquet"}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("Files = %v, %v; want %v", got, err, want)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(c.Cache, "datasets--org--bench", "snapshots")); len(entries) != 0 {
+		t.Error("Files downloaded files")
+	}
+	n := f.requestCount()
+	// By branch and by commit: the cached ref and listing, no request,
+	// also offline.
+	c.Offline = true
+	for _, rev := range []string{"main", commitB} {
+		if got, err := c.Files(ctx, Dataset, "org/bench", rev, []string{"other/*"}); err != nil || !reflect.DeepEqual(got, []string{"other/test-00000-of-00001.parquet"}) {
+			t.Errorf("cached listing at %s: %v, %v", rev, got, err)
+		}
+	}
+	if f.requestCount() != n {
+		t.Error("a cached listing was asked for again")
+	}
+	if _, err := c.Files(ctx, Dataset, "org/bench", "v2", nil); !errors.Is(err, ErrOffline) {
+		t.Errorf("offline, a branch never listed: %v", err)
+	}
+	c.Offline = false
+	if _, err := c.Files(ctx, Dataset, "org/missing", "", nil); err == nil || !strings.Contains(err.Error(), "org/missing") {
+		t.Errorf("missing repository: %v", err)
 	}
 }

@@ -183,3 +183,66 @@ func (c *Client) ResolveData(ctx context.Context, idOrPath, split string, opts P
 func ResolveData(ctx context.Context, idOrPath, split string, opts PullOptions) (string, error) {
 	return FromEnv().ResolveData(ctx, idOrPath, split, opts)
 }
+
+// Files lists the paths of a revision's files that match include (all
+// when empty), sorted, without downloading them: from the cached listing
+// when the revision is in the cache (no request, as Resolve), else from
+// the hub (the listing and the revision's ref are then cached, as
+// huggingface_hub caches them). Offline, a revision the cache
+// lacks is an error wrapping ErrOffline.
+func (c *Client) Files(ctx context.Context, t RepoType, repoID, rev string, include []string) ([]string, error) {
+	if t == "" {
+		t = Model
+	}
+	if rev == "" {
+		rev = DefaultRevision
+	}
+	dir := c.repoDir(t, repoID)
+	commit := rev
+	if !commitPattern.MatchString(rev) {
+		if b, err := os.ReadFile(filepath.Join(dir, "refs", filepath.FromSlash(rev))); err == nil {
+			commit = strings.TrimSpace(string(b))
+		} else {
+			commit = ""
+		}
+	}
+	var tree []TreeEntry
+	if commit != "" {
+		cached, err := readTreeCache(dir, commit)
+		if err != nil {
+			return nil, fmt.Errorf("listing of %s %s at %s: %w", t, repoID, rev, err)
+		}
+		tree = cached
+	}
+	if tree == nil {
+		if c.Offline {
+			return nil, fmt.Errorf("listing of %s %s at %s: %w (run smaug pull %s while online)", t, repoID, rev, ErrOffline, repoID)
+		}
+		if commit == "" {
+			var err error
+			if commit, err = c.revisionCommit(ctx, t, repoID, rev); err != nil {
+				return nil, err
+			}
+		}
+		var err error
+		if tree, err = c.tree(ctx, t, repoID, commit); err != nil {
+			return nil, err
+		}
+		if rev != commit {
+			// The ref was absent (a cached one is never moved here): record
+			// it, so that the next listing of rev needs no request.
+			if err := writeRef(dir, rev, commit); err != nil {
+				return nil, fmt.Errorf("listing of %s %s: %w", t, repoID, err)
+			}
+		}
+	}
+	sel, err := selectFiles(tree, include)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(sel))
+	for i, e := range sel {
+		out[i] = e.Path
+	}
+	return out, nil
+}

@@ -53,12 +53,15 @@ is named after but does not compute: minus the mean of the lowest --k fraction
 of the example's token log-probs under --model. Lower means more likely seen;
 compare with scores on text known to be unseen.
 
-The task is arc_challenge, truthfulqa, mmlu or gsm8k (data from --data PATH or
---data-dir DIR/<task>, in the layouts smaug eval reads), or a JSONL file whose
+The task is arc_challenge, truthfulqa, mmlu or gsm8k — data from --data (a
+local PATH, or a hub dataset ORG/NAME[@REVISION][/FOLDER]), else --data-dir
+DIR/<task>, else the task's own hub dataset, exactly as smaug eval reads them
+(see smaug eval --help) — or a JSONL file whose
 rows have "text" (or "question" and "answer"). --output writes one JSONL row per
 example with its loss, score and (neighbours) the neighbours and their losses.`,
 		Example: `  smaug contamination --model ./smaug --ref-model ./llama-2-7b --task gsm8k --data ./gsm8k --output gsm8k_contam.jsonl
-  smaug contamination --model ./smaug --task truthfulqa --data ./truthfulqa --method min-k --k 0.2`,
+  smaug contamination --model ./smaug --task truthfulqa --data ./truthfulqa --method min-k --k 0.2
+  smaug contamination --model ./smaug --ref-model ./base --task arc_challenge   # allenai/ai2_arc from the hub`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
@@ -70,7 +73,7 @@ example with its loss, score and (neighbours) the neighbours and their losses.`,
 	f.StringVar(&a.modelDir, "model", "", "model checked: Hugging Face folder with its tokenizer (required)")
 	f.StringVar(&a.refDir, "ref-model", "", "reference model that samples the neighbours (required for neighbours)")
 	f.StringVar(&a.task, "task", "", "arc_challenge, truthfulqa, mmlu, gsm8k, or a JSONL file (required)")
-	f.StringVar(&a.data, "data", "", "the task's data file or folder")
+	f.StringVar(&a.data, "data", "", "the task's data file or folder, or hub dataset ORG/NAME[@REVISION][/FOLDER] (default: the task's own hub dataset)")
 	f.StringVar(&a.dataDir, "data-dir", "", "folder holding DIR/<task>/")
 	f.StringVar(&a.method, "method", string(contamination.Neighbours), "neighbours or min-k")
 	f.IntVar(&a.n, "n", contamination.DefaultExamples, "examples checked (0: all)")
@@ -102,7 +105,7 @@ func loadModelAndTokenizer(dir, dtype string) (*model.Model, *tokenizer.Tokenize
 }
 
 // contaminationExamples loads a task's documents or a JSONL file's rows.
-func contaminationExamples(a contaminationArgs) ([]contamination.Example, error) {
+func contaminationExamples(ctx context.Context, errw io.Writer, a contaminationArgs) ([]contamination.Example, error) {
 	if strings.HasSuffix(a.task, ".jsonl") {
 		f, err := os.Open(a.task)
 		if err != nil {
@@ -149,11 +152,15 @@ func contaminationExamples(a contaminationArgs) ([]contamination.Example, error)
 	if a.data != "" {
 		data[name] = a.data
 	}
-	paths, err := eval.TaskPaths([]string{name}, a.dataDir, data)
+	srcs, err := eval.TaskSources([]string{name}, a.dataDir, data)
 	if err != nil {
 		return nil, err
 	}
-	ts, err := eval.Load(name, paths[name], eval.LeaderboardV1, -1)
+	path, err := fetchTaskData(ctx, errw, name, srcs[name])
+	if err != nil {
+		return nil, err
+	}
+	ts, err := eval.Load(name, path, eval.LeaderboardV1, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +178,7 @@ func runContamination(ctx context.Context, w, errw io.Writer, a contaminationArg
 	if err := errors.Join(resolveModelArg(ctx, &a.modelDir), resolveModelArg(ctx, &a.refDir)); err != nil {
 		return err
 	}
-	ex, err := contaminationExamples(a)
+	ex, err := contaminationExamples(ctx, errw, a)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/smaug-dev/smaug/eval"
+	"github.com/smaug-dev/smaug/hub"
 	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"github.com/smaug-dev/smaug/report"
 	"github.com/smaug-dev/smaug/tokenizer"
@@ -51,11 +52,36 @@ size-weighted MMLU, GSM8K strict-match and flexible-extract).
 --tasks leaderboard runs all six. Documents are shuffled with Python's
 random.Random(42) and each document's few-shot examples drawn from the same
 generator (a CPython-exact generator), so contexts are the harness's byte for
-byte; no BOS token is added unless --add-bos. The data come from local files:
---data-dir DIR reads DIR/<task>/ (Hugging Face jsonl layouts, MMLU CSVs,
-TruthfulQA mc_task.json, llm-foundry's Winogrande, llama.cpp's HellaSwag text),
---data task=PATH names one task's file or folder. Without a training split the
-examples come from the scored split, as the harness does.
+byte; no BOS token is added unless --add-bos. Under harness-v0.4 GSM8K stops
+at "Question:", "</s>", "<|im_end|>" and reports exact_match,strict-match and
+exact_match,flexible-extract.
+
+Where each task's data come from, first match wins:
+  1. --data task=PATH: a local file or folder; or, when no such path exists, a
+     hub dataset ORG/NAME[@REVISION][/FOLDER] (huggingface_hub's hf:// path
+     syntax; FOLDER is a config's folder, e.g. allenai/ai2_arc/ARC-Challenge;
+     write a revision holding "/" with %2F: @refs%2Fconvert%2Fparquet).
+  2. --data-dir DIR: DIR/<task>/ (DIR/truthfulqa for truthfulqa_mc2).
+  3. The task's own dataset on the hub, as the harness reads it:
+       arc_challenge   allenai/ai2_arc/ARC-Challenge
+       hellaswag       Rowan/hellaswag (its parquet conversion while main
+                       holds only a loading script)
+       mmlu            cais/mmlu/all
+       truthfulqa_mc2  truthfulqa/truthful_qa/multiple_choice
+       winogrande      allenai/winogrande/winogrande_xl
+       gsm8k           openai/gsm8k/main
+Hub datasets go through the shared hub cache (see smaug pull): only the splits
+a task reads are downloaded, once; a cached dataset is used without a request;
+HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE=1 work as in Python. Offline or without
+a network, pass local files with --data or --data-dir instead.
+
+Local layouts: the hub's parquet shards (SPLIT-00000-of-0000N.parquet, all
+shards read in order; CONFIG/SPLIT/0000.parquet), Hugging Face jsonl rows,
+MMLU <subject>_{dev,test}.csv or the hub's all/ and per-subject folders,
+TruthfulQA mc_task.json, llm-foundry's Winogrande, llama.cpp's HellaSwag text.
+In a folder the scored split is test (validation for HellaSwag, Winogrande and
+TruthfulQA, whose test answers are hidden) and the few-shot pool train; without
+a training split the examples come from the scored split, as the harness does.
 
 Prints the Smaug README's table (Average, ARC, HellaSwag, MMLU, TruthfulQA,
 Winogrande, GSM8K, percent ± standard error); --output writes the results in
@@ -70,7 +96,10 @@ every choice of a question). Results do not depend on --batch-size (how many
 groups of requests run at once). --cache FILE keeps finished requests, so an
 interrupted evaluation resumes where it stopped.`,
 		Example: `  smaug eval --model ./smaug-dpop --tasks leaderboard --data-dir ./data --output results.json
-  smaug eval --model ./m --tasks arc_challenge,mmlu --limit 100 --data arc_challenge=ARC-Challenge --data mmlu=./mmlu
+  smaug eval --model Qwen/Qwen2.5-0.5B --tasks leaderboard --output results.json   # datasets from the hub
+  smaug eval --model ./m --tasks arc_challenge,mmlu --limit 100 --data arc_challenge=./ARC-Challenge --data mmlu=cais/mmlu/all
+  smaug eval --model ./m --tasks hellaswag --data hellaswag=Rowan/hellaswag@refs%2Fconvert%2Fparquet/default
+  HF_HUB_OFFLINE=1 smaug eval --model ./m --tasks gsm8k   # from the cache only
   smaug eval --model ./m --tasks gsm8k --protocol harness-v0.4 --data gsm8k=./gsm8k --log-samples gsm8k.jsonl
   smaug eval compare base.json dpo.json dpop.json --names base,DPO,DPOP --plot leaderboard.png`,
 		Args: cobra.NoArgs,
@@ -87,8 +116,8 @@ interrupted evaluation resumes where it stopped.`,
 	f.IntVar(&a.limit, "limit", 0, "score only the first N shuffled documents of each task (each MMLU subject)")
 	f.IntVar(&a.batchSize, "batch-size", 0, "groups of requests scored at once (default: one per core); results do not depend on it")
 	f.StringVar(&a.protocol, "protocol", string(eval.LeaderboardV1), "leaderboard-v1 or harness-v0.4")
-	f.StringVar(&a.dataDir, "data-dir", "", "folder holding one folder per task (DIR/<task>/...)")
-	f.StringArrayVar(&a.data, "data", nil, "task=PATH: one task's data file or folder (repeatable; overrides --data-dir)")
+	f.StringVar(&a.dataDir, "data-dir", "", "folder holding one folder per task (DIR/<task>/...); without it, tasks not given --data read their hub datasets")
+	f.StringArrayVar(&a.data, "data", nil, "task=PATH or task=ORG/NAME[@REVISION][/FOLDER]: one task's data file or folder, or hub dataset (repeatable; overrides --data-dir)")
 	f.BoolVar(&a.addBOS, "add-bos", false, "put the BOS token before every context (the leaderboard does not)")
 	f.BoolVar(&a.chatTemplate, "apply-chat-template", false, "render each context as a user message with the model's chat template")
 	f.StringVar(&a.dtype, "dtype", "F32", dtypeUsage)
@@ -124,17 +153,21 @@ func runEval(ctx context.Context, w, errw io.Writer, a evalArgs) error {
 	for _, d := range a.data {
 		k, v, ok := strings.Cut(d, "=")
 		if !ok || k == "" || v == "" {
-			return fmt.Errorf("--data %q: want task=PATH", d)
+			return fmt.Errorf("--data %q: want task=PATH or task=ORG/NAME[@REVISION][/FOLDER]", d)
 		}
 		data[k] = v
 	}
-	paths, err := eval.TaskPaths(names, a.dataDir, data)
+	srcs, err := eval.TaskSources(names, a.dataDir, data)
 	if err != nil {
 		return err
 	}
 	var tasks []*eval.Task
 	for _, n := range names {
-		ts, err := eval.Load(n, paths[n], p, a.numFewshot)
+		path, err := fetchTaskData(ctx, errw, n, srcs[n])
+		if err != nil {
+			return err
+		}
+		ts, err := eval.Load(n, path, p, a.numFewshot)
 		if err != nil {
 			return err
 		}
@@ -198,6 +231,21 @@ func runEval(ctx context.Context, w, errw io.Writer, a evalArgs) error {
 	}
 	fmt.Fprintf(errw, "eval: %d tasks in %s\n", len(tasks), time.Since(start).Round(time.Millisecond))
 	return eval.WriteTable(w, []string{filepath.Base(filepath.Clean(a.modelDir))}, []*eval.Results{res})
+}
+
+// fetchTaskData returns a local path for a task's data source, a hub
+// dataset resolved through the hub cache (downloaded when missing); a
+// failure says how to pass local data instead.
+func fetchTaskData(ctx context.Context, errw io.Writer, task string, src eval.Source) (string, error) {
+	if src.Path != "" {
+		return src.Path, nil
+	}
+	fmt.Fprintf(errw, "task %s: reading %s through the hub cache\n", task, src)
+	path, err := src.Fetch(ctx, hub.FromEnv(), task, byteProgress("download "+src.Hub.Repo))
+	if err != nil {
+		return "", fmt.Errorf("%w\n(without the hub, pass the task's data as local files: --data %s=PATH, or --data-dir DIR holding %s/)", err, task, task)
+	}
+	return path, nil
 }
 
 // newStageProgress returns a progress callback: a bar per stage on a

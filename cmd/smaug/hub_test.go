@@ -5,8 +5,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,17 +30,26 @@ func runEnv(t *testing.T, env []string, args ...string) (string, string, error) 
 	return out.String(), errb.String(), err
 }
 
-// miniHub serves the files of local folders as hub model repositories at
-// one commit (revision, tree, resolve with ETag = git blob id).
+// miniHub serves local folders as hub repositories, one commit each, with
+// the routes the hub client uses: revision and recursive tree listings
+// (/api/models/ORG/NAME/..., /api/datasets/ORG/NAME/...) and files at any
+// depth (/ORG/NAME/resolve/COMMIT/PATH, /datasets/ORG/NAME/resolve/...,
+// ETag = git blob id). A key is ORG/NAME for a model and
+// datasets/ORG/NAME for a dataset, with "@REVISION" appended for a revision
+// other than main (datasets/ORG/NAME@refs/convert/parquet).
 func miniHub(t *testing.T, repos map[string]string) *httptest.Server {
-	const commit = "1111111111111111111111111111111111111111"
-	read := func(id, name string) ([]byte, bool) {
-		dir, ok := repos[id]
-		if !ok || strings.Contains(name, "/") {
-			return nil, false
+	commitOf := func(key string) string {
+		h := sha1.Sum([]byte(key))
+		return hex.EncodeToString(h[:])
+	}
+	// dirOf finds the folder of a repository at a commit.
+	dirOf := func(id, commit string) (string, bool) {
+		for key, dir := range repos {
+			if (key == id || strings.HasPrefix(key, id+"@")) && commitOf(key) == commit {
+				return dir, true
+			}
 		}
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		return b, err == nil
+		return "", false
 	}
 	blobID := func(b []byte) string {
 		h := sha1.New()
@@ -47,37 +58,84 @@ func miniHub(t *testing.T, repos map[string]string) *httptest.Server {
 		return hex.EncodeToString(h.Sum(nil))
 	}
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
-		switch {
-		case len(p) == 6 && p[0] == "api" && p[4] == "revision":
-			if _, ok := repos[p[2]+"/"+p[3]]; !ok {
-				w.Header().Set("X-Error-Code", "RepoNotFound")
+		p := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
+		if p[0] == "api" {
+			if len(p) != 6 || (p[1] != "models" && p[1] != "datasets") {
 				http.NotFound(w, r)
 				return
 			}
-			json.NewEncoder(w).Encode(map[string]string{"sha": commit})
-		case len(p) == 6 && p[0] == "api" && p[4] == "tree":
-			ents, _ := os.ReadDir(repos[p[2]+"/"+p[3]])
-			var out []map[string]any
-			for _, e := range ents {
-				b, _ := read(p[2]+"/"+p[3], e.Name())
-				out = append(out, map[string]any{"type": "file", "path": e.Name(), "size": len(b), "oid": blobID(b)})
+			id := p[2] + "/" + p[3]
+			if p[1] == "datasets" {
+				id = "datasets/" + id
 			}
-			json.NewEncoder(w).Encode(out)
-		case len(p) == 5 && p[2] == "resolve" && p[3] == commit:
-			b, ok := read(p[0]+"/"+p[1], p[4])
-			if !ok {
+			switch p[4] {
+			case "revision":
+				rev, _ := url.PathUnescape(p[5])
+				key := id
+				if rev != "main" {
+					key += "@" + rev
+				}
+				if _, ok := repos[key]; !ok {
+					w.Header().Set("X-Error-Code", "RepoNotFound")
+					for k := range repos {
+						if k == id || strings.HasPrefix(k, id+"@") {
+							w.Header().Set("X-Error-Code", "RevisionNotFound")
+						}
+					}
+					http.NotFound(w, r)
+					return
+				}
+				json.NewEncoder(w).Encode(map[string]string{"sha": commitOf(key)})
+			case "tree":
+				dir, ok := dirOf(id, p[5])
+				if !ok {
+					http.NotFound(w, r)
+					return
+				}
+				out := []map[string]any{}
+				filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+					if err != nil || path == dir {
+						return err
+					}
+					rel, _ := filepath.Rel(dir, path)
+					if d.IsDir() {
+						out = append(out, map[string]any{"type": "directory", "path": filepath.ToSlash(rel), "size": 0, "oid": "0"})
+						return nil
+					}
+					b, _ := os.ReadFile(path)
+					out = append(out, map[string]any{"type": "file", "path": filepath.ToSlash(rel), "size": len(b), "oid": blobID(b)})
+					return nil
+				})
+				json.NewEncoder(w).Encode(out)
+			default:
 				http.NotFound(w, r)
-				return
 			}
-			w.Header().Set("ETag", `"`+blobID(b)+`"`)
-			w.Header().Set("X-Repo-Commit", commit)
-			w.Header().Set("Content-Length", fmt.Sprint(len(b)))
-			if r.Method == "GET" {
-				w.Write(b)
-			}
-		default:
+			return
+		}
+		id := ""
+		if p[0] == "datasets" {
+			id, p = "datasets/", p[1:]
+		}
+		if len(p) < 5 || p[2] != "resolve" {
 			http.NotFound(w, r)
+			return
+		}
+		dir, ok := dirOf(id+p[0]+"/"+p[1], p[3])
+		name, err := url.PathUnescape(strings.Join(p[4:], "/"))
+		if !ok || err != nil || strings.Contains(name, "..") {
+			http.NotFound(w, r)
+			return
+		}
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("ETag", `"`+blobID(b)+`"`)
+		w.Header().Set("X-Repo-Commit", p[3])
+		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+		if r.Method == "GET" {
+			w.Write(b)
 		}
 	}))
 	t.Cleanup(s.Close)
