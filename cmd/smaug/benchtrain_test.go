@@ -172,7 +172,7 @@ func TestTorchPairsMatchesSmaug(t *testing.T) {
 	c1 := ids(9)
 	exs := []train.Example{
 		{Prompt: ids(3), Chosen: c1, Rejected: append(append([]int(nil), c1[:5]...), ids(2)...)}, // shared start
-		{Prompt: ids(17), Chosen: ids(1), Rejected: ids(20)},                                      // very different lengths
+		{Prompt: ids(17), Chosen: ids(1), Rejected: ids(20)},                                     // very different lengths
 		{Prompt: ids(1), Chosen: ids(4), Rejected: ids(4)},
 	}
 	batch := filepath.Join(dir, "batch.jsonl")
