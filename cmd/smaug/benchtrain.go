@@ -374,11 +374,11 @@ func benchTrainParent(ctx context.Context, out io.Writer, shapes, modes []string
 		for i := len(meta); i < len(sides); i++ {
 			sd, last := sides[i], res.Rates[i][len(res.Rates[i])-1]
 			r, ok := res.Rate(i, "train_tokens_per_s")
-			mode, tokens, positions := "full", fmt.Sprint(benchShapes[sh].Batch*benchShapes[sh].Seq), "-"
+			mode, what, tokens, positions := "full", "torch", fmt.Sprint(benchShapes[sh].Batch*benchShapes[sh].Seq), "-"
 			if torchPairs {
-				mode, tokens, positions = modes[i-len(meta)], fmt.Sprint(int64(last["tokens_per_step"])), fmt.Sprint(int64(last["positions_per_step"]))
+				mode, what, tokens, positions = modes[i-len(meta)], "torch (TRL layout)", fmt.Sprint(int64(last["tokens_per_step"])), fmt.Sprint(int64(last["positions_per_step"]))
 			}
-			fmt.Fprintf(out, row, sh, mode, "torch (TRL layout)", fmt.Sprint(int64(last["trainable_params"])), tokens, positions, fmtRate(r, ok),
+			fmt.Fprintf(out, row, sh, mode, what, fmt.Sprint(int64(last["trainable_params"])), tokens, positions, fmtRate(r, ok),
 				fmt.Sprintf("%.0f", sd.rss), "-", "-", fmt.Sprintf("%s, %.0f threads", sd.label, last["threads"]))
 		}
 	}
