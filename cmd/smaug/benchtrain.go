@@ -157,8 +157,8 @@ steps after one warm-up.
 Real pairs: --data replaces the random batch with the first --pairs pairs of
 a JSONL file: token ids (prompt_ids, chosen_ids, rejected_ids, as smaug
 logprobs reads) or text (prompt, chosen, rejected, as smaug pairs writes)
-with --tokenizer (and --prompt-template), tokenised as smaug train does (BOS
-before the prompt, EOS after each completion). Ids must fit the shape's
+with --tokenizer (and --prompt-template), tokenised as smaug train does (the
+tokenizer's special tokens around the prompt, EOS after each completion). Ids must fit the shape's
 vocabulary; --ids-modulo-vocab folds larger ones into it (Llama-3's 128,256
 ids on smol135m's 49,152). Tokens then counts every token of both sequences
 of each pair (what TRL processes, padding excluded) and positions the
