@@ -129,7 +129,8 @@ type Scores struct {
 	// MeanLogit[i] is the mean output logit over completion i's tokens and
 	// the vocabulary (TRL's logits/chosen and logits/rejected).
 	MeanLogit []float32
-	// Positions is the number of positions the decoder ran; SeqTokens the
+	// Positions is the number of positions the decoder ran (padding
+	// included, with Model.Padded); SeqTokens the
 	// number of tokens of the sequences (prompt + completion, summed), what
 	// a padding-free trainer without prefix sharing runs. Shared prefixes
 	// and the last token of each sequence (which predicts nothing) make
@@ -144,8 +145,9 @@ type Scores struct {
 // by every sequence that continues it. Only the positions that predict
 // completion tokens go through the output layer, fused with the log-softmax
 // and chunked (OutputChunk rows at a time) so the whole logits never exist.
-// The results equal those of scoring each sequence alone (to float32
-// rounding). With a non-nil tape, Seq carries gradients to every parameter
+// (Model.Padded and Model.UnfusedOutput turn packing and the fusion off,
+// to measure them.) The results equal those of scoring each sequence alone
+// (to float32 rounding). With a non-nil tape, Seq carries gradients to every parameter
 // that requires one.
 func (m *Model) LogProbs(tp *tensor.Tape, items []Completion) (*Scores, error) {
 	if tp == nil {
@@ -181,7 +183,12 @@ func (m *Model) logProbs(tp *tensor.Tape, items []Completion) (*Scores, error) {
 		// The last token predicts nothing: its position is not run.
 		seqs[i] = seq[:len(seq)-1]
 	}
-	lay := packSequences(seqs, !m.NoSharePrefix)
+	var lay *packed
+	if m.Padded && m.NoSharePrefix {
+		lay = padSequences(seqs)
+	} else {
+		lay = packSequences(seqs, !m.NoSharePrefix)
+	}
 	s.Positions = len(lay.ids)
 	h := m.decoder(tp, lay.ids, lay.pos, lay.spans)
 	// One output-layer row per distinct (position, target): a token of a
@@ -204,7 +211,13 @@ func (m *Model) logProbs(tp *tensor.Tape, items []Completion) (*Scores, error) {
 		}
 		offsets = append(offsets, len(index))
 	}
-	tok, meanRow := tensor.LinearLogSoftmaxGather(tp, h, m.LMHead, rows, targets, m.OutputChunk)
+	var tok *tensor.Tensor
+	var meanRow []float32
+	if m.UnfusedOutput {
+		tok, meanRow = tensor.LogSoftmaxGather(tp, tensor.Linear(tp, h, m.LMHead, nil), rows, targets)
+	} else {
+		tok, meanRow = tensor.LinearLogSoftmaxGather(tp, h, m.LMHead, rows, targets, m.OutputChunk)
+	}
 	s.Seq = tensor.SegmentSum(tp, tok, index, offsets)
 	for i := range items {
 		lo, hi := offsets[i], offsets[i+1]
@@ -224,6 +237,20 @@ type packed struct {
 	ids, pos []int             // token and position of each row
 	spans    []tensor.AttnSpan // attention layout
 	rowOf    [][]int           // rowOf[i][t]: the row of position t of sequence i
+}
+
+// padSequences lays sequences out as Model.Padded does: each in a row of
+// its own, right-padded (id 0) to the longest.
+func padSequences(seqs [][]int) *packed {
+	ids, pos, lengths, t := padded(seqs)
+	p := &packed{ids: ids, pos: pos, spans: tensor.PaddedSpans(len(seqs), t, t, lengths), rowOf: make([][]int, len(seqs))}
+	for i, s := range seqs {
+		p.rowOf[i] = make([]int, len(s))
+		for j := range s {
+			p.rowOf[i][j] = i*t + j
+		}
+	}
+	return p
 }
 
 // trieNode is one position of a prefix tree of token sequences.

@@ -79,6 +79,21 @@ type Model struct {
 	// running each prefix common to several sequences once (the default;
 	// the results are the same, to float32 rounding).
 	NoSharePrefix bool
+	// Padded makes LogProbs lay the sequences out as trainers without
+	// packing do (TRL's default): each whole in a row of its own,
+	// right-padded to the batch's longest, the padding positions run
+	// through every layer (attention gives them a zero output and no
+	// query sees them). It takes effect with NoSharePrefix only: shared
+	// prefixes are laid out packed, as a prefix tree. Same results, more
+	// work; for measuring what packing saves.
+	Padded bool
+	// UnfusedOutput makes LogProbs compute the output layer as trainers
+	// without a fused one do (TRL): the logits of every position run, all
+	// at once (tensor.Linear), then the log-softmax of the target tokens
+	// (tensor.LogSoftmaxGather), so the whole [positions × vocab] logits
+	// and their gradient exist. Same results, more work and memory; for
+	// measuring what the fused layer saves. OutputChunk is then unused.
+	UnfusedOutput bool
 
 	arch   Arch
 	names  []string // parameter names in Hugging Face order

@@ -94,8 +94,16 @@ func checkSameAsReference(t *testing.T, m *Model, items []Completion) (worstLogp
 			}
 			total += len(full)
 		}
-		if s.Positions != len(prefixes) || s.SeqTokens != total {
-			t.Errorf("ran %d of %d positions, want %d of %d", s.Positions, s.SeqTokens, len(prefixes), total)
+		want := len(prefixes)
+		if m.Padded && m.NoSharePrefix {
+			longest := 0
+			for _, it := range items {
+				longest = max(longest, len(it.Prompt)+len(it.Completion)-1)
+			}
+			want = len(items) * longest
+		}
+		if s.Positions != want || s.SeqTokens != total {
+			t.Errorf("ran %d of %d positions, want %d of %d", s.Positions, s.SeqTokens, want, total)
 		}
 		t.Logf("%d of %d positions run", s.Positions, s.SeqTokens)
 		return s.Seq, nil
@@ -127,6 +135,11 @@ var layouts = []struct {
 	{"shared_unfused", func(m *Model) { m.NoSharePrefix, m.OutputChunk = false, 1<<30 }},
 	{"shared_fused_chunk3", func(m *Model) { m.NoSharePrefix, m.OutputChunk = false, 3 }},
 	{"shared_fused_default", func(m *Model) { m.NoSharePrefix, m.OutputChunk = false, 0 }},
+	{"padded_full_logits", func(m *Model) { m.NoSharePrefix, m.Padded, m.UnfusedOutput = true, true, true }},
+	{"padded_fused", func(m *Model) { m.NoSharePrefix, m.Padded, m.UnfusedOutput = true, true, false }},
+	{"packed_full_logits", func(m *Model) { m.NoSharePrefix, m.Padded, m.UnfusedOutput = true, false, true }},
+	{"shared_full_logits", func(m *Model) { m.NoSharePrefix, m.Padded, m.UnfusedOutput = false, false, true }},
+	{"shared_padded_ignored", func(m *Model) { m.NoSharePrefix, m.Padded, m.UnfusedOutput = false, true, false }},
 }
 
 // TestPerPairMatchesReferenceFixtures runs the HF fixtures' pairs (Llama,

@@ -11,7 +11,8 @@ import (
 // log-softmax, the gradient dy·(onehot − softmax) pushed through the
 // projection by hand): log-probs and means within 1e-5 absolute, gradients
 // of x and W within 1e-5 relative. A bfloat16 W must give the same as a
-// float32 W holding the same values.
+// float32 W holding the same values. Chunk −1 stands for the unfused layer:
+// Linear over every row of x, then LogSoftmaxGather.
 func TestLinearLogSoftmaxGatherReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
 	const n, hid, vocab = 6, 8, 37
@@ -71,7 +72,7 @@ func TestLinearLogSoftmaxGatherReference(t *testing.T) {
 	}
 	var worstLogp, worstGrad float64
 	defer func() { t.Logf("worst: log-prob/mean %.1e absolute, gradient %.1e relative", worstLogp, worstGrad) }()
-	for _, chunk := range []int{1, 3, 7, 0} {
+	for _, chunk := range []int{1, 3, 7, 0, -1} {
 		for _, bf16 := range []bool{false, true} {
 			x := &Tensor{Shape: x0.Shape, Data: x0.Data, RequiresGrad: true}
 			w := NewParam(append([]float32(nil), w0.Data...), vocab, hid)
@@ -79,7 +80,13 @@ func TestLinearLogSoftmaxGatherReference(t *testing.T) {
 				w = FromBF16(bits, vocab, hid)
 			}
 			tp := NewTape()
-			y, mean := LinearLogSoftmaxGather(tp, x, w, rows, targets, chunk)
+			var y *Tensor
+			var mean []float32
+			if chunk < 0 {
+				y, mean = LogSoftmaxGather(tp, Linear(tp, x, w, nil), rows, targets)
+			} else {
+				y, mean = LinearLogSoftmaxGather(tp, x, w, rows, targets, chunk)
+			}
 			for k := range rows {
 				worstLogp = max(worstLogp, math.Abs(float64(y.Data[k])-wantLogp[k]), math.Abs(float64(mean[k])-wantMean[k]))
 				if math.Abs(float64(y.Data[k])-wantLogp[k]) > 1e-5 || math.Abs(float64(mean[k])-wantMean[k]) > 1e-5 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,11 +10,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/smaug-dev/smaug/abbench"
+	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"github.com/smaug-dev/smaug/kernels"
 	"github.com/smaug-dev/smaug/memplan"
 	"github.com/smaug-dev/smaug/model"
@@ -36,6 +39,7 @@ type trainBenchResult struct {
 	Kernels    string  `json:"kernels"`
 	Params     int64   `json:"params"`
 	Trainable  int64   `json:"trainable_params"`
+	Features   string  `json:"features"`
 	Tokens     int     `json:"tokens_per_step"`
 	Positions  int     `json:"positions_per_step"`
 	StepS      float64 `json:"step_s"`
@@ -46,25 +50,88 @@ type trainBenchResult struct {
 }
 
 // benchTrainBatch is what a training benchmark step scores: the random
-// batch of its shape, or pairs read from a token-id JSONL file, with the
-// per-pair features on or off.
+// batch of its shape, or pairs read from a JSONL file, with the per-pair
+// features on or off.
 type benchTrainBatch struct {
-	Data        string // token-id JSONL (prompt_ids, chosen_ids, rejected_ids); "" for random
-	Pairs       int    // pairs of Data per step (0: the shape's batch / 2)
-	NoShare     bool   // model.Model.NoSharePrefix
-	OutputChunk int    // model.Model.OutputChunk
+	Data           string // pairs: token ids (prompt_ids, chosen_ids, rejected_ids), or text with Tokenizer; "" for random
+	Tokenizer      string // tokenizer of text pairs
+	PromptTemplate string // promptfmt format of text prompts
+	IDsModVocab    bool   // take token ids modulo the shape's vocabulary
+	Pairs          int    // pairs of Data per step (0: the shape's batch / 2)
+	benchFeatures
+}
+
+// benchFeatures are the per-pair features a measured step uses.
+type benchFeatures struct {
+	NoShare     bool // model.Model.NoSharePrefix
+	Padded      bool // model.Model.Padded (no packing)
+	Unfused     bool // model.Model.UnfusedOutput
+	OutputChunk int  // model.Model.OutputChunk
+}
+
+// name lists the features that are on: "share+fused+packing", or "none".
+func (f benchFeatures) name() string {
+	var on []string
+	if !f.NoShare {
+		on = append(on, "share")
+	}
+	if !f.Unfused {
+		on = append(on, "fused")
+	}
+	if !f.Padded {
+		on = append(on, "packing")
+	}
+	if len(on) == 0 {
+		return "none"
+	}
+	return strings.Join(on, "+")
+}
+
+// parseFeatureRows reads --features: comma-separated rows, each "none",
+// "all" or features joined by "+" (share, fused, packing); the features a
+// row does not name are off.
+func parseFeatureRows(s string, chunk int) ([]benchFeatures, error) {
+	var rows []benchFeatures
+	for _, row := range splitComma(s) {
+		f := benchFeatures{NoShare: true, Padded: true, Unfused: true, OutputChunk: chunk}
+		switch row {
+		case "none":
+		case "all":
+			f.NoShare, f.Padded, f.Unfused = false, false, false
+		default:
+			for _, name := range strings.Split(row, "+") {
+				switch name {
+				case "share":
+					f.NoShare = false
+				case "fused":
+					f.Unfused = false
+				case "packing":
+					f.Padded = false
+				default:
+					return nil, fmt.Errorf("--features: unknown feature %q in %q (have share, fused, packing; none, all)", name, row)
+				}
+			}
+		}
+		rows = append(rows, f)
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("--features: no rows in %q", s)
+	}
+	return rows, nil
 }
 
 // args are the flags that give b to a child process.
 func (b benchTrainBatch) args() []string {
-	return []string{"--data", b.Data, "--pairs", strconv.Itoa(b.Pairs),
-		"--no-share-prefix=" + strconv.FormatBool(b.NoShare), "--output-chunk", strconv.Itoa(b.OutputChunk)}
+	return []string{"--data", b.Data, "--tokenizer", b.Tokenizer, "--prompt-template", b.PromptTemplate,
+		"--ids-modulo-vocab=" + strconv.FormatBool(b.IDsModVocab), "--pairs", strconv.Itoa(b.Pairs),
+		"--no-share-prefix=" + strconv.FormatBool(b.NoShare), "--padding-free=" + strconv.FormatBool(!b.Padded),
+		"--unfused-output=" + strconv.FormatBool(b.Unfused), "--output-chunk", strconv.Itoa(b.OutputChunk)}
 }
 
 func newBenchTrainCmd() *cobra.Command {
-	var shapes, modes, torchScript, python string
+	var shapes, modes, torchScript, python, features string
 	var iters, loraR, rounds, warmup int
-	var child, ckpt bool
+	var child, ckpt, torchPairs, paddingFree bool
 	var batch benchTrainBatch
 	cmd := &cobra.Command{
 		Use:   "train",
@@ -85,29 +152,54 @@ in two modes:
 
 The batch holds B sequences of T tokens (B/2 pairs, as the PyTorch script
 pairs them); tokens/s is B·T divided by the step time, averaged over --iters
-steps after one warm-up. --data replaces the random batch with the first
---pairs pairs of a token-id JSONL file (prompt_ids, chosen_ids,
-rejected_ids, as smaug logprobs reads; ids must fit the shape's vocabulary),
-so real prompts share their prefixes; tokens then counts their sequences'
-tokens and positions the positions the model ran. --no-share-prefix runs
-every sequence whole, and --output-chunk sets the fused output layer's rows
-per chunk (0: 16 MiB of logits; a number above the batch's positions is the
-unfused layer), to measure each feature on and off. Each (shape, mode) runs in its own process, so the
-peak resident memory (VmHWM) is its own; the estimate column is what smaug
-train's memory estimate (package memplan) predicts for the same step. With
---torch, the PyTorch CPU
-reference (../shared/bench/torch_cpu_dpop.py, a full fine-tuning DPOP step)
-runs with the same thread count, and each row shows smaug's rate as a
-multiple of it.
+steps after one warm-up.
 
-The protocol is smaug bench's: the modes and torch run in alternation
+Real pairs: --data replaces the random batch with the first --pairs pairs of
+a JSONL file: token ids (prompt_ids, chosen_ids, rejected_ids, as smaug
+logprobs reads) or text (prompt, chosen, rejected, as smaug pairs writes)
+with --tokenizer (and --prompt-template), tokenised as smaug train does (the
+tokenizer's special tokens around the prompt, EOS after each completion). Ids must fit the shape's
+vocabulary; --ids-modulo-vocab folds larger ones into it (Llama-3's 128,256
+ids on smol135m's 49,152). Tokens then counts every token of both sequences
+of each pair (what TRL processes, padding excluded) and positions the
+positions the model ran.
+
+The three ways smaug saves work on pairs can be turned off, to measure each:
+
+  share    a prefix common to several sequences runs once (--no-share-prefix: off)
+  fused    the output layer only for completion tokens, chunked, fused with the
+           log-softmax (--unfused-output: the logits of every position at once)
+  packing  sequences packed without padding (--padding-free=false: each padded
+           to the batch's longest). Shared prefixes are laid out packed, so
+           share implies packing.
+
+--features measures several settings side by side: comma-separated rows,
+each "none" (all off: what TRL does), "all", or features joined by "+".
+
+Each (shape, mode, features) runs in its own process, so the peak resident
+memory (VmHWM) is its own; the estimate column is what smaug train's memory
+estimate (package memplan) predicts for the same step. --torch-pairs runs the
+PyTorch reference built into smaug (needs python3-torch; --python names the
+interpreter) on exactly the same pairs, laid out as TRL's DPOTrainer does:
+every sequence padded to the batch's longest, the logits of every position,
+the same shape, DPOP, AdamW, the same thread count, full or LoRA as the
+mode; each row shows smaug's rate as a multiple of torch's in that mode.
+--torch runs an outside script instead (../shared/bench/torch_cpu_dpop.py: a
+full fine-tuning step on its own random batch).
+
+The protocol is smaug bench's: the settings and torch run in alternation
 (A B A B …), --rounds recorded rounds after --warmup unrecorded ones; rates
 and ratios are medians over the rounds with their min–max, ratios taken
 round by round. The report names the CPU model and flags and the kernels.`,
 		Example: `  smaug bench train --shapes small
   smaug bench train --shapes small,smol135m --modes full,lora --torch ../shared/bench/torch_cpu_dpop.py
   smaug bench train --shapes small --torch ../shared/bench/torch_cpu_dpop.py --python /usr/bin/python3
-  smaug bench train --shapes smol135m --modes lora --data pairs_ids.jsonl --pairs 4 --no-share-prefix`,
+
+  # real pairs: every feature off, each alone, all on, and torch on the same batch
+  smaug pairs metamath --input gsm8k/train.jsonl --prompt-template gsm8k --output gsm8k_dpo.jsonl
+  smaug bench train --shapes smol135m --modes full --data gsm8k_dpo.jsonl --pairs 4 \
+      --tokenizer llama3/tokenizer.json --ids-modulo-vocab \
+      --features none,share,fused,packing,all --torch-pairs --python /usr/bin/python3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if iters < 1 {
@@ -116,6 +208,7 @@ round by round. The report names the CPU model and flags and the kernels.`,
 			if loraR < 1 {
 				return fmt.Errorf("--lora-r must be ≥ 1, got %d", loraR)
 			}
+			batch.Padded = !paddingFree
 			if child {
 				return benchTrainChild(cmd.OutOrStdout(), shapes, modes, loraR, iters, ckpt, batch)
 			}
@@ -124,8 +217,23 @@ round by round. The report names the CPU model and flags and the kernels.`,
 				return fmt.Errorf("--pairs and --output-chunk must be ≥ 0, got %d and %d", batch.Pairs, batch.OutputChunk)
 			case batch.Pairs > 0 && batch.Data == "":
 				return fmt.Errorf("--pairs counts pairs of --data: give --data too")
+			case (batch.Tokenizer != "" || batch.PromptTemplate != "") && batch.Data == "":
+				return fmt.Errorf("--tokenizer and --prompt-template are for the text pairs of --data: give --data too")
+			case torchPairs && torchScript != "":
+				return fmt.Errorf("--torch-pairs runs the built-in reference, --torch an outside script: give one")
 			}
-			return benchTrainParent(cmd.Context(), cmd.OutOrStdout(), splitComma(shapes), splitComma(modes), loraR, iters, rounds, warmup, python, torchScript, ckpt, batch)
+			rows := []benchFeatures{batch.benchFeatures}
+			if features != "" {
+				f := cmd.Flags()
+				if f.Changed("no-share-prefix") || f.Changed("padding-free") || f.Changed("unfused-output") {
+					return fmt.Errorf("--features sets the features of each row: leave out --no-share-prefix, --padding-free and --unfused-output")
+				}
+				var err error
+				if rows, err = parseFeatureRows(features, batch.OutputChunk); err != nil {
+					return err
+				}
+			}
+			return benchTrainParent(cmd.Context(), cmd.OutOrStdout(), splitComma(shapes), splitComma(modes), rows, loraR, iters, rounds, warmup, python, torchScript, torchPairs, ckpt, batch)
 		},
 	}
 	f := cmd.Flags()
@@ -136,11 +244,18 @@ round by round. The report names the CPU model and flags and the kernels.`,
 	f.IntVar(&rounds, "rounds", 3, "recorded rounds of the alternation (at least 3)")
 	f.IntVar(&warmup, "warmup", 1, "unrecorded rounds before them")
 	f.StringVar(&torchScript, "torch", "", "path of torch_cpu_dpop.py to run as the reference (needs python3-torch)")
-	f.StringVar(&python, "python", "python3", "python interpreter that has torch, for --torch")
+	f.BoolVar(&torchPairs, "torch-pairs", false, "run the built-in PyTorch reference on the same pairs, padded as TRL pads them (needs python3-torch)")
+	f.StringVar(&python, "python", "python3", "python interpreter that has torch, for --torch and --torch-pairs")
 	f.BoolVar(&ckpt, "gradient-checkpointing", false, "recompute each layer's activations in the backward, as smaug train --gradient-checkpointing")
-	f.StringVar(&batch.Data, "data", "", "token-id JSONL of pairs to train on instead of random tokens")
+	f.StringVar(&batch.Data, "data", "", "JSONL of pairs (token ids, or text with --tokenizer) to train on instead of random tokens")
+	f.StringVar(&batch.Tokenizer, "tokenizer", "", "tokenizer (tokenizer.json, .model or GGUF) of text pairs in --data")
+	f.StringVar(&batch.PromptTemplate, "prompt-template", "", promptTemplateUsage)
+	f.BoolVar(&batch.IDsModVocab, "ids-modulo-vocab", false, "take token ids modulo the shape's vocabulary (data tokenised for a larger one)")
 	f.IntVar(&batch.Pairs, "pairs", 0, "pairs of --data per step (0: the shape's batch / 2)")
 	f.BoolVar(&batch.NoShare, "no-share-prefix", false, "run every sequence whole instead of shared prefixes once")
+	f.BoolVar(&paddingFree, "padding-free", true, "pack sequences without padding (false: pad each to the batch's longest, as TRL does)")
+	f.BoolVar(&batch.Unfused, "unfused-output", false, "compute the logits of every position at once, then log-softmax and gather (TRL's output layer)")
+	f.StringVar(&features, "features", "", `rows to measure side by side: comma-separated, each "none", "all" or features joined by "+" (share, fused, packing)`)
 	f.IntVar(&batch.OutputChunk, "output-chunk", 0, "rows of logits the fused output layer computes at a time (0: 16 MiB worth)")
 	f.BoolVar(&child, "child", false, "internal: run one measurement in this process")
 	f.MarkHidden("child")
@@ -157,7 +272,9 @@ func splitComma(s string) []string {
 	return out
 }
 
-func benchTrainParent(ctx context.Context, out io.Writer, shapes, modes []string, loraR, iters, rounds, warmup int, python, torchScript string, ckpt bool, batch benchTrainBatch) error {
+// benchTrainParent runs the alternation of every (shape, mode, feature
+// row) child, and of the torch reference, and prints the table.
+func benchTrainParent(ctx context.Context, out io.Writer, shapes, modes []string, rows []benchFeatures, loraR, iters, rounds, warmup int, python, torchScript string, torchPairs, ckpt bool, batch benchTrainBatch) error {
 	for _, sh := range shapes {
 		if _, ok := benchShapes[sh]; !ok {
 			return fmt.Errorf("unknown shape %q (have small, smol135m)", sh)
@@ -172,24 +289,68 @@ func benchTrainParent(ctx context.Context, out io.Writer, shapes, modes []string
 	if err != nil {
 		return err
 	}
+	tmp, err := os.MkdirTemp("", "smaug-bench-train-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	script := torchScript
+	if torchPairs {
+		script = filepath.Join(tmp, "torch_pairs_dpop.py")
+		if err := os.WriteFile(script, []byte(torchPairsScript), 0o644); err != nil {
+			return err
+		}
+	}
 	var sides []*processSide
 	cfg, err := protocolConfig(rounds, warmup, func(i int) string { return sides[i].name })
 	if err != nil {
 		return err
 	}
-	printMachine(out, cfg, torchScript != "")
-	const row = "%-9s %-6s %12s %7s %9s %20s %8s %14s  %-18s %s\n"
-	fmt.Fprintf(out, row, "shape", "mode", "trainable", "tokens", "positions", "tok/s", "RSS MiB", "estimate MiB", "vs torch (full)", "kernels")
+	printMachine(out, cfg, script != "")
+	const row = "%-9s %-6s %-20s %12s %7s %9s %20s %8s %14s  %-18s %s\n"
+	fmt.Fprintf(out, row, "shape", "mode", "features", "trainable", "tokens", "positions", "tok/s", "RSS MiB", "estimate MiB", "vs torch", "kernels")
 	for _, sh := range shapes {
-		sides = sides[:0]
-		for _, mode := range modes {
-			sides = append(sides, &processSide{name: fmt.Sprintf("smaug %s %s", sh, mode), cmd: func(ctx context.Context) *exec.Cmd {
-				return exec.CommandContext(ctx, self, append([]string{"bench", "train", "--child", "--shapes", sh, "--modes", mode,
-					"--lora-r", strconv.Itoa(loraR), "--iters", strconv.Itoa(iters), "--gradient-checkpointing=" + strconv.FormatBool(ckpt)}, batch.args()...)...)
-			}})
+		// The step's batch, written once as token ids: every child and the
+		// torch reference train on exactly these pairs.
+		exs, err := benchTrainExamples(benchShapes[sh], batch)
+		if err != nil {
+			return err
 		}
-		if torchScript != "" {
-			sides = append(sides, torchSide(python, torchScript, sh))
+		b := batch
+		b.Data, b.Tokenizer, b.PromptTemplate, b.IDsModVocab, b.Pairs = filepath.Join(tmp, sh+"_pairs.jsonl"), "", "", false, len(exs)
+		if err := writeBatchFile(b.Data, exs); err != nil {
+			return err
+		}
+		sides = sides[:0]
+		type smaugSide struct {
+			mode string
+			f    benchFeatures
+		}
+		var meta []smaugSide
+		for _, mode := range modes {
+			for _, f := range rows {
+				b.benchFeatures = f
+				args := append([]string{"bench", "train", "--child", "--shapes", sh, "--modes", mode, "--lora-r", strconv.Itoa(loraR),
+					"--iters", strconv.Itoa(iters), "--gradient-checkpointing=" + strconv.FormatBool(ckpt)}, b.args()...)
+				sides = append(sides, &processSide{name: fmt.Sprintf("smaug %s %s %s", sh, mode, f.name()), cmd: func(ctx context.Context) *exec.Cmd {
+					return exec.CommandContext(ctx, self, args...)
+				}})
+				meta = append(meta, smaugSide{mode, f})
+			}
+		}
+		// torchOf[mode] is the index of the torch side each mode is compared with.
+		torchOf := map[string]int{}
+		switch {
+		case torchPairs:
+			for _, mode := range modes {
+				torchOf[mode] = len(sides)
+				sides = append(sides, torchPairsSide(python, script, sh, mode, loraR, iters, b.Data))
+			}
+		case script != "":
+			for _, mode := range modes {
+				torchOf[mode] = len(sides)
+			}
+			sides = append(sides, torchSide(python, script, sh))
 		}
 		ab := make([]abbench.Side, len(sides))
 		for i, sd := range sides {
@@ -199,30 +360,68 @@ func benchTrainParent(ctx context.Context, out io.Writer, shapes, modes []string
 		if err != nil {
 			return fmt.Errorf("bench train %s: %w", sh, err)
 		}
-		ti := len(sides) - 1
-		tokens := fmt.Sprint(benchShapes[sh].Batch * benchShapes[sh].Seq)
-		for i, sd := range sides {
+		for i, m := range meta {
 			last := res.Rates[i][len(res.Rates[i])-1]
-			if torchScript != "" && i == ti {
-				r, ok := res.Rate(i, "train_tokens_per_s")
-				fmt.Fprintf(out, row, sh, "torch", fmt.Sprint(int64(last["params"])), tokens, "-", fmtRate(r, ok), "-", "-", "-",
-					fmt.Sprintf("%s, %.0f threads", sd.label, last["threads"]))
-				continue
-			}
 			r, ok := res.Rate(i, "tokens_per_s")
 			ratio := "-"
-			if torchScript != "" {
+			if ti, ok := torchOf[m.mode]; ok {
 				ratio = fmtRatio(res.Ratio(i, "tokens_per_s", ti, "train_tokens_per_s"))
 			}
-			est := last["estimate_mib"]
-			fmt.Fprintf(out, row, sh, modes[i], fmt.Sprint(int64(last["trainable_params"])), fmt.Sprint(int64(last["tokens_per_step"])), fmt.Sprint(int64(last["positions_per_step"])), fmtRate(r, ok),
+			sd, est := sides[i], last["estimate_mib"]
+			fmt.Fprintf(out, row, sh, m.mode, m.f.name(), fmt.Sprint(int64(last["trainable_params"])), fmt.Sprint(int64(last["tokens_per_step"])), fmt.Sprint(int64(last["positions_per_step"])), fmtRate(r, ok),
 				fmt.Sprintf("%.0f", sd.rss), fmt.Sprintf("%.0f (%+.0f%%)", est, 100*(est/sd.rss-1)), ratio, sd.label)
 		}
+		for i := len(meta); i < len(sides); i++ {
+			sd, last := sides[i], res.Rates[i][len(res.Rates[i])-1]
+			r, ok := res.Rate(i, "train_tokens_per_s")
+			mode, what, tokens, positions := "full", "torch", fmt.Sprint(benchShapes[sh].Batch*benchShapes[sh].Seq), "-"
+			if torchPairs {
+				mode, what, tokens, positions = modes[i-len(meta)], "torch (TRL layout)", fmt.Sprint(int64(last["tokens_per_step"])), fmt.Sprint(int64(last["positions_per_step"]))
+			}
+			fmt.Fprintf(out, row, sh, mode, what, fmt.Sprint(int64(last["trainable_params"])), tokens, positions, fmtRate(r, ok),
+				fmt.Sprintf("%.0f", sd.rss), "-", "-", fmt.Sprintf("%s, %.0f threads", sd.label, last["threads"]))
+		}
 	}
-	if torchScript != "" {
-		fmt.Fprintln(out, "torch: a full fine-tuning DPOP step; lora rows are compared with it too.")
+	switch {
+	case torchPairs:
+		fmt.Fprintln(out, "torch: the same pairs, each sequence padded to the batch's longest, logits of every position (TRL's layout); each mode is compared with torch in that mode.")
+	case script != "":
+		fmt.Fprintln(out, "torch: a full fine-tuning DPOP step on its own random batch; lora rows are compared with it too.")
 	}
 	return nil
+}
+
+// torchPairsScript is the PyTorch reference of --torch-pairs, written to a
+// temporary file when run.
+//
+//go:embed torch_pairs_dpop.py
+var torchPairsScript string
+
+// torchPairsSide runs the embedded reference on the batch file pairs with
+// shape's dimensions in mode, with Threads() threads.
+func torchPairsSide(python, script, shape, mode string, loraR, iters int, pairs string) *processSide {
+	s := benchShapes[shape]
+	c, _ := json.Marshal(map[string]any{"hidden": s.Hidden, "layers": s.Layers, "heads": s.Heads, "kv_heads": s.KVHeads,
+		"intermediate": s.Inter, "vocab": s.Vocab, "rope_theta": 10000.0, "rms_eps": 1e-5})
+	return &processSide{name: fmt.Sprintf("torch %s %s", shape, mode), hint: " (the reference needs torch: apt-get install -y python3-torch, and --python naming that interpreter)",
+		cmd: func(ctx context.Context) *exec.Cmd {
+			return exec.CommandContext(ctx, python, script, "--batch", pairs, "--config", string(c), "--threads", strconv.Itoa(kernels.Threads()),
+				"--iters", strconv.Itoa(iters), "--mode", mode, "--lora-r", strconv.Itoa(loraR))
+		}}
+}
+
+// writeBatchFile writes pairs as token-id JSONL (prompt_ids, chosen_ids,
+// rejected_ids), the layout smaug train and the torch reference read.
+func writeBatchFile(path string, exs []train.Example) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		for _, e := range exs {
+			if err := enc.Encode(map[string][]int{"prompt_ids": e.Prompt, "chosen_ids": e.Chosen, "rejected_ids": e.Rejected}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // benchTrainChild measures one shape in one mode and prints the result as
@@ -280,7 +479,7 @@ func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int, ckpt b
 
 	for _, m := range []*model.Model{policy, ref} {
 		if m != nil {
-			m.NoSharePrefix, m.OutputChunk = batch.NoShare, batch.OutputChunk
+			m.NoSharePrefix, m.Padded, m.UnfusedOutput, m.OutputChunk = batch.NoShare, batch.Padded, batch.Unfused, batch.OutputChunk
 		}
 	}
 	n := len(exs)
@@ -344,7 +543,7 @@ func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int, ckpt b
 		}
 	}
 	dt := time.Since(t0).Seconds() / float64(iters)
-	b, err := json.Marshal(trainBenchResult{Shape: shape, Mode: mode, Kernels: kernels.Backend(), Params: policy.NumParams(),
+	b, err := json.Marshal(trainBenchResult{Shape: shape, Mode: mode, Features: batch.name(), Kernels: kernels.Backend(), Params: policy.NumParams(),
 		Trainable: nTrainable, Tokens: tok, Positions: positions, StepS: dt, TokensPerS: float64(tok) / dt, PeakRSSMiB: peakRSSMiB(),
 		EstimateMiB: float64(benchEstimate(s, mode, loraR, ckpt, exs).Total()) / (1 << 20)})
 	if err != nil {
@@ -389,16 +588,23 @@ func benchTrainExamples(s benchShape, batch benchTrainBatch) ([]train.Example, e
 		}
 		return exs, nil
 	}
-	all, _, err := train.LoadExamples(batch.Data, train.LoadOptions{Mode: train.Preference, MaxLength: math.MaxInt, MaxPromptLength: math.MaxInt - 1})
-	if err != nil {
+	lo := train.LoadOptions{Mode: train.Preference, MaxLength: math.MaxInt, MaxPromptLength: math.MaxInt - 1}
+	if err := textSupport(&lo, batch.Tokenizer, "", batch.PromptTemplate, false); err != nil {
 		return nil, err
+	}
+	all, _, err := train.LoadExamples(batch.Data, lo)
+	if err != nil {
+		return nil, &flagError{dataTerms.Replace(err.Error()), err}
 	}
 	exs := all[:min(n, len(all))]
 	for _, e := range exs {
 		for _, ids := range [][]int{e.Prompt, e.Chosen, e.Rejected} {
-			for _, id := range ids {
-				if id < 0 || id >= s.Vocab {
-					return nil, fmt.Errorf("%s:%d: token id %d is outside the shape's vocabulary (0..%d)", e.Source, e.Line, id, s.Vocab-1)
+			for j, id := range ids {
+				switch {
+				case batch.IDsModVocab && id >= 0:
+					ids[j] = id % s.Vocab
+				case id < 0 || id >= s.Vocab:
+					return nil, fmt.Errorf("%s:%d: token id %d is outside the shape's vocabulary (0..%d); --ids-modulo-vocab folds ids into it", e.Source, e.Line, id, s.Vocab-1)
 				}
 			}
 		}

@@ -181,9 +181,10 @@ func TestLogprobsNoSharePrefix(t *testing.T) {
 
 // TestBenchTrainData runs smaug bench train on two pairs of a token-id file
 // (the small shape, LoRA, one timed step) with prefixes shared and with
-// --no-share-prefix and --output-chunk 1: tokens is the pairs' sequence
-// tokens either way, positions the count of savedShare's rule (distinct
-// prefixes, or every position but each sequence's last).
+// --no-share-prefix and --output-chunk 1, and with TRL's layout (padded,
+// unfused): tokens is the pairs' sequence tokens every time, positions the
+// count of savedShare's rule (distinct prefixes, or every position but each
+// sequence's last), or padded: every sequence as long as the longest.
 func TestBenchTrainData(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "ids.jsonl")
@@ -204,10 +205,16 @@ func TestBenchTrainData(t *testing.T) {
 	for _, s := range seqs {
 		tokens += len(s)
 	}
+	longest := 0
+	for _, s := range seqs {
+		longest = max(longest, len(s)-1)
+	}
 	for _, tc := range []struct {
-		flags []string
-		share bool
-	}{{nil, true}, {[]string{"--no-share-prefix", "--output-chunk", "1"}, false}} {
+		flags  []string
+		share  bool
+		padded bool
+	}{{nil, true, false}, {[]string{"--no-share-prefix", "--output-chunk", "1"}, false, false},
+		{[]string{"--no-share-prefix", "--padding-free=false", "--unfused-output"}, false, true}} {
 		args := append([]string{"bench", "train", "--shapes", "small", "--modes", "lora", "--iters", "1", "--data", data, "--pairs", "2"}, tc.flags...)
 		out, err := runCLI(t, args...)
 		if err != nil {
@@ -220,7 +227,10 @@ func TestBenchTrainData(t *testing.T) {
 			}
 		}
 		positions := int(math.Round((1 - savedShare(seqs, tc.share)) * float64(tokens)))
-		if fields == nil || fields[3] != fmt.Sprint(tokens) || fields[4] != fmt.Sprint(positions) {
+		if tc.padded {
+			positions = len(seqs) * longest // each sequence but its last token, padded to the longest
+		}
+		if fields == nil || fields[4] != fmt.Sprint(tokens) || fields[5] != fmt.Sprint(positions) {
 			t.Errorf("%v: row %q, want %d tokens and %d positions\n%s", tc.flags, fields, tokens, positions, out)
 		}
 	}
