@@ -8,13 +8,11 @@ import (
 // Blocking of the pure-Go path, in elements. A packed mc×kc block of A
 // (144·256·4 B = 144 KiB) stays in L2 while one kc×nr sliver of B
 // (256·16·4 B = 16 KiB) stays in L1; a kc×nc panel of B goes to L3.
-var (
+const (
 	kcBlock = 256
 	mcBlock = 144 // a multiple of every micro-kernel's mr
 	ncBlock = 4096
-)
 
-const (
 	// parallelMin is the m·n·k below which Sgemm stays on one goroutine:
 	// such products take ~10 µs on one core, about what waking the other
 	// workers and a barrier per panel cost.
