@@ -98,4 +98,3 @@ func kernel12x32BF16Checked(kp int, a, b []uint32, c []float32, ldc int) {
 //
 //go:noescape
 func kernel12x32BF16(kp int, a, b *uint32, c *float32, ldc int)
-
