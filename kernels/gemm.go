@@ -71,22 +71,14 @@ func gemm(par, transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 	bufB := getBuf(buffers * panel)
 	defer putBuf(bufB)
 	for i := range buffers {
-		g.bp[i] = (*bufB)[i*panel : (i+1)*panel]
+		g.bp = append(g.bp, (*bufB)[i*panel:(i+1)*panel])
 	}
 	if g.workers == 1 {
 		g.work(0)
 		return
 	}
 	g.sync.init(g.workers)
-	team(g.workers, func(w int) {
-		defer func() {
-			if r := recover(); r != nil {
-				g.sync.breakAll() // release the others from the barrier
-				panic(r)
-			}
-		}()
-		g.work(w)
-	})
+	team(g.workers, g.sync.guard(g.work))
 }
 
 // splitGrid chooses the wm×wn grid of workers (wm·wn ≤ workers) over
@@ -136,8 +128,8 @@ type gemmJob struct {
 	wm, wn     int // the worker grid: wm row blocks × wn column groups
 	workers    int // wm·wn
 
-	bp   [2][]float32 // panels of packed op(B), used in turn
-	sync barrier      // between packing a panel of B and computing on it
+	bp   [][]float32 // panels of packed op(B), used in turn: two when there are several panels and workers
+	sync barrier     // between packing a panel of B and computing on it
 }
 
 // work runs worker w's part of the product: for every kc×nc panel of op(B),
@@ -160,9 +152,6 @@ func (g *gemmJob) work(w int) {
 		for pc := 0; pc < g.k; pc += kcBlock {
 			kc := min(kcBlock, g.k-pc)
 			bp := g.bp[step%len(g.bp)]
-			if g.bp[1] == nil {
-				bp = g.bp[0]
-			}
 			step++
 			g.packB(bp, jc, nc, pc, kc, w*slivers/g.workers, (w+1)*slivers/g.workers)
 			if g.workers > 1 && !g.sync.wait() {
@@ -175,9 +164,6 @@ func (g *gemmJob) work(w int) {
 				}
 				packA(g.micro, ap, g.a, g.lda, g.transA, g.alpha, i0, rows, pc, kc)
 				macroKernel(g.micro, kc, ap, rows, bp, s0, s1, nc, g.c, g.ldc, i0, jc, edge)
-			}
-			if g.workers > 1 && g.bp[1] == nil && (pc+kcBlock < g.k || jc+ncBlock < g.n) && !g.sync.wait() {
-				return // one buffer: wait until all have used it before refilling it
 			}
 		}
 	}
@@ -226,7 +212,7 @@ func (b *barrier) init(n int) {
 }
 
 // wait blocks until all n goroutines have called it in this generation
-// and reports true, or reports false once the barrier is broken.
+// and reports true, or reports false when the barrier breaks first.
 func (b *barrier) wait() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -243,7 +229,21 @@ func (b *barrier) wait() bool {
 	for gen == b.gen && !b.broken {
 		b.cond.Wait()
 	}
-	return !b.broken
+	return gen != b.gen // all arrived, even if one has panicked since
+}
+
+// guard returns fn made to break b (releasing the workers waiting in it)
+// before a panic in fn leaves it.
+func (b *barrier) guard(fn func(w int)) func(w int) {
+	return func(w int) {
+		defer func() {
+			if r := recover(); r != nil {
+				b.breakAll()
+				panic(r)
+			}
+		}()
+		fn(w)
+	}
 }
 
 // breakAll releases every waiter and makes later waits return false.

@@ -72,3 +72,28 @@ func TestSplitGrid(t *testing.T) {
 		}
 	}
 }
+
+// TestBarrierBreak checks that a worker panicking between two barriers
+// releases the others (their wait reports false) and that the panic
+// reaches the caller of team, rather than the others waiting forever.
+func TestBarrierBreak(t *testing.T) {
+	var b barrier
+	b.init(3)
+	defer func() {
+		if r := recover(); r != "boom" {
+			t.Errorf("recovered %v, want boom", r)
+		}
+	}()
+	team(3, b.guard(func(w int) {
+		if !b.wait() {
+			t.Errorf("worker %d: the first wait reported a broken barrier", w)
+		}
+		if w == 2 {
+			panic("boom")
+		}
+		if b.wait() {
+			t.Errorf("worker %d: the second wait completed although worker 2 never reached it", w)
+		}
+	}))
+	t.Error("team returned normally after a worker panicked")
+}
