@@ -43,8 +43,12 @@
 // accumulators the compiler keeps in registers (scalar Go peaks near
 // 5 GFLOP/s per core, the assembly kernels at the FMA units' limit).
 // MicroKernels lists those this CPU runs; SMAUG_KERNEL or UseMicroKernel
-// picks one. Row blocks of C (or column groups, when C has few rows) are
-// spread over Threads() goroutines.
+// picks one. The Threads() goroutines of a product form a grid of row
+// blocks × column groups of C, chosen per shape to balance the slowest
+// worker's multiply-adds against the packing each does (tall products
+// split over rows, skinny ones over columns, many cores over both); each
+// packs its own rows of op(A) and a share of every panel of op(B), which
+// all of them read, with one barrier per panel.
 //
 // # Threads
 //

@@ -15,7 +15,7 @@ const (
 
 	// parallelMin is the m·n·k below which Sgemm stays on one goroutine:
 	// such products take ~10 µs on one core, about what waking the other
-	// workers and the two barriers per panel cost.
+	// workers and a barrier per panel cost.
 	parallelMin = 64 * 64 * 64
 )
 
@@ -35,7 +35,15 @@ type microKernel struct {
 const maxTile = 12 * 32
 
 // gemm is the pure-Go Sgemm on validated arguments with m, n > 0. With par
-// it spreads the work over Threads() goroutines, else it runs inline.
+// it spreads the work over up to Threads() goroutines, else it runs inline.
+//
+// The workers form a grid (see splitGrid): worker (wi, wj) owns a block of
+// whole mr-tall row slivers and a group of nr-wide column slivers of C, and
+// packs its own rows of op(A). For each kc×nc panel of op(B) every worker
+// packs an equal share of the panel's slivers into a buffer they all read;
+// one barrier per panel separates packing from computing, and two panel
+// buffers in turn let a worker pack the next panel while others still
+// compute on the current one.
 func gemm(par, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	workers := 1
 	if par && m*n*max(k, 1) >= parallelMin {
@@ -49,72 +57,131 @@ func gemm(par, transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 		}
 		return
 	}
-	g := &gemmJob{transA: transA, transB: transB, m: m, alpha: alpha, beta: beta,
-		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
 	mr, nr := micro.mr, micro.nr
+	g := &gemmJob{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
+		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, micro: micro}
+	g.rowSlivers = ceilDiv(m, mr)
+	g.wm, g.wn = splitGrid(workers, g.rowSlivers, ceilDiv(min(n, ncBlock), nr), k, mr, nr)
+	g.workers = g.wm * g.wn
+	panel := min(k, kcBlock) * roundUp(min(n, ncBlock), nr)
+	buffers := 1
+	if g.workers > 1 && (k > kcBlock || n > ncBlock) {
+		buffers = 2
+	}
+	bufB := getBuf(buffers * panel)
+	defer putBuf(bufB)
+	for i := range buffers {
+		g.bp = append(g.bp, (*bufB)[i*panel:(i+1)*panel])
+	}
+	if g.workers == 1 {
+		g.work(0)
+		return
+	}
+	g.sync.init(g.workers)
+	team(g.workers, g.sync.guard(g.work))
+}
 
-	// Split C into rowBlocks × colGroups work items: row blocks of at most
-	// mcBlock rows, as many as a multiple of the workers when C is tall
-	// enough, else one column group of B slivers per worker.
-	g.rowBlocks, g.colGroups = ceilDiv(m, mcBlock), 1
-	if workers > 1 {
-		if m >= 4*mr*workers {
-			g.rowBlocks = roundUp(g.rowBlocks, workers)
-		} else {
-			g.colGroups = workers
+// splitGrid chooses the wm×wn grid of workers (wm·wn ≤ workers) over
+// rowSlivers mr-tall row slivers and colSlivers nr-wide column slivers of
+// one panel that minimises the estimated time of the slowest worker: its
+// multiply-adds (whole slivers, so an uneven split costs what it wastes),
+// packing its rows of A (read by one worker only) and its share of each
+// panel of B (packed once, shared). Packing an element (a load and a
+// store) is counted as packCost scalar multiply-adds, about the half cycle
+// it takes against 16 multiply-adds per cycle on AVX2. Skinny products
+// (few rows) split over columns, tall ones over rows, and large worker
+// counts in two dimensions. Grids of fewer than all the workers are tried
+// down to half of them, for shapes that split unevenly.
+func splitGrid(workers, rowSlivers, colSlivers, k, mr, nr int) (wm, wn int) {
+	const packCost = 8
+	best := -1.0
+	for w := workers; w >= 1 && w*2 > workers; w-- {
+		for i := 1; i <= w; i++ {
+			if w%i != 0 || i > rowSlivers || w/i > colSlivers {
+				continue
+			}
+			j := w / i
+			rows := float64(ceilDiv(rowSlivers, i) * mr)
+			cols := float64(ceilDiv(colSlivers, j) * nr)
+			cost := rows*cols*float64(k) + packCost*float64(k)*(rows+float64(colSlivers*nr)/float64(w))
+			if best < 0 || cost < best {
+				best, wm, wn = cost, i, j
+			}
 		}
 	}
-	g.mc = roundUp(ceilDiv(m, g.rowBlocks), mr)
-	g.rowBlocks = ceilDiv(m, g.mc)
-	items := g.rowBlocks * g.colGroups
+	if best < 0 {
+		return 1, 1
+	}
+	return wm, wn
+}
 
-	bufB := getBuf(kcBlock * roundUp(min(n, ncBlock), nr))
-	defer putBuf(bufB)
-	g.bp = *bufB
-	for g.jc = 0; g.jc < n; g.jc += ncBlock {
-		g.nc = min(ncBlock, n-g.jc)
-		slivers := ceilDiv(g.nc, nr)
-		for g.pc = 0; g.pc < k; g.pc += kcBlock {
-			g.kc = min(kcBlock, k-g.pc)
-			if workers > 1 {
-				Parallel(slivers, g.pack)
-				Parallel(items, g.compute)
-			} else {
-				g.pack(0, slivers)
-				g.compute(0, items)
+// gemmJob holds one pure-Go product and its split over workers.
+type gemmJob struct {
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
+	micro          microKernel // the micro-kernel at the start of the product
+
+	rowSlivers int // ⌈m/mr⌉
+	wm, wn     int // the worker grid: wm row blocks × wn column groups
+	workers    int // wm·wn
+
+	bp   [][]float32 // panels of packed op(B), used in turn: two when there are several panels and workers
+	sync barrier     // between packing a panel of B and computing on it
+}
+
+// work runs worker w's part of the product: for every kc×nc panel of op(B),
+// it packs its share of the panel's slivers, waits for the others to pack
+// theirs, then multiplies its rows of op(A) by its column group of the
+// panel into C.
+func (g *gemmJob) work(w int) {
+	mr, nr := g.micro.mr, g.micro.nr
+	wi, wj := w/g.wn, w%g.wn
+	r0, r1 := wi*g.rowSlivers/g.wm*mr, min((wi+1)*g.rowSlivers/g.wm*mr, g.m)
+	mc := min(mcBlock, roundUp(r1-r0, mr))
+	buf := getBuf(mc*min(g.k, kcBlock) + maxTile)
+	defer putBuf(buf)
+	ap, edge := (*buf)[:len(*buf)-maxTile], (*buf)[len(*buf)-maxTile:]
+	step := 0
+	for jc := 0; jc < g.n; jc += ncBlock {
+		nc := min(ncBlock, g.n-jc)
+		slivers := ceilDiv(nc, nr)
+		s0, s1 := wj*slivers/g.wn, (wj+1)*slivers/g.wn
+		for pc := 0; pc < g.k; pc += kcBlock {
+			kc := min(kcBlock, g.k-pc)
+			bp := g.bp[step%len(g.bp)]
+			step++
+			g.packB(bp, jc, nc, pc, kc, w*slivers/g.workers, (w+1)*slivers/g.workers)
+			if g.workers > 1 && !g.sync.wait() {
+				return // another worker panicked
+			}
+			for i0 := r0; i0 < r1 && s0 < s1; i0 += mc {
+				rows := min(mc, r1-i0)
+				if pc == 0 {
+					scaleRows(g.beta, g.c, g.ldc, i0, i0+rows, jc+s0*nr, jc+min(s1*nr, nc))
+				}
+				packA(g.micro, ap, g.a, g.lda, g.transA, g.alpha, i0, rows, pc, kc)
+				macroKernel(g.micro, kc, ap, rows, bp, s0, s1, nc, g.c, g.ldc, i0, jc, edge)
 			}
 		}
 	}
 }
 
-// gemmJob holds one pure-Go product and the panel of B being worked on.
-type gemmJob struct {
-	transA, transB bool
-	m              int
-	alpha, beta    float32
-	a, b, c        []float32
-	lda, ldb, ldc  int
-
-	mc                   int // rows per row block, a multiple of mr
-	rowBlocks, colGroups int // work items are rowBlocks × colGroups
-
-	bp     []float32 // packed panel op(B)[pc:pc+kc, jc:jc+nc]
-	jc, nc int
-	pc, kc int
-}
-
-// pack packs B slivers lo..hi-1 of the current panel into bp. A row-major
-// B is read row by row across all the slivers (one sequential run per row
-// of the panel, measured 3–12% faster end to end than sliver by sliver on
-// AVX2: a sliver's rows lie a whole row of B apart, often on other pages).
-func (g *gemmJob) pack(lo, hi int) {
-	nr := micro.nr
+// packB packs slivers lo..hi-1 of the panel op(B)[pc:pc+kc, jc:jc+nc] into
+// bp. A row-major B is read row by row across all the slivers (one
+// sequential run per row of the panel, measured 3–12% faster end to end
+// than sliver by sliver on AVX2: a sliver's rows lie a whole row of B
+// apart, often on other pages).
+func (g *gemmJob) packB(bp []float32, jc, nc, pc, kc, lo, hi int) {
+	nr := g.micro.nr
 	if !g.transB {
-		for p := range g.kc {
-			src := g.b[(g.pc+p)*g.ldb+g.jc:]
+		for p := range kc {
+			src := g.b[(pc+p)*g.ldb+jc:]
 			for s := lo; s < hi; s++ {
-				cols := min(nr, g.nc-s*nr)
-				d := g.bp[s*g.kc*nr+p*nr:][:nr]
+				cols := min(nr, nc-s*nr)
+				d := bp[s*kc*nr+p*nr:][:nr]
 				copy(d, src[s*nr:s*nr+cols])
 				clear(d[cols:])
 			}
@@ -122,44 +189,76 @@ func (g *gemmJob) pack(lo, hi int) {
 		return
 	}
 	for s := lo; s < hi; s++ {
-		packB(g.bp[s*g.kc*nr:(s+1)*g.kc*nr], g.b, g.ldb, g.transB, g.pc, g.kc, g.jc+s*nr, min(nr, g.nc-s*nr))
+		packB(g.micro, bp[s*kc*nr:(s+1)*kc*nr], g.b, g.ldb, g.transB, pc, kc, jc+s*nr, min(nr, nc-s*nr))
 	}
 }
 
-// compute runs work items lo..hi-1 on the current panel: item it covers row
-// block it/colGroups and column group it%colGroups of C. On the first panel
-// of k it applies beta to that part of C first.
-func (g *gemmJob) compute(lo, hi int) {
-	nr := micro.nr
-	slivers := ceilDiv(g.nc, nr)
-	buf := getBuf(g.mc*g.kc + maxTile)
-	defer putBuf(buf)
-	ap, edge := (*buf)[:g.mc*g.kc], (*buf)[g.mc*g.kc:]
-	packed := -1
-	for it := lo; it < hi; it++ {
-		r, cg := it/g.colGroups, it%g.colGroups
-		s0, s1 := cg*slivers/g.colGroups, (cg+1)*slivers/g.colGroups
-		if s0 == s1 {
-			continue
-		}
-		i0 := r * g.mc
-		rows := min(g.mc, g.m-i0)
-		if g.pc == 0 {
-			scaleRows(g.beta, g.c, g.ldc, i0, i0+rows, g.jc+s0*nr, g.jc+min(s1*nr, g.nc))
-		}
-		if packed != r {
-			packA(ap, g.a, g.lda, g.transA, g.alpha, i0, rows, g.pc, g.kc)
-			packed = r
-		}
-		macroKernel(g.kc, ap, rows, g.bp, s0, s1, g.nc, g.c, g.ldc, i0, g.jc, edge)
+// barrier makes a fixed number of goroutines wait for each other, again
+// and again. A worker that panics breaks it (see breakAll) so that the
+// others return instead of waiting forever.
+type barrier struct {
+	mu      sync.Mutex
+	cond    sync.Cond
+	n       int  // goroutines that meet at the barrier
+	arrived int  // those waiting in the current generation
+	gen     int  // generations completed
+	broken  bool // a goroutine panicked
+}
+
+// init readies b for n goroutines.
+func (b *barrier) init(n int) {
+	b.n = n
+	b.cond.L = &b.mu
+}
+
+// wait blocks until all n goroutines have called it in this generation
+// and reports true, or reports false when the barrier breaks first.
+func (b *barrier) wait() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.broken {
+		return false
 	}
+	gen := b.gen
+	if b.arrived++; b.arrived == b.n {
+		b.arrived = 0
+		b.gen++
+		b.cond.Broadcast()
+		return true
+	}
+	for gen == b.gen && !b.broken {
+		b.cond.Wait()
+	}
+	return gen != b.gen // all arrived, even if one has panicked since
+}
+
+// guard returns fn made to break b (releasing the workers waiting in it)
+// before a panic in fn leaves it.
+func (b *barrier) guard(fn func(w int)) func(w int) {
+	return func(w int) {
+		defer func() {
+			if r := recover(); r != nil {
+				b.breakAll()
+				panic(r)
+			}
+		}()
+		fn(w)
+	}
+}
+
+// breakAll releases every waiter and makes later waits return false.
+func (b *barrier) breakAll() {
+	b.mu.Lock()
+	b.broken = true
+	b.mu.Unlock()
+	b.cond.Broadcast()
 }
 
 // macroKernel adds the product of the packed rows×kc block ap and the packed
 // B slivers s0..s1-1 (of a panel nc columns wide) to C at row i0, column j0.
 // Partial tiles at the edges of C go through the scratch tile edge.
-func macroKernel(kc int, ap []float32, rows int, bp []float32, s0, s1, nc int, c []float32, ldc, i0, j0 int, edge []float32) {
-	mr, nr := micro.mr, micro.nr
+func macroKernel(mk microKernel, kc int, ap []float32, rows int, bp []float32, s0, s1, nc int, c []float32, ldc, i0, j0 int, edge []float32) {
+	mr, nr := mk.mr, mk.nr
 	edge = edge[:mr*nr]
 	for s := s0; s < s1; s++ {
 		bs := bp[s*kc*nr : (s+1)*kc*nr]
@@ -169,7 +268,7 @@ func macroKernel(kc int, ap []float32, rows int, bp []float32, s0, s1, nc int, c
 			off := (i0+ir)*ldc + j0 + s*nr
 			if h := min(mr, rows-ir); h < mr || cols < nr {
 				clear(edge)
-				micro.fn(kc, as, bs, edge, nr)
+				mk.fn(kc, as, bs, edge, nr)
 				for i := range h {
 					row := c[off+i*ldc : off+i*ldc+cols]
 					e := edge[i*nr : i*nr+cols]
@@ -179,29 +278,44 @@ func macroKernel(kc int, ap []float32, rows int, bp []float32, s0, s1, nc int, c
 				}
 				continue
 			}
-			micro.fn(kc, as, bs, c[off:], ldc)
+			mk.fn(kc, as, bs, c[off:], ldc)
 		}
 	}
 }
 
 // packA copies alpha·op(A)[i0:i0+rows, p0:p0+kc] into ap as mr-tall slivers,
-// each stored k-major (mr values per k), zero-padding the last sliver.
-func packA(ap, a []float32, lda int, transA bool, alpha float32, i0, rows, p0, kc int) {
-	mr := micro.mr
-	for ir := 0; ir < rows; ir += mr {
-		dst := ap[ir*kc : (ir+mr)*kc]
-		h := min(mr, rows-ir)
-		if transA {
-			for p := range kc {
-				src := a[(p0+p)*lda+i0+ir : (p0+p)*lda+i0+ir+h]
-				d := dst[p*mr : p*mr+mr]
-				for i, v := range src {
+// each stored k-major (mr values per k), zero-padding the last sliver. A
+// transposed A is read one stored row (one k) at a time across all the
+// slivers, so that every read is sequential: reading a sliver's mr values
+// k by k instead strides a whole row of A per k, and when that stride is a
+// multiple of 2 KiB every read falls in the same few L1 sets.
+func packA(mk microKernel, ap, a []float32, lda int, transA bool, alpha float32, i0, rows, p0, kc int) {
+	mr := mk.mr
+	if transA {
+		for p := range kc {
+			src := a[(p0+p)*lda+i0:][:rows]
+			ir := 0
+			if mr == 6 {
+				for ; ir+6 <= rows; ir += 6 {
+					s, d := (*[6]float32)(src[ir:]), (*[6]float32)(ap[ir*kc+p*6:])
+					d[0], d[1], d[2] = alpha*s[0], alpha*s[1], alpha*s[2]
+					d[3], d[4], d[5] = alpha*s[3], alpha*s[4], alpha*s[5]
+				}
+			}
+			for ; ir < rows; ir += mr {
+				d := ap[ir*kc+p*mr:][:mr]
+				h := min(mr, rows-ir)
+				for i, v := range src[ir : ir+h] {
 					d[i] = alpha * v
 				}
 				clear(d[h:])
 			}
-			continue
 		}
+		return
+	}
+	for ir := 0; ir < rows; ir += mr {
+		dst := ap[ir*kc : (ir+mr)*kc]
+		h := min(mr, rows-ir)
 		if mr == 6 && h == 6 {
 			packA6(dst, a, lda, alpha, i0+ir, p0, kc)
 			continue
@@ -222,8 +336,8 @@ func packA(ap, a []float32, lda int, transA bool, alpha float32, i0, rows, p0, k
 
 // packB copies op(B)[p0:p0+kc, j0:j0+cols] into the sliver bs, stored
 // k-major with nr values per k, zero-padding columns cols..nr-1.
-func packB(bs, b []float32, ldb int, transB bool, p0, kc, j0, cols int) {
-	nr := micro.nr
+func packB(mk microKernel, bs, b []float32, ldb int, transB bool, p0, kc, j0, cols int) {
+	nr := mk.nr
 	if !transB {
 		for p := range kc {
 			d := bs[p*nr : p*nr+nr]

@@ -29,13 +29,29 @@ func Parallel(n int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
+	size, extra := n/workers, n%workers
+	team(workers, func(w int) {
+		lo := w*size + min(w, extra)
+		hi := lo + size
+		if w < extra {
+			hi++
+		}
+		fn(lo, hi)
+	})
+}
+
+// team runs fn(0), …, fn(n-1) at once, fn(0) on the calling goroutine and
+// each other on a goroutine of its own, and returns when all have finished.
+// A panic in any of them is re-raised in the caller with the same value
+// after every one has returned.
+func team(n int, fn func(w int)) {
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		panicked bool
 		value    any
 	)
-	run := func(lo, hi int) {
+	run := func(w int) {
 		defer func() {
 			if r := recover(); r != nil {
 				mu.Lock()
@@ -45,26 +61,16 @@ func Parallel(n int, fn func(lo, hi int)) {
 				mu.Unlock()
 			}
 		}()
-		fn(lo, hi)
+		fn(w)
 	}
-	size, extra := n/workers, n%workers
-	bounds := func(w int) (int, int) {
-		lo := w*size + min(w, extra)
-		hi := lo + size
-		if w < extra {
-			hi++
-		}
-		return lo, hi
-	}
-	wg.Add(workers - 1)
-	for w := 1; w < workers; w++ {
-		lo, hi := bounds(w)
+	wg.Add(n - 1)
+	for w := 1; w < n; w++ {
 		go func() {
 			defer wg.Done()
-			run(lo, hi)
+			run(w)
 		}()
 	}
-	run(bounds(0))
+	run(0)
 	wg.Wait()
 	if panicked {
 		panic(value)
