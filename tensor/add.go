@@ -36,6 +36,46 @@ func Add(tp *Tape, a, b *Tensor) *Tensor {
 	return y
 }
 
+// AddInPlace returns a+b computed in b's storage, for a b that nothing
+// reads afterwards and whose value no backward needs (a projection's
+// output, which only its consumer reads): the residual connection without
+// a buffer of its own. b must not be used after the call. Its backward
+// passes the output gradient to both inputs, b's without a copy when b has
+// no gradient yet (b's gradient is then the output's).
+func AddInPlace(tp *Tape, a, b *Tensor) *Tensor {
+	if a.Len() != b.Len() {
+		panic(fmt.Sprintf("tensor.AddInPlace: %v + %v", a.Shape, b.Shape))
+	}
+	grad := tp.needs(a, b)
+	kernels.Parallel(a.Len(), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			b.Data[i] = a.Data[i] + b.Data[i]
+		}
+	})
+	y := &Tensor{Shape: append([]int(nil), a.Shape...), Data: b.Data, RequiresGrad: grad}
+	if !grad {
+		return y
+	}
+	tp.record(func() {
+		if y.Grad == nil {
+			return
+		}
+		if a.RequiresGrad {
+			g, fresh := tp.gradRaw(a)
+			accumulateInto(g, fresh, y.Grad, 1)
+		}
+		if b.RequiresGrad {
+			if b.Grad == nil && !b.param {
+				b.Grad = y.Grad
+				return
+			}
+			g, fresh := tp.gradRaw(b)
+			accumulateInto(g, fresh, y.Grad, 1)
+		}
+	})
+	return y
+}
+
 // Scale returns s·x. Backward: dx += s·dy.
 func Scale(tp *Tape, x *Tensor, s float32) *Tensor {
 	grad := tp.needs(x)

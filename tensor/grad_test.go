@@ -101,6 +101,21 @@ func TestOpGradients(t *testing.T) {
 			func(in []*Tensor) func(*Tape) *Tensor {
 				return func(tp *Tape) *Tensor { return RoPE(tp, in[0], 2, tbl, []int{0, 5, 17}) }
 			}},
+		// In place on a fresh copy (Scale by 1): the gradient is rotated in
+		// the output's buffer; through a Segment, whose input already has a
+		// gradient buffer, it is accumulated.
+		{"RoPEInPlace", []*Tensor{randTensor(r, 1, 3, 16)},
+			func(in []*Tensor) func(*Tape) *Tensor {
+				return func(tp *Tape) *Tensor { return RoPEInPlace(tp, Scale(tp, in[0], 1), 2, tbl, []int{0, 5, 17}) }
+			}},
+		{"RoPEInPlaceSegment", []*Tensor{randTensor(r, 1, 3, 16)},
+			func(in []*Tensor) func(*Tape) *Tensor {
+				return func(tp *Tape) *Tensor {
+					return Segment(tp, Scale(tp, in[0], 1), func(tp *Tape, x *Tensor) *Tensor {
+						return RoPEInPlace(tp, x, 2, tbl, []int{3, 1, 2})
+					})
+				}
+			}},
 		{"SwiGLU", []*Tensor{randTensor(r, 2, 3, 5), randTensor(r, 1, 3, 5)},
 			func(in []*Tensor) func(*Tape) *Tensor {
 				return func(tp *Tape) *Tensor { return SwiGLU(tp, in[0], in[1]) }
@@ -108,6 +123,26 @@ func TestOpGradients(t *testing.T) {
 		{"Add", []*Tensor{randTensor(r, 1, 4, 2), randTensor(r, 1, 4, 2)},
 			func(in []*Tensor) func(*Tape) *Tensor {
 				return func(tp *Tape) *Tensor { return Add(tp, in[0], in[1]) }
+			}},
+		// b (a fresh copy of in[1]) also feeds a Scale recorded before the
+		// in-place sum, whose backward then adds into b's aliased gradient.
+		{"AddInPlace", []*Tensor{randTensor(r, 1, 4, 2), randTensor(r, 1, 4, 2)},
+			func(in []*Tensor) func(*Tape) *Tensor {
+				return func(tp *Tape) *Tensor {
+					b := Scale(tp, in[1], 1)
+					c := Scale(tp, b, 2)
+					return Add(tp, AddInPlace(tp, in[0], b), c)
+				}
+			}},
+		// In a Segment whose input (b, already with a gradient buffer) also
+		// feeds a Scale: accumulated, not aliased.
+		{"AddInPlaceSegment", []*Tensor{randTensor(r, 1, 4, 2)},
+			func(in []*Tensor) func(*Tape) *Tensor {
+				return func(tp *Tape) *Tensor {
+					return Segment(tp, Scale(tp, in[0], 1), func(tp *Tape, x *Tensor) *Tensor {
+						return AddInPlace(tp, Scale(tp, x, -3), x)
+					})
+				}
 			}},
 		{"Scale", []*Tensor{randTensor(r, 1, 6)},
 			func(in []*Tensor) func(*Tape) *Tensor {
