@@ -106,8 +106,8 @@ func (llama) Block(tp *tensor.Tape, m *Model, l *Layer, x *tensor.Tensor, s *Spa
 	eps := m.Config.RMSNormEps
 	// The residual sums are made in the projections' outputs, which
 	// nothing else reads.
-	x = tensor.AddInPlace(tp, x, s.Attention(tp, m, l, tensor.RMSNorm(tp, x, l.InputNorm, eps)))
+	x = tensor.AddInPlace(tp, x, 1, s.Attention(tp, m, l, tensor.RMSNorm(tp, x, l.InputNorm, eps)))
 	h := tensor.RMSNorm(tp, x, l.PostNorm, eps)
 	mlp := l.Down.Forward(tp, tensor.SwiGLU(tp, l.Gate.Forward(tp, h), l.Up.Forward(tp, h)))
-	return tensor.AddInPlace(tp, x, mlp)
+	return tensor.AddInPlace(tp, x, 1, mlp)
 }

@@ -131,7 +131,7 @@ func TestOpGradients(t *testing.T) {
 				return func(tp *Tape) *Tensor {
 					b := Scale(tp, in[1], 1)
 					c := Scale(tp, b, 2)
-					return Add(tp, AddInPlace(tp, in[0], b), c)
+					return Add(tp, AddInPlace(tp, in[0], -0.7, b), c)
 				}
 			}},
 		// In a Segment whose input (b, already with a gradient buffer) also
@@ -140,7 +140,7 @@ func TestOpGradients(t *testing.T) {
 			func(in []*Tensor) func(*Tape) *Tensor {
 				return func(tp *Tape) *Tensor {
 					return Segment(tp, Scale(tp, in[0], 1), func(tp *Tape, x *Tensor) *Tensor {
-						return AddInPlace(tp, Scale(tp, x, -3), x)
+						return AddInPlace(tp, Scale(tp, x, -3), 1, x)
 					})
 				}
 			}},
