@@ -1,11 +1,13 @@
 package memplan
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/smaug-dev/smaug/hf"
 	"github.com/smaug-dev/smaug/model"
+	"github.com/smaug-dev/smaug/tensor"
 )
 
 func llama(h, inter, layers, heads, kv, vocab int, tied bool) *hf.Config {
@@ -164,5 +166,61 @@ func TestSuggestions(t *testing.T) {
 	}
 	if w := big.Estimate().Weights; w < 4*68e9 || w > 4*70e9 {
 		t.Errorf("70B F32 weights %s", GiB(w))
+	}
+}
+
+// TestActivationsMatchTape checks the activation term against what the
+// engine really holds: the most the training tape's arenas handed out at
+// once (Tape.ArenaPeakBytes) over a policy forward and backward
+// (model.LogProbs, then Tape.Backward) on a random model of smaug bench's
+// small shape, 4 sequences of 1 + 255 tokens, full and LoRA, with and
+// without gradient checkpointing. The arenas
+// also hold the output layer's per-token values (the term's share of
+// Logits that is not its chunk buffers) and a few per-row values the term
+// leaves out (norms' and attention's statistics): within 5%.
+func TestActivationsMatchTape(t *testing.T) {
+	c := llama(256, 688, 4, 4, 4, 4096, false)
+	c.MaxPositionEmbeddings = 256
+	const seqs, seqLen = 4, 256
+	r := rand.New(rand.NewPCG(1, 2))
+	items := make([]model.Completion, seqs)
+	for i := range items {
+		ids := make([]int, seqLen)
+		for j := range ids {
+			ids[j] = r.IntN(c.VocabSize)
+		}
+		items[i] = model.Completion{Prompt: ids[:1], Completion: ids[1:]}
+	}
+	for _, tc := range []struct{ lora, ckpt bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		lora := tc.lora
+		m, err := model.NewRandom(c, 1, 0.02)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.GradientCheckpointing = tc.ckpt
+		p := Plan{Model: c, Sequences: seqs, SeqLen: seqLen, CompletionTokens: seqs * (seqLen - 1), GradientCheckpointing: tc.ckpt}
+		perToken := int64(2) // log-prob and log-sum-exp
+		if lora {
+			p.LoRARank, p.LoRATargets = 16, []string{"q_proj", "k_proj", "v_proj", "o_proj"}
+			if err := m.AttachLoRA(model.LoRAConfig{R: p.LoRARank, Alpha: 32, Targets: p.LoRATargets}, 1); err != nil {
+				t.Fatal(err)
+			}
+			perToken += int64(c.HiddenSize) // dX row of the frozen output layer
+		}
+		tp := tensor.NewTape()
+		s, err := m.LogProbs(tp, items)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed := make([]float32, s.Seq.Len())
+		for i := range seed {
+			seed[i] = 1
+		}
+		tp.Backward(s.Seq, seed)
+		got, want := tp.ArenaPeakBytes(), p.Estimate().Activations+4*int64(p.CompletionTokens)*perToken
+		t.Logf("%+v: tape arenas' peak %.1f MiB, estimate %.1f MiB", tc, float64(got)/(1<<20), float64(want)/(1<<20))
+		if d := float64(got-want) / float64(want); d < -0.05 || d > 0.05 {
+			t.Errorf("%+v: tape arenas' peak %d bytes, estimate %d (%+.1f%%)", tc, got, want, 100*d)
+		}
 	}
 }

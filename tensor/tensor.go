@@ -1,7 +1,8 @@
 // Package tensor is smaug's small tensor engine: contiguous row-major float32
 // tensors and a tape-based reverse-mode autodiff over a few coarse, fused ops
 // (Linear, Embedding, GatherRows, RMSNorm, RoPE, Attention, SwiGLU, Add,
-// Scale, LinearLogSoftmaxGather, SegmentSum).
+// Scale, LinearLogSoftmaxGather, SegmentSum, and the in-place AddInPlace
+// and RoPEInPlace).
 //
 // Each op's forward and backward sit side by side in one file, in the manner
 // of llm.c: the forward computes its output and, when a Tape is given and an
@@ -13,7 +14,10 @@
 // Memory: parameters are tensors that persist across steps and own their
 // gradient buffers. Everything else made while a Tape records comes from the
 // tape's arena, which Reset recycles after the optimiser step, so a training
-// loop in steady state allocates nothing. Forwards without a tape (reference
+// loop in steady state allocates nothing. A Segment (one decoder layer)
+// keeps its outputs there but recycles its gradients as soon as its
+// backward is done, and ops whose input nothing else reads (AddInPlace,
+// RoPEInPlace) write their output over it. Forwards without a tape (reference
 // model, evaluation, generation) allocate from the Go heap. Frozen weights
 // may be held as bfloat16 (FromBF16), widened a block of rows at a time as
 // Linear and Embedding use them.
@@ -120,6 +124,8 @@ type arena struct {
 	slabs [][]float32
 	slab  int // index of the slab being filled
 	off   int // next free offset in slabs[slab]
+	inUse int // float32s handed out since reset
+	peak  int // the most inUse has been
 }
 
 // NewTape returns an empty tape.
@@ -166,6 +172,8 @@ func (tp *Tape) allocRaw(n int) []float32 {
 }
 
 func (a *arena) alloc(n int) []float32 {
+	a.inUse += n
+	a.peak = max(a.peak, a.inUse)
 	for {
 		if a.slab < len(a.slabs) {
 			s := a.slabs[a.slab]
@@ -188,7 +196,7 @@ func (a *arena) alloc(n int) []float32 {
 }
 
 // reset recycles the whole arena.
-func (a *arena) reset() { a.slab, a.off = 0, 0 }
+func (a *arena) reset() { a.slab, a.off, a.inUse = 0, 0, 0 }
 
 // bytes is the memory the arena holds.
 func (a *arena) bytes() int64 {
@@ -213,21 +221,21 @@ func (tp *Tape) Reset() {
 }
 
 // Mark is a position in a tape's arena (see Tape.Mark).
-type Mark struct{ slab, off int }
+type Mark struct{ slab, off, inUse int }
 
 // Mark returns the arena's current position. Release(mark) later frees
 // everything allocated after it, for inference loops that keep only a
 // layer's output: tensors made after the mark must not be used after.
 // Only for inference tapes (a recording tape needs all its memory until
 // Reset).
-func (tp *Tape) Mark() Mark { return Mark{tp.act.slab, tp.act.off} }
+func (tp *Tape) Mark() Mark { return Mark{tp.act.slab, tp.act.off, tp.act.inUse} }
 
 // Release returns the arena to a position from Mark.
 func (tp *Tape) Release(m Mark) {
 	if !tp.noGrad {
 		panic("tensor.Tape.Release on a recording tape")
 	}
-	tp.act.slab, tp.act.off = m.slab, m.off
+	tp.act.slab, tp.act.off, tp.act.inUse = m.slab, m.off, m.inUse
 }
 
 // ArenaBytes reports the memory held by the tape's arenas (a Segment's
@@ -242,6 +250,26 @@ func (tp *Tape) ArenaBytes() int64 {
 	}
 	if tp.scratch != nil {
 		n += tp.scratch.ArenaBytes()
+	}
+	return n
+}
+
+// ArenaPeakBytes reports the most memory the tape's arenas have handed out
+// at once since the tape was made (summed over its arenas, a Segment's
+// recycled one and Checkpoint's scratch tape included): what a step
+// really touches, without the unused tails of slabs (never written, so
+// never resident), for diagnostics and memory tests.
+func (tp *Tape) ArenaPeakBytes() int64 {
+	n := int64(tp.act.peak)
+	if tp.bwd != tp.act {
+		n += int64(tp.bwd.peak)
+	}
+	if tp.segBwd != nil {
+		n += int64(tp.segBwd.peak)
+	}
+	n *= 4
+	if tp.scratch != nil {
+		n += tp.scratch.ArenaPeakBytes()
 	}
 	return n
 }
