@@ -5,15 +5,16 @@
 // engine keeps in memory while it trains — weights by dtype, gradients,
 // AdamW moments, the reference, the activations on the tape (all of them,
 // or with gradient checkpointing one tensor a layer plus one layer's
-// recomputation), and the output layer's logits — and the list of cheaper
-// configurations ([Plan.Suggestions]) offered when a run will not fit.
+// recomputation), and the fused output layer's chunks of logits — and the
+// list of cheaper configurations ([Plan.Suggestions]) offered when a run
+// will not fit.
 //
 // The formula counts the tensors the engine allocates (package tensor's
-// tape keeps every recorded output and, in the backward, a gradient of the
-// same size; see [Plan.Estimate]); it was checked against the peak resident
-// memory (VmHWM) of smaug bench train on the small and smol135m shapes,
-// full and LoRA, with and without checkpointing (README: "Memory
-// estimate").
+// tape keeps the outputs a backward needs until the step ends, and one
+// decoder layer's gradients at a time; see [Plan.Estimate]); it was
+// checked against the peak resident memory (VmHWM) of smaug bench train on
+// the small and smol135m shapes, full and LoRA, with and without
+// checkpointing (README: "Memory estimate").
 package memplan
 
 import (
@@ -21,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/smaug-dev/smaug/hf"
+	"github.com/smaug-dev/smaug/tensor"
 )
 
 // Reference is how the reference model of a preference loss is held.
@@ -89,10 +91,11 @@ type Estimate struct {
 	// scores the reference at every step.
 	Reference int64
 	// Activations are what the tape keeps through the decoder layers
-	// between the forward and the backward, with their gradients.
+	// between the forward and the backward, and the gradients the
+	// backward makes.
 	Activations int64
-	// Logits are the output layer's logits of the completion tokens, their
-	// log-softmax and gradients.
+	// Logits are the fused output layer's chunks of logits and what it
+	// keeps per completion token.
 	Logits int64
 	// Runtime is the program, the Go runtime and the kernels' work buffers.
 	Runtime int64
@@ -200,21 +203,28 @@ func (s shape) targets(names []string) (outs, ins []int) {
 }
 
 // Estimate counts the bytes the engine holds at the peak of a training
-// step (float32 values unless said otherwise):
+// step, the start of the backward (float32 values unless said otherwise):
 //
 //   - weights: every parameter (2 bytes a value for 2-D matrices held in
 //     bfloat16 under LoRA), plus the adapter's A and B;
 //   - gradients and AdamW: 4 and 8 bytes per trainable parameter;
 //   - reference: a frozen copy's weights, plus the inference arena that
-//     scores it (one layer's temporaries and the logits);
-//   - activations: per token and layer, the tensors a decoder layer records
-//     (two RMSNorms, q, k, v, q and k after RoPE, attention, o, gate, up,
-//     SwiGLU, down and two residual sums: 5h + 3·q + 4·kv + 3·inter, plus
-//     3·out per LoRA target), doubled for their gradients; with gradient
+//     scores it (one layer's temporaries, the embedding and the final
+//     norm);
+//   - activations: per token and layer, the tensors a decoder layer keeps
+//     for its backward (the two RMSNorms' outputs, q and k rotated in
+//     place, v, attention's output, the two residual sums made in the o
+//     and down projections' outputs, gate, up and SwiGLU:
+//     4h + 2·q + 2·kv + 3·inter, plus out + r per LoRA target), each
+//     layer's input
+//     gradient (h), and one layer's gradients (the backward recycles a
+//     layer's gradients once it is done: tensor.Segment); with gradient
 //     checkpointing, each layer's output and its gradient plus one layer's
-//     recomputation;
-//   - logits: completion tokens × vocabulary, for the logits, the
-//     log-softmax's work and the gradient (3 values);
+//     recomputation with its gradients;
+//   - logits: the fused output layer's chunks (tensor.OutputChunkRows rows
+//     of logits, the forward's and the backward's), and per completion
+//     token its log-prob and log-sum-exp, plus with a frozen output layer
+//     (LoRA) the hidden-size row of its gradient;
 //   - a fixed runtime overhead.
 func (p Plan) Estimate() Estimate {
 	s := shapeOf(p.Model)
@@ -244,26 +254,31 @@ func (p Plan) Estimate() Estimate {
 	e.Optimizer = 8 * trainable
 
 	tokens := int64(p.Sequences) * int64(p.SeqLen)
-	layerVals := int64(5*s.h + 3*s.qd + 4*s.kvd + 3*s.inter)
+	h, layers := int64(s.h), int64(s.layers)
+	baseVals := int64(4*s.h + 2*s.qd + 2*s.kvd + 3*s.inter)
+	layerVals := baseVals
 	if lora {
 		for _, o := range outs {
-			layerVals += 3 * int64(o)
+			layerVals += int64(o + p.LoRARank)
 		}
 	}
-	layer := 2 * 4 * tokens * layerVals // values and their gradients
 	if p.GradientCheckpointing {
-		e.Activations = 2*4*tokens*int64(s.h)*int64(s.layers) + layer
+		e.Activations = 2*4*tokens*h*layers + 2*4*tokens*layerVals
 	} else {
-		e.Activations = layer * int64(s.layers)
+		e.Activations = 4 * tokens * (layers*layerVals + layers*h + layerVals)
 	}
-	e.Activations += 2 * 4 * tokens * int64(s.h) * 3 // embedding, final norm, gathered rows
-	logits := 4 * int64(p.CompletionTokens) * int64(s.vocab)
-	e.Logits = 3 * logits
+	e.Activations += 2 * 4 * tokens * h * 2 // embedding and final norm, with gradients
+
+	comp := int64(p.CompletionTokens)
+	chunk := min(int64(tensor.OutputChunkRows(s.vocab)), max(comp, 1))
+	e.Logits = 4*chunk*(3*h+2*int64(s.vocab)) + 4*comp*2
+	if lora {
+		e.Logits += 4 * comp * h
+	}
 
 	switch p.Reference {
 	case RefFrozenCopy, RefAdapterOff:
-		arena := 4*tokens*(int64(5*s.h+3*s.qd+4*s.kvd+3*s.inter)+int64(s.h)) + logits
-		e.Reference = arena
+		e.Reference = 4 * tokens * (baseVals + 2*h)
 		if p.Reference == RefFrozenCopy {
 			e.Reference += frozen
 		}

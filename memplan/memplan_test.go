@@ -1,11 +1,13 @@
 package memplan
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/smaug-dev/smaug/hf"
 	"github.com/smaug-dev/smaug/model"
+	"github.com/smaug-dev/smaug/tensor"
 )
 
 func llama(h, inter, layers, heads, kv, vocab int, tied bool) *hf.Config {
@@ -60,22 +62,37 @@ func TestParamCount(t *testing.T) {
 func TestEstimateParts(t *testing.T) {
 	c := llama(64, 172, 2, 4, 4, 256, false)
 	p := Plan{Model: c, Sequences: 4, SeqLen: 10, CompletionTokens: 30}
-	perLayer := int64(5*64 + 3*64 + 4*64 + 3*172) // 1284 values a token
+	// Kept per token and layer: 2 norms, q, k, v, attention, 2 residual
+	// sums (h 64 each), gate, up, SwiGLU (172 each).
+	perLayer := int64(4*64 + 2*64 + 2*64 + 3*172) // 1028 values a token
 	e := p.Estimate()
-	if want := 2*4*40*perLayer*2 + 2*4*40*64*3; e.Activations != want {
+	// 40 tokens: 2 layers kept, 2 input gradients, one layer's gradients;
+	// the embedding and the final norm with their gradients.
+	if want := 4*40*(2*perLayer+2*64+perLayer) + 2*4*40*64*2; e.Activations != want {
 		t.Errorf("activations %d, want %d", e.Activations, want)
 	}
-	if want := int64(3 * 4 * 30 * 256); e.Logits != want {
+	// One chunk of all 30 rows: forward (x rows, logits) and backward
+	// (x rows, dx rows, logits) buffers, and 2 values per row.
+	if want := int64(4*30*(64+256) + 4*30*(2*64+256) + 4*30*2); e.Logits != want {
 		t.Errorf("logits %d, want %d", e.Logits, want)
 	}
+	p.LoRARank, p.LoRATargets = 4, []string{"q_proj", "v_proj"}
+	lora := p.Estimate()
+	if want := 4*40*(2*(perLayer+2*(64+4))+2*64+perLayer+2*(64+4)) + 2*4*40*64*2; lora.Activations != want {
+		t.Errorf("LoRA activations %d, want %d", lora.Activations, want)
+	}
+	if want := e.Logits + 4*30*64; lora.Logits != want {
+		t.Errorf("LoRA logits %d, want %d (a row of dX per completion token)", lora.Logits, want)
+	}
+	p.LoRARank, p.LoRATargets = 0, nil
 	p.GradientCheckpointing = true
-	if want := 2*4*40*64*2 + 2*4*40*perLayer + 2*4*40*64*3; p.Estimate().Activations != want {
+	if want := 2*4*40*64*2 + 2*4*40*perLayer + 2*4*40*64*2; p.Estimate().Activations != want {
 		t.Errorf("checkpointed activations %d, want %d", p.Estimate().Activations, want)
 	}
 	p.Reference = RefFrozenCopy
 	p.BaseBF16 = true
 	s := shapeOf(c)
-	if got, want := p.Estimate().Reference, 4*(s.params-s.linear)+2*s.linear+4*40*(perLayer+64)+4*30*256; got != want {
+	if got, want := p.Estimate().Reference, 4*(s.params-s.linear)+2*s.linear+4*40*(perLayer+2*64); got != want {
 		t.Errorf("bf16 reference copy %d, want %d", got, want)
 	}
 	if p.Reference = RefCached; p.Estimate().Reference != 0 {
@@ -111,14 +128,20 @@ func TestSuggestions(t *testing.T) {
 		}
 		seen[strings.Fields(s.Change)[0]] = true
 	}
-	for _, w := range []string{"frozen", "cached", "gradient", "micro-batch", "all"} {
+	for _, w := range []string{"frozen", "cached", "gradient", "micro-batch", "LoRA", "all"} {
 		if !seen[w] {
 			t.Errorf("no suggestion starting %q", w)
 		}
 	}
-	// On this shape LoRA adds more activations than it saves: left out.
-	if seen["LoRA"] {
-		t.Error("LoRA suggested though it costs more")
+	// With 8 sequences of 8,192 tokens LoRA's activations (its A and B
+	// outputs, 30 layers × 1,600 values a token) cost more than the
+	// gradients and AdamW moments it saves: left out.
+	long := p
+	long.SeqLen, long.CompletionTokens = 8192, 8*8000
+	for _, s := range long.Suggestions(long.Estimate().Total() * 6 / 10) {
+		if strings.HasPrefix(s.Change, "LoRA") {
+			t.Errorf("LoRA suggested on 8 × 8,192 tokens though it costs more: %s", s.Estimate)
+		}
 	}
 
 	// A 70B Llama on a 24 GiB machine: nothing fits; LoRA comes with the
@@ -143,5 +166,61 @@ func TestSuggestions(t *testing.T) {
 	}
 	if w := big.Estimate().Weights; w < 4*68e9 || w > 4*70e9 {
 		t.Errorf("70B F32 weights %s", GiB(w))
+	}
+}
+
+// TestActivationsMatchTape checks the activation term against what the
+// engine really holds: the most the training tape's arenas handed out at
+// once (Tape.ArenaPeakBytes) over a policy forward and backward
+// (model.LogProbs, then Tape.Backward) on a random model of smaug bench's
+// small shape, 4 sequences of 1 + 255 tokens, full and LoRA, with and
+// without gradient checkpointing. The arenas
+// also hold the output layer's per-token values (the term's share of
+// Logits that is not its chunk buffers) and a few per-row values the term
+// leaves out (norms' and attention's statistics): within 5%.
+func TestActivationsMatchTape(t *testing.T) {
+	c := llama(256, 688, 4, 4, 4, 4096, false)
+	c.MaxPositionEmbeddings = 256
+	const seqs, seqLen = 4, 256
+	r := rand.New(rand.NewPCG(1, 2))
+	items := make([]model.Completion, seqs)
+	for i := range items {
+		ids := make([]int, seqLen)
+		for j := range ids {
+			ids[j] = r.IntN(c.VocabSize)
+		}
+		items[i] = model.Completion{Prompt: ids[:1], Completion: ids[1:]}
+	}
+	for _, tc := range []struct{ lora, ckpt bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		lora := tc.lora
+		m, err := model.NewRandom(c, 1, 0.02)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.GradientCheckpointing = tc.ckpt
+		p := Plan{Model: c, Sequences: seqs, SeqLen: seqLen, CompletionTokens: seqs * (seqLen - 1), GradientCheckpointing: tc.ckpt}
+		perToken := int64(2) // log-prob and log-sum-exp
+		if lora {
+			p.LoRARank, p.LoRATargets = 16, []string{"q_proj", "k_proj", "v_proj", "o_proj"}
+			if err := m.AttachLoRA(model.LoRAConfig{R: p.LoRARank, Alpha: 32, Targets: p.LoRATargets}, 1); err != nil {
+				t.Fatal(err)
+			}
+			perToken += int64(c.HiddenSize) // dX row of the frozen output layer
+		}
+		tp := tensor.NewTape()
+		s, err := m.LogProbs(tp, items)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed := make([]float32, s.Seq.Len())
+		for i := range seed {
+			seed[i] = 1
+		}
+		tp.Backward(s.Seq, seed)
+		got, want := tp.ArenaPeakBytes(), p.Estimate().Activations+4*int64(p.CompletionTokens)*perToken
+		t.Logf("%+v: tape arenas' peak %.1f MiB, estimate %.1f MiB", tc, float64(got)/(1<<20), float64(want)/(1<<20))
+		if d := float64(got-want) / float64(want); d < -0.05 || d > 0.05 {
+			t.Errorf("%+v: tape arenas' peak %d bytes, estimate %d (%+.1f%%)", tc, got, want, 100*d)
+		}
 	}
 }

@@ -153,8 +153,9 @@ type Span struct {
 // one place attention is called.
 func (s *Span) Attention(tp *tensor.Tape, m *Model, l *Layer, h *tensor.Tensor) *tensor.Tensor {
 	c := m.Config
-	q := tensor.RoPE(tp, l.Q.Forward(tp, h), c.NumAttentionHeads, m.Rope, s.pos)
-	k := tensor.RoPE(tp, l.K.Forward(tp, h), c.NumKeyValueHeads, m.Rope, s.pos)
+	// The projections' outputs are rotated in place (nothing else reads them).
+	q := tensor.RoPEInPlace(tp, l.Q.Forward(tp, h), c.NumAttentionHeads, m.Rope, s.pos)
+	k := tensor.RoPEInPlace(tp, l.K.Forward(tp, h), c.NumKeyValueHeads, m.Rope, s.pos)
 	v := l.V.Forward(tp, h)
 	spans := s.spans
 	if s.caches != nil {

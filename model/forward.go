@@ -66,6 +66,12 @@ func (m *Model) decoder(tp *tensor.Tape, ids, pos []int, spans []tensor.AttnSpan
 			y := m.arch.Block(tp, m, l, x, span)
 			copy(x.Data, y.Data)
 			tp.Release(mark)
+		case tp.Recording():
+			// Each layer's activation gradients are recycled once its
+			// backward is done (one layer's worth at a time).
+			x = tensor.Segment(tp, x, func(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
+				return m.arch.Block(tp, m, l, x, span)
+			})
 		default:
 			x = m.arch.Block(tp, m, l, x, span)
 		}

@@ -104,8 +104,10 @@ func wireLlama(m *Model) {
 // x + down(silu(gate(h))·up(h)) with h = RMSNorm(x).
 func (llama) Block(tp *tensor.Tape, m *Model, l *Layer, x *tensor.Tensor, s *Span) *tensor.Tensor {
 	eps := m.Config.RMSNormEps
-	x = tensor.Add(tp, x, s.Attention(tp, m, l, tensor.RMSNorm(tp, x, l.InputNorm, eps)))
+	// The residual sums are made in the projections' outputs, which
+	// nothing else reads.
+	x = tensor.AddInPlace(tp, x, 1, s.Attention(tp, m, l, tensor.RMSNorm(tp, x, l.InputNorm, eps)))
 	h := tensor.RMSNorm(tp, x, l.PostNorm, eps)
 	mlp := l.Down.Forward(tp, tensor.SwiGLU(tp, l.Gate.Forward(tp, h), l.Up.Forward(tp, h)))
-	return tensor.Add(tp, x, mlp)
+	return tensor.AddInPlace(tp, x, 1, mlp)
 }

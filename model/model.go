@@ -47,7 +47,7 @@ func (l *Linear) Forward(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
 	}
 	h := tensor.Dropout(tp, x, a.Dropout, a.shared.rng)
 	d := tensor.Linear(tp, tensor.Linear(tp, h, a.A, nil), a.B, nil)
-	return tensor.Add(tp, y, tensor.Scale(tp, d, a.Scaling))
+	return tensor.AddInPlace(tp, d, a.Scaling, y) // y: read by nothing else
 }
 
 // Layer is one decoder block: pre-norm attention and pre-norm SwiGLU MLP,

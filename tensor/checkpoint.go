@@ -58,3 +58,51 @@ func (tp *Tape) scratchTape() *Tape {
 	}
 	return tp.scratch
 }
+
+// Segment runs f(x) — typically one decoder layer — on a tape of its own
+// whose backward memory is recycled: its forward outputs stay in tp's
+// arena until tp.Reset, as without it, but the gradients and temporaries
+// its backward makes come from an arena every Segment of tp shares, reset
+// when a Segment's backward begins. A chain of layers then needs one
+// layer's activation gradients at a time instead of all of them, with no
+// recomputation (unlike Checkpoint) and the same results, bit for bit.
+//
+// x's gradient is made on tp (it outlives the segment); every other tensor
+// f reads that requires a gradient must be a parameter (whose gradient is
+// kept) or made inside f, as with Checkpoint.
+func Segment(tp *Tape, x *Tensor, f func(tp *Tape, x *Tensor) *Tensor) *Tensor {
+	if !tp.Recording() {
+		return f(tp, x)
+	}
+	sub := tp.segment()
+	y := f(sub, x)
+	if len(sub.backward) == 0 {
+		return y
+	}
+	tp.record(func() {
+		if y.Grad == nil {
+			return
+		}
+		if x.RequiresGrad {
+			tp.grad(x)
+		}
+		sub.bwd.reset()
+		sub.runBackward()
+	})
+	return y
+}
+
+// segment returns a fresh Segment tape of tp: its forward allocates from
+// tp's arena, its backward from tp's shared segment arena.
+func (tp *Tape) segment() *Tape {
+	if tp.segBwd == nil {
+		tp.segBwd = &arena{}
+	}
+	if tp.nseg == len(tp.segs) {
+		tp.segs = append(tp.segs, &Tape{})
+	}
+	s := tp.segs[tp.nseg]
+	tp.nseg++
+	s.act, s.bwd = tp.act, tp.segBwd
+	return s
+}

@@ -104,7 +104,52 @@ func RoPE(tp *Tape, x *Tensor, heads int, tbl *RopeTable, pos []int) *Tensor {
 	return y
 }
 
-// rotate writes the rotation of src by sign·θ into dst.
+// RoPEInPlace is RoPE computed in x's storage, for an x that nothing reads
+// afterwards and whose value no backward needs (a projection's output):
+// x must not be used after the call. Its backward rotates the output
+// gradient in place when x has no gradient yet. The results are RoPE's,
+// bit for bit.
+func RoPEInPlace(tp *Tape, x *Tensor, heads int, tbl *RopeTable, pos []int) *Tensor {
+	hd, half := tbl.HeadDim, tbl.HeadDim/2
+	rows := x.Rows()
+	if x.Cols() != heads*hd || len(pos) != rows {
+		panic(fmt.Sprintf("tensor.RoPEInPlace: x %v, %d heads of %d, %d positions", x.Shape, heads, hd, len(pos)))
+	}
+	maxPos := 0
+	for _, p := range pos {
+		maxPos = max(maxPos, p)
+	}
+	cos, sin := tbl.rows(maxPos + 1)
+	grad := tp.needs(x)
+	rotate(x.Data, x.Data, rows, heads, hd, half, pos, cos, sin, 1)
+	y := &Tensor{Shape: append([]int(nil), x.Shape...), Data: x.Data, RequiresGrad: grad}
+	if !grad {
+		return y
+	}
+	tp.record(func() {
+		if y.Grad == nil {
+			return
+		}
+		if x.Grad == nil && !x.param {
+			x.Grad = y.Grad
+			rotate(y.Grad, y.Grad, rows, heads, hd, half, pos, cos, sin, -1)
+			return
+		}
+		gx, fresh := tp.gradRaw(x)
+		if fresh {
+			rotate(y.Grad, gx, rows, heads, hd, half, pos, cos, sin, -1)
+			return
+		}
+		tmp := tp.allocRaw(len(y.Grad))
+		rotate(y.Grad, tmp, rows, heads, hd, half, pos, cos, sin, -1)
+		for i, v := range tmp {
+			gx[i] += v
+		}
+	})
+	return y
+}
+
+// rotate writes the rotation of src by sign·θ into dst, which may be src.
 func rotate(src, dst []float32, rows, heads, hd, half int, pos []int, cos, sin []float32, sign float32) {
 	kernels.Parallel(rows, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -115,9 +160,9 @@ func rotate(src, dst []float32, rows, heads, hd, half int, pos []int, cos, sin [
 				x1, x2 := src[off:off+half], src[off+half:off+hd]
 				y1, y2 := dst[off:off+half], dst[off+half:off+hd]
 				for i := 0; i < half; i++ {
-					si := sign * s[i]
-					y1[i] = x1[i]*c[i] - x2[i]*si
-					y2[i] = x2[i]*c[i] + x1[i]*si
+					si, a, b := sign*s[i], x1[i], x2[i]
+					y1[i] = a*c[i] - b*si
+					y2[i] = b*c[i] + a*si
 				}
 			}
 		}

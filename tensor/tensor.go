@@ -1,7 +1,8 @@
 // Package tensor is smaug's small tensor engine: contiguous row-major float32
 // tensors and a tape-based reverse-mode autodiff over a few coarse, fused ops
 // (Linear, Embedding, GatherRows, RMSNorm, RoPE, Attention, SwiGLU, Add,
-// Scale, LinearLogSoftmaxGather, SegmentSum).
+// Scale, LinearLogSoftmaxGather, SegmentSum, and the in-place AddInPlace
+// and RoPEInPlace).
 //
 // Each op's forward and backward sit side by side in one file, in the manner
 // of llm.c: the forward computes its output and, when a Tape is given and an
@@ -13,7 +14,10 @@
 // Memory: parameters are tensors that persist across steps and own their
 // gradient buffers. Everything else made while a Tape records comes from the
 // tape's arena, which Reset recycles after the optimiser step, so a training
-// loop in steady state allocates nothing. Forwards without a tape (reference
+// loop in steady state allocates nothing. A Segment (one decoder layer)
+// keeps its outputs there but recycles its gradients as soon as its
+// backward is done, and ops whose input nothing else reads (AddInPlace,
+// RoPEInPlace) write their output over it. Forwards without a tape (reference
 // model, evaluation, generation) allocate from the Go heap. Frozen weights
 // may be held as bfloat16 (FromBF16), widened a block of rows at a time as
 // Linear and Embedding use them.
@@ -103,21 +107,42 @@ func numel(shape []int) int { return checkedNumel(shape) }
 // "no gradients": ops then allocate from the heap and record nothing.
 type Tape struct {
 	backward []func()
-	slabs    [][]float32
-	slab     int   // index of the slab being filled
-	off      int   // next free offset in slabs[slab]
-	scratch  *Tape // for Checkpoint's recomputation
-	noGrad   bool  // an inference tape: an arena that records nothing
+	// act holds what the forward makes; bwd what the backward makes
+	// (gradients, temporaries). They are one arena except on a Segment's
+	// tape, whose bwd is recycled as soon as its backward ends.
+	act, bwd    *arena
+	backwarding bool    // running backward closures: allocate from bwd
+	scratch     *Tape   // for Checkpoint's recomputation
+	segs        []*Tape // Segment's tapes, reused across steps
+	nseg        int     // segs in use since Reset
+	segBwd      *arena  // the bwd arena every Segment of this tape shares
+	noGrad      bool    // an inference tape: an arena that records nothing
+}
+
+// arena is a bump allocator over 16 MiB slabs, recycled as a whole.
+type arena struct {
+	slabs [][]float32
+	slab  int // index of the slab being filled
+	off   int // next free offset in slabs[slab]
+	inUse int // float32s handed out since reset
+	peak  int // the most inUse has been
 }
 
 // NewTape returns an empty tape.
-func NewTape() *Tape { return &Tape{} }
+func NewTape() *Tape {
+	a := &arena{}
+	return &Tape{act: a, bwd: a}
+}
 
 // NewInferenceTape returns a tape that records nothing and computes no
 // gradients — ops behave as with a nil tape (no dropout) — but whose arena
 // holds the outputs, so repeated forwards (scoring, generation) reuse memory
 // after Reset instead of allocating from the heap.
-func NewInferenceTape() *Tape { return &Tape{noGrad: true} }
+func NewInferenceTape() *Tape {
+	tp := NewTape()
+	tp.noGrad = true
+	return tp
+}
 
 // Recording reports whether ops run with tp record backward closures
 // (false for a nil or inference tape).
@@ -140,25 +165,46 @@ func (tp *Tape) allocRaw(n int) []float32 {
 	if tp == nil {
 		return allocChecked(n)
 	}
+	if tp.backwarding {
+		return tp.bwd.alloc(n)
+	}
+	return tp.act.alloc(n)
+}
+
+func (a *arena) alloc(n int) []float32 {
+	a.inUse += n
+	a.peak = max(a.peak, a.inUse)
 	for {
-		if tp.slab < len(tp.slabs) {
-			s := tp.slabs[tp.slab]
-			if tp.off+n <= len(s) {
-				out := s[tp.off : tp.off+n : tp.off+n]
-				tp.off += n
+		if a.slab < len(a.slabs) {
+			s := a.slabs[a.slab]
+			if a.off+n <= len(s) {
+				out := s[a.off : a.off+n : a.off+n]
+				a.off += n
 				return out
 			}
-			if tp.off == 0 && n > len(s) {
+			if a.off == 0 && n > len(s) {
 				// Too small even when empty: replace it with a big enough slab.
-				tp.slabs[tp.slab] = allocChecked(n)
+				a.slabs[a.slab] = allocChecked(n)
 				continue
 			}
-			tp.slab++
-			tp.off = 0
+			a.slab++
+			a.off = 0
 			continue
 		}
-		tp.slabs = append(tp.slabs, allocChecked(max(n, slabSize)))
+		a.slabs = append(a.slabs, allocChecked(max(n, slabSize)))
 	}
+}
+
+// reset recycles the whole arena.
+func (a *arena) reset() { a.slab, a.off, a.inUse = 0, 0, 0 }
+
+// bytes is the memory the arena holds.
+func (a *arena) bytes() int64 {
+	var n int64
+	for _, s := range a.slabs {
+		n += int64(len(s)) * 4
+	}
+	return n
 }
 
 // Reset forgets every recorded op and recycles the arena. Tensors made with
@@ -166,32 +212,64 @@ func (tp *Tape) allocRaw(n int) []float32 {
 func (tp *Tape) Reset() {
 	clear(tp.backward)
 	tp.backward = tp.backward[:0]
-	tp.slab, tp.off = 0, 0
+	tp.act.reset()
+	tp.bwd.reset()
+	for _, s := range tp.segs[:tp.nseg] {
+		s.Reset()
+	}
+	tp.nseg = 0
 }
 
 // Mark is a position in a tape's arena (see Tape.Mark).
-type Mark struct{ slab, off int }
+type Mark struct{ slab, off, inUse int }
 
 // Mark returns the arena's current position. Release(mark) later frees
 // everything allocated after it, for inference loops that keep only a
 // layer's output: tensors made after the mark must not be used after.
 // Only for inference tapes (a recording tape needs all its memory until
 // Reset).
-func (tp *Tape) Mark() Mark { return Mark{tp.slab, tp.off} }
+func (tp *Tape) Mark() Mark { return Mark{tp.act.slab, tp.act.off, tp.act.inUse} }
 
 // Release returns the arena to a position from Mark.
 func (tp *Tape) Release(m Mark) {
 	if !tp.noGrad {
 		panic("tensor.Tape.Release on a recording tape")
 	}
-	tp.slab, tp.off = m.slab, m.off
+	tp.act.slab, tp.act.off, tp.act.inUse = m.slab, m.off, m.inUse
 }
 
-// ArenaBytes reports the memory held by the arena, for diagnostics.
+// ArenaBytes reports the memory held by the tape's arenas (a Segment's
+// recycled one and Checkpoint's scratch tape included), for diagnostics.
 func (tp *Tape) ArenaBytes() int64 {
-	var n int64
-	for _, s := range tp.slabs {
-		n += int64(len(s)) * 4
+	n := tp.act.bytes()
+	if tp.bwd != tp.act {
+		n += tp.bwd.bytes()
+	}
+	if tp.segBwd != nil {
+		n += tp.segBwd.bytes()
+	}
+	if tp.scratch != nil {
+		n += tp.scratch.ArenaBytes()
+	}
+	return n
+}
+
+// ArenaPeakBytes reports the most memory the tape's arenas have handed out
+// at once since the tape was made (summed over its arenas, a Segment's
+// recycled one and Checkpoint's scratch tape included): what a step
+// really touches, without the unused tails of slabs (never written, so
+// never resident), for diagnostics and memory tests.
+func (tp *Tape) ArenaPeakBytes() int64 {
+	n := int64(tp.act.peak)
+	if tp.bwd != tp.act {
+		n += int64(tp.bwd.peak)
+	}
+	if tp.segBwd != nil {
+		n += int64(tp.segBwd.peak)
+	}
+	n *= 4
+	if tp.scratch != nil {
+		n += tp.scratch.ArenaPeakBytes()
 	}
 	return n
 }
@@ -278,6 +356,14 @@ func (tp *Tape) Backward(out *Tensor, seed []float32) {
 	for i, s := range seed {
 		g[i] += s
 	}
+	tp.runBackward()
+}
+
+// runBackward runs the recorded closures in reverse order, their
+// allocations coming from the backward arena.
+func (tp *Tape) runBackward() {
+	tp.backwarding = true
+	defer func() { tp.backwarding = false }()
 	for i := len(tp.backward) - 1; i >= 0; i-- {
 		tp.backward[i]()
 	}
