@@ -309,3 +309,13 @@ func packBBF16(bs []uint32, nr int, b []uint16, ldb int, transB bool, k, p0, kp,
 		}
 	}
 }
+
+// BF16Backend names the path SgemmBF16 takes on this CPU: the VDPBF16PS
+// micro-kernel (native bfloat16 dot products), or the float32 micro-kernel
+// on operands widened as they are packed (no native bfloat16 arithmetic).
+func BF16Backend() string {
+	if bf16Micro.fn != nil {
+		return fmt.Sprintf("%s %dx%d", bf16Micro.name, bf16Micro.mr, bf16Micro.nr)
+	}
+	return fmt.Sprintf("widened to float32 on %s %dx%d", micro.name, micro.mr, micro.nr)
+}

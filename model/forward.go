@@ -103,7 +103,7 @@ func (m *Model) Logits(seqs [][]int) ([][]float32, error) {
 			rows = append(rows, b*t+i)
 		}
 	}
-	logits := tensor.Linear(tp, tensor.GatherRows(tp, h, rows), m.LMHead, nil)
+	logits := tensor.LinearAs(tp, tensor.GatherRows(tp, h, rows), m.LMHead, nil, m.ComputeDType)
 	out := make([][]float32, len(seqs))
 	v, off := m.Config.VocabSize, 0
 	for b, s := range seqs {
@@ -204,7 +204,7 @@ func (m *Model) logProbs(tp *tensor.Tape, items []Completion) (*Scores, error) {
 		}
 		offsets = append(offsets, len(index))
 	}
-	tok, meanRow := tensor.LinearLogSoftmaxGather(tp, h, m.LMHead, rows, targets, m.OutputChunk)
+	tok, meanRow := tensor.LinearLogSoftmaxGatherAs(tp, h, m.LMHead, rows, targets, m.OutputChunk, m.ComputeDType)
 	s.Seq = tensor.SegmentSum(tp, tok, index, offsets)
 	for i := range items {
 		lo, hi := offsets[i], offsets[i+1]

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/smaug-dev/smaug/abbench"
+	"github.com/smaug-dev/smaug/dtype"
 	"github.com/smaug-dev/smaug/kernels"
 	"github.com/smaug-dev/smaug/memplan"
 	"github.com/smaug-dev/smaug/model"
@@ -53,12 +54,16 @@ type benchTrainBatch struct {
 	Pairs       int    // pairs of Data per step (0: the shape's batch / 2)
 	NoShare     bool   // model.Model.NoSharePrefix
 	OutputChunk int    // model.Model.OutputChunk
+	// BaseDType holds the frozen weights (the LoRA base, the full mode's
+	// reference) in BF16 or F32; ComputeDType is model.Model.ComputeDType.
+	BaseDType, ComputeDType dtype.DType
 }
 
 // args are the flags that give b to a child process.
 func (b benchTrainBatch) args() []string {
 	return []string{"--data", b.Data, "--pairs", strconv.Itoa(b.Pairs),
-		"--no-share-prefix=" + strconv.FormatBool(b.NoShare), "--output-chunk", strconv.Itoa(b.OutputChunk)}
+		"--no-share-prefix=" + strconv.FormatBool(b.NoShare), "--output-chunk", strconv.Itoa(b.OutputChunk),
+		"--base-dtype", b.BaseDType.String(), "--compute-dtype", b.ComputeDType.String()}
 }
 
 func newBenchTrainCmd() *cobra.Command {
@@ -92,7 +97,11 @@ so real prompts share their prefixes; tokens then counts their sequences'
 tokens and positions the positions the model ran. --no-share-prefix runs
 every sequence whole, and --output-chunk sets the fused output layer's rows
 per chunk (0: 16 MiB of logits; a number above the batch's positions is the
-unfused layer), to measure each feature on and off. Each (shape, mode) runs in its own process, so the
+unfused layer), to measure each feature on and off. --base-dtype BF16 holds
+the frozen weights (the LoRA base, the full mode's reference) in bfloat16 and
+--compute-dtype BF16 runs the matrix products as smaug train
+--compute-dtype BF16 does (the kernels column names the bfloat16 path: native
+VDPBF16PS, or widened to float32 on CPUs without AVX512-BF16). Each (shape, mode) runs in its own process, so the
 peak resident memory (VmHWM) is its own; the estimate column is what smaug
 train's memory estimate (package memplan) predicts for the same step. With
 --torch, the PyTorch CPU
@@ -107,7 +116,8 @@ round by round. The report names the CPU model and flags and the kernels.`,
 		Example: `  smaug bench train --shapes small
   smaug bench train --shapes small,smol135m --modes full,lora --torch ../shared/bench/torch_cpu_dpop.py
   smaug bench train --shapes small --torch ../shared/bench/torch_cpu_dpop.py --python /usr/bin/python3
-  smaug bench train --shapes smol135m --modes lora --data pairs_ids.jsonl --pairs 4 --no-share-prefix`,
+  smaug bench train --shapes smol135m --modes lora --data pairs_ids.jsonl --pairs 4 --no-share-prefix
+  smaug bench train --shapes smol135m --modes lora --base-dtype BF16 --compute-dtype BF16 --torch ../shared/bench/torch_cpu_dpop.py`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if iters < 1 {
@@ -124,6 +134,11 @@ round by round. The report names the CPU model and flags and the kernels.`,
 				return fmt.Errorf("--pairs and --output-chunk must be ≥ 0, got %d and %d", batch.Pairs, batch.OutputChunk)
 			case batch.Pairs > 0 && batch.Data == "":
 				return fmt.Errorf("--pairs counts pairs of --data: give --data too")
+			case batch.BaseDType == dtype.F16:
+				return fmt.Errorf("--base-dtype %v: want F32 or BF16", batch.BaseDType)
+			}
+			if err := model.CheckCompute(batch.ComputeDType); err != nil {
+				return fmt.Errorf("--compute-dtype: %w", err)
 			}
 			return benchTrainParent(cmd.Context(), cmd.OutOrStdout(), splitComma(shapes), splitComma(modes), loraR, iters, rounds, warmup, python, torchScript, ckpt, batch)
 		},
@@ -142,6 +157,8 @@ round by round. The report names the CPU model and flags and the kernels.`,
 	f.IntVar(&batch.Pairs, "pairs", 0, "pairs of --data per step (0: the shape's batch / 2)")
 	f.BoolVar(&batch.NoShare, "no-share-prefix", false, "run every sequence whole instead of shared prefixes once")
 	f.IntVar(&batch.OutputChunk, "output-chunk", 0, "rows of logits the fused output layer computes at a time (0: 16 MiB worth)")
+	f.Var(&batch.BaseDType, "base-dtype", "how the frozen weights (the LoRA base, the full mode's reference) are held: F32 or BF16")
+	f.Var(&batch.ComputeDType, "compute-dtype", "precision of the matrix products, as smaug train --compute-dtype: F32, or BF16 (bfloat16 operands, float32 sums)")
 	f.BoolVar(&child, "child", false, "internal: run one measurement in this process")
 	f.MarkHidden("child")
 	return cmd
@@ -280,8 +297,15 @@ func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int, ckpt b
 
 	for _, m := range []*model.Model{policy, ref} {
 		if m != nil {
-			m.NoSharePrefix, m.OutputChunk = batch.NoShare, batch.OutputChunk
+			m.NoSharePrefix, m.OutputChunk, m.ComputeDType = batch.NoShare, batch.OutputChunk, batch.ComputeDType
+			if batch.BaseDType == dtype.BF16 {
+				m.HoldFrozenBF16()
+			}
 		}
+	}
+	label := kernels.Backend()
+	if batch.ComputeDType == dtype.BF16 {
+		label += ", bf16 compute: " + kernels.BF16Backend()
 	}
 	n := len(exs)
 	items, _ := train.PairItems(exs)
@@ -344,9 +368,9 @@ func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int, ckpt b
 		}
 	}
 	dt := time.Since(t0).Seconds() / float64(iters)
-	b, err := json.Marshal(trainBenchResult{Shape: shape, Mode: mode, Kernels: kernels.Backend(), Params: policy.NumParams(),
+	b, err := json.Marshal(trainBenchResult{Shape: shape, Mode: mode, Kernels: label, Params: policy.NumParams(),
 		Trainable: nTrainable, Tokens: tok, Positions: positions, StepS: dt, TokensPerS: float64(tok) / dt, PeakRSSMiB: peakRSSMiB(),
-		EstimateMiB: float64(benchEstimate(s, mode, loraR, ckpt, exs).Total()) / (1 << 20)})
+		EstimateMiB: float64(benchEstimate(s, mode, loraR, ckpt, batch.BaseDType == dtype.BF16, exs).Total()) / (1 << 20)})
 	if err != nil {
 		return err
 	}
@@ -357,13 +381,13 @@ func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int, ckpt b
 // benchEstimate is memplan's estimate of a bench train step on exs: a
 // frozen F32 copy as the reference in full mode, the base with the adapter
 // off with LoRA.
-func benchEstimate(s benchShape, mode string, loraR int, ckpt bool, exs []train.Example) memplan.Estimate {
+func benchEstimate(s benchShape, mode string, loraR int, ckpt, baseBF16 bool, exs []train.Example) memplan.Estimate {
 	seqLen, completion := 0, 0
 	for _, e := range exs {
 		seqLen = max(seqLen, len(e.Prompt)+len(e.Chosen), len(e.Prompt)+len(e.Rejected))
 		completion += len(e.Chosen) + len(e.Rejected)
 	}
-	p := memplan.Plan{Model: s.config(), Reference: memplan.RefFrozenCopy, GradientCheckpointing: ckpt,
+	p := memplan.Plan{Model: s.config(), Reference: memplan.RefFrozenCopy, GradientCheckpointing: ckpt, BaseBF16: baseBF16,
 		Sequences: 2 * len(exs), SeqLen: seqLen, CompletionTokens: completion}
 	if mode == "lora" {
 		p.LoRARank, p.LoRATargets, p.Reference = loraR, benchLoRATargets, memplan.RefAdapterOff
