@@ -45,7 +45,9 @@ func SgemmBF16(transA, transB bool, m, n, k int, a []float32, lda int, b []uint1
 func gemmWidenBF16(transA, transB bool, m, n, k int, a []float32, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) {
 	mr, nr := micro.mr, micro.nr
 	workers := Threads()
-	mc := roundUp(min(mcBlock, ceilDiv(m, workers)), mr)
+	// Row blocks of at most mcBlock rows, as many as a multiple of the
+	// workers so that none idles on the last one.
+	mc := roundUp(ceilDiv(m, roundUp(ceilDiv(m, mcBlock), workers)), mr)
 	blocks := ceilDiv(m, mc)
 	groups := 1
 	if blocks < workers {
@@ -112,20 +114,27 @@ func gemmWidenBF16(transA, transB bool, m, n, k int, a []float32, lda int, b []u
 // values, into ap as mr-tall slivers stored k-major (mr values per k), zero
 // below the last row.
 func packARoundBF16(ap []float32, mr int, a []float32, lda int, transA bool, i0, rows, p0, kc int) {
+	if transA {
+		// Each stored row of A (one k) is read once, whole, across the
+		// slivers: reading mr values per row per sliver would walk the
+		// rows kc times over.
+		if rows%mr != 0 {
+			clear(ap[(rows/mr)*mr*kc : ceilDiv(rows, mr)*mr*kc])
+		}
+		for p := range kc {
+			src := a[(p0+p)*lda+i0:][:rows]
+			for ir := 0; ir < rows; ir += mr {
+				d := ap[ir*kc+p*mr:][:min(mr, rows-ir)]
+				for i := range d {
+					d[i] = roundBF16(src[ir+i])
+				}
+			}
+		}
+		return
+	}
 	for ir := 0; ir < rows; ir += mr {
 		dst := ap[ir*kc : (ir+mr)*kc]
 		h := min(mr, rows-ir)
-		if transA {
-			for p := range kc {
-				src := a[(p0+p)*lda+i0+ir:][:h]
-				d := dst[p*mr : p*mr+mr]
-				for i, v := range src {
-					d[i] = roundBF16(v)
-				}
-				clear(d[h:])
-			}
-			continue
-		}
 		for i := range h {
 			for p, v := range a[(i0+ir+i)*lda+p0:][:kc] {
 				dst[p*mr+i] = roundBF16(v)
