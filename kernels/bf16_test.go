@@ -62,31 +62,35 @@ func bf16Matrix(rng *rand.Rand, rows, cols, ld int) []uint16 {
 	return x
 }
 
-// TestSgemmBF16 checks SgemmBF16 (on this CPU's path), the blocked driver
-// with the Go model of the VDPBF16PS kernel (always) and with the assembly
-// kernel (where the CPU has AVX512-BF16) on odd sizes, both layouts of B,
-// padded strides and three betas, against two float64 references: with A
-// rounded to bfloat16 (what is computed: within float32 summation, 1e-5 of
-// Σ|a·b|) and with A unrounded (within the bfloat16 rounding bound: 2⁻⁸ of
-// Σ|a·b| more).
+// TestSgemmBF16 checks SgemmBF16 (on this CPU's path), the widening driver
+// on the float32 micro-kernel (always), the VDPBF16PS driver with the Go
+// model of its kernel (always) and with the assembly kernel (where the CPU
+// has AVX512-BF16) on odd sizes, both layouts of A and of B, padded strides
+// and three betas, against two float64 references: with A rounded to
+// bfloat16 (what is computed: every product exact, so only float32
+// summation differs — within 1e-5 of Σ|a·b|, about 170 float32 ulps of the
+// scale, far above the √k·2⁻²⁴ typical of k ≤ 300) and with A unrounded
+// (within the bfloat16 rounding bound: 2⁻⁸ of Σ|a·b| more).
 func TestSgemmBF16(t *testing.T) {
+	type gemmFn = func(transA, transB bool, m, n, k int, a []float32, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int)
 	type path struct {
 		name string
-		run  func(transB bool, m, n, k int, a []float32, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int)
+		run  gemmFn
 		skip string
 	}
-	viaKernel := func(kern bf16Kernel) func(bool, int, int, int, []float32, int, []uint16, int, float32, []float32, int) {
-		return func(transB bool, m, n, k int, a []float32, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) {
-			gemmBF16(kern, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
+	viaKernel := func(kern bf16Kernel) gemmFn {
+		return func(transA, transB bool, m, n, k int, a []float32, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) {
+			gemmBF16(kern, transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
 		}
 	}
 	paths := []path{
 		{name: "SgemmBF16", run: SgemmBF16},
+		{name: "widen-" + micro.name, run: gemmWidenBF16},
 		{name: "model-bf16", run: viaKernel(bf16Model(12, 32))},
 		{name: "avx512-bf16", run: viaKernel(avx512BF16KernelOrZero())},
 	}
 	if !(cpu.X86.HasAVX512F && cpu.X86.HasAVX512BF16) {
-		paths[2].skip = "this CPU lacks AVX512-BF16; its Go model runs instead"
+		paths[3].skip = "this CPU lacks AVX512-BF16; its Go model runs instead"
 	}
 	sizes := []int{1, 3, 17, 65, 130}
 	for _, p := range paths {
@@ -96,18 +100,21 @@ func TestSgemmBF16(t *testing.T) {
 			}
 			rng := rand.New(rand.NewPCG(21, 22))
 			count := 0
-			for _, tB := range []bool{false, true} {
-				for _, m := range sizes {
-					for _, n := range sizes {
-						for _, k := range []int{1, 2, 17, 65, 300} {
-							beta := []float32{0, 1, -0.5}[count%3]
-							pad := count % 3
-							count++
-							checkBF16(t, p.run, tB, m, n, k, beta, pad, rng)
+			for _, tA := range []bool{false, true} {
+				for _, tB := range []bool{false, true} {
+					for _, m := range sizes {
+						for _, n := range sizes {
+							for _, k := range []int{1, 2, 17, 65, 300} {
+								beta := []float32{0, 1, -0.5}[count%3]
+								pad := count % 3
+								count++
+								checkBF16(t, p.run, tA, tB, m, n, k, beta, pad, rng)
+							}
 						}
 					}
+					checkBF16(t, p.run, tA, tB, 3, 4100, 5, 1, 1, rng)   // two nc panels
+					checkBF16(t, p.run, tA, tB, 300, 40, 600, 0, 2, rng) // several row blocks and k panels
 				}
-				checkBF16(t, p.run, tB, 3, 4100, 5, 1, 1, rng) // two nc panels
 			}
 		})
 	}
@@ -118,44 +125,48 @@ func TestSgemmBF16(t *testing.T) {
 func avx512BF16KernelOrZero() bf16Kernel { return bf16Micro }
 
 // checkBF16 runs one product and compares it with both references.
-func checkBF16(t *testing.T, run func(bool, int, int, int, []float32, int, []uint16, int, float32, []float32, int), transB bool, m, n, k int, beta float32, pad int, rng *rand.Rand) {
+func checkBF16(t *testing.T, run func(bool, bool, int, int, int, []float32, int, []uint16, int, float32, []float32, int), transA, transB bool, m, n, k int, beta float32, pad int, rng *rand.Rand) {
 	t.Helper()
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
 	br, bc := k, n
 	if transB {
 		br, bc = n, k
 	}
-	lda, ldb, ldc := k+pad, bc+pad, n+pad
-	a := matrix(rng, m, k, lda)
+	lda, ldb, ldc := ac+pad, bc+pad, n+pad
+	a := matrix(rng, ar, ac, lda)
 	b := bf16Matrix(rng, br, bc, ldb)
 	c := matrix(rng, m, n, ldc)
 	bw := make([]float32, len(b))
 	for i, h := range b {
 		bw[i] = dtype.BF16ToF32(h)
 	}
-	ar := make([]float32, len(a))
+	aRounded := make([]float32, len(a))
 	for i, v := range a {
-		ar[i] = roundBF16(v)
+		aRounded[i] = roundBF16(v)
 	}
-	want, scale := naiveGemm(false, transB, m, n, k, 1, ar, lda, bw, ldb, beta, c, ldc)
-	exact, _ := naiveGemm(false, transB, m, n, k, 1, a, lda, bw, ldb, beta, c, ldc)
-	run(transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
+	want, scale := naiveGemm(transA, transB, m, n, k, 1, aRounded, lda, bw, ldb, beta, c, ldc)
+	exact, _ := naiveGemm(transA, transB, m, n, k, 1, a, lda, bw, ldb, beta, c, ldc)
+	run(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
 	bad := 0
 	for i := range m {
 		for j := range ldc {
 			got := float64(c[i*ldc+j])
 			if j >= n {
 				if !math.IsNaN(got) {
-					t.Fatalf("tB=%v m=%d n=%d k=%d: gap C[%d][%d] written", transB, m, n, k, i, j)
+					t.Fatalf("tA=%v tB=%v m=%d n=%d k=%d: gap C[%d][%d] written", transA, transB, m, n, k, i, j)
 				}
 				continue
 			}
 			w, e, s := want[i*n+j], exact[i*n+j], scale[i*n+j]
 			if d := math.Abs(got - w); !(d <= 1e-5*s+1e-30) && bad < 5 {
-				t.Errorf("tB=%v m=%d n=%d k=%d beta=%g: C[%d][%d] = %g, want %g (rounded A)", transB, m, n, k, beta, i, j, got, w)
+				t.Errorf("tA=%v tB=%v m=%d n=%d k=%d beta=%g: C[%d][%d] = %g, want %g (rounded A)", transA, transB, m, n, k, beta, i, j, got, w)
 				bad++
 			}
 			if d := math.Abs(got - e); !(d <= (1.0/256+1e-5)*s+1e-30) && bad < 5 {
-				t.Errorf("tB=%v m=%d n=%d k=%d: C[%d][%d] = %g, unrounded %g: beyond the bfloat16 bound", transB, m, n, k, i, j, got, e)
+				t.Errorf("tA=%v tB=%v m=%d n=%d k=%d: C[%d][%d] = %g, unrounded %g: beyond the bfloat16 bound", transA, transB, m, n, k, i, j, got, e)
 				bad++
 			}
 		}
@@ -243,5 +254,52 @@ func TestBF16Encoding(t *testing.T) {
 	}
 	if string(got) != string(want) {
 		t.Errorf("encodings differ from GNU as:\n got % x\nwant % x", want, got)
+	}
+}
+
+// BenchmarkSgemmBF16 reports GFLOP/s of the three products of a Linear
+// layer on LLM shapes (2048 tokens, 576 hidden, 1536 MLP): Sgemm on
+// float32 weights against SgemmBF16 on the same weights in bfloat16 (this
+// CPU's bfloat16 path), for the forward x·Wᵀ, the input gradient dY·W and
+// the weight gradient dYᵀ·X.
+func BenchmarkSgemmBF16(b *testing.B) {
+	const tok, hid, mlp = 2048, 576, 1536
+	rng := rand.New(rand.NewPCG(7, 8))
+	w := matrix(rng, mlp, hid, hid)
+	wb := make([]uint16, len(w))
+	for i, v := range w {
+		wb[i] = dtype.F32ToBF16(v)
+	}
+	x, dy := matrix(rng, tok, hid, hid), matrix(rng, tok, mlp, mlp)
+	xb := make([]uint16, len(x))
+	for i, v := range x {
+		xb[i] = dtype.F32ToBF16(v)
+	}
+	y, dx, dw := make([]float32, tok*mlp), make([]float32, tok*hid), make([]float32, mlp*hid)
+	Sgemm(false, false, 8, 8, 8, 1, x, 8, w, 8, 0, y, 8) // the first product calibrates (see calibrate.go): not timed
+	for _, p := range []struct {
+		name string
+		f32  func()
+		bf16 func()
+	}{
+		{"forward", func() { Sgemm(false, true, tok, mlp, hid, 1, x, hid, w, hid, 0, y, mlp) },
+			func() { SgemmBF16(false, true, tok, mlp, hid, x, hid, wb, hid, 0, y, mlp) }},
+		{"dX", func() { Sgemm(false, false, tok, hid, mlp, 1, dy, mlp, w, hid, 0, dx, hid) },
+			func() { SgemmBF16(false, false, tok, hid, mlp, dy, mlp, wb, hid, 0, dx, hid) }},
+		{"dW", func() { Sgemm(true, false, mlp, hid, tok, 1, dy, mlp, x, hid, 0, dw, hid) },
+			func() { SgemmBF16(true, false, mlp, hid, tok, dy, mlp, xb, hid, 0, dw, hid) }},
+	} {
+		for _, dt := range []string{"f32", "bf16"} {
+			b.Run(p.name+"/"+dt, func(b *testing.B) {
+				f := p.f32
+				if dt == "bf16" {
+					f = p.bf16
+				}
+				for b.Loop() {
+					f()
+				}
+				b.ReportMetric(2*float64(tok)*float64(hid)*float64(mlp)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
 }

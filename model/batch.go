@@ -65,7 +65,7 @@ func (m *Model) ForwardBatch(caches []*KVCache, ids [][]int) ([][]float32, error
 		last[i] = offsets[i+1] - 1
 	}
 	h := tensor.RMSNorm(tp, tensor.GatherRows(tp, x, last), m.Norm, m.Config.RMSNormEps)
-	logits := tensor.Linear(tp, h, m.LMHead, nil)
+	logits := tensor.LinearAs(tp, h, m.LMHead, nil, m.ComputeDType)
 	v := logits.Cols()
 	out := make([][]float32, len(ids))
 	for i := range out {

@@ -109,7 +109,7 @@ func (m *Model) Logits(seqs [][]int) ([][]float32, error) {
 			rows = append(rows, b*t+i)
 		}
 	}
-	logits := tensor.Linear(tp, tensor.GatherRows(tp, h, rows), m.LMHead, nil)
+	logits := tensor.LinearAs(tp, tensor.GatherRows(tp, h, rows), m.LMHead, nil, m.ComputeDType)
 	out := make([][]float32, len(seqs))
 	v, off := m.Config.VocabSize, 0
 	for b, s := range seqs {
@@ -220,9 +220,9 @@ func (m *Model) logProbs(tp *tensor.Tape, items []Completion) (*Scores, error) {
 	var tok *tensor.Tensor
 	var meanRow []float32
 	if m.UnfusedOutput {
-		tok, meanRow = tensor.LogSoftmaxGather(tp, tensor.Linear(tp, h, m.LMHead, nil), rows, targets)
+		tok, meanRow = tensor.LogSoftmaxGather(tp, tensor.LinearAs(tp, h, m.LMHead, nil, m.ComputeDType), rows, targets)
 	} else {
-		tok, meanRow = tensor.LinearLogSoftmaxGather(tp, h, m.LMHead, rows, targets, m.OutputChunk)
+		tok, meanRow = tensor.LinearLogSoftmaxGatherAs(tp, h, m.LMHead, rows, targets, m.OutputChunk, m.ComputeDType)
 	}
 	s.Seq = tensor.SegmentSum(tp, tok, index, offsets)
 	for i := range items {

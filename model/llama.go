@@ -90,7 +90,9 @@ func wireLlama(m *Model) {
 	m.Layers = make([]Layer, m.Config.NumHiddenLayers)
 	for i := range m.Layers {
 		pre := fmt.Sprintf("%s%d.", layerPrefix, i)
-		lin := func(n string) Linear { return Linear{W: p(pre + n + ".weight"), B: p(pre + n + ".bias")} }
+		lin := func(n string) Linear {
+			return Linear{W: p(pre + n + ".weight"), B: p(pre + n + ".bias"), compute: &m.ComputeDType}
+		}
 		m.Layers[i] = Layer{
 			InputNorm: p(pre + "input_layernorm.weight"),
 			PostNorm:  p(pre + "post_attention_layernorm.weight"),

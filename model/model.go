@@ -24,6 +24,7 @@ import (
 	"io"
 	"math"
 
+	"github.com/smaug-dev/smaug/dtype"
 	"github.com/smaug-dev/smaug/hf"
 	"github.com/smaug-dev/smaug/tensor"
 )
@@ -34,19 +35,27 @@ type Linear struct {
 	W, B *tensor.Tensor
 	// LoRA is nil for a plain projection.
 	LoRA *LoRA
+
+	// compute points at the owning model's ComputeDType (nil: float32).
+	compute *dtype.DType
 }
 
 // Forward applies the projection to x [rows, in]: W·x + b, plus, with an
 // enabled adapter, scaling·B·A·dropout(x) as PEFT's lora.Linear computes it
-// (dropout only with a tape).
+// (dropout only with a tape). Its matrix products, the adapter's included,
+// run in the model's ComputeDType.
 func (l *Linear) Forward(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
-	y := tensor.Linear(tp, x, l.W, l.B)
+	c := dtype.F32
+	if l.compute != nil {
+		c = *l.compute
+	}
+	y := tensor.LinearAs(tp, x, l.W, l.B, c)
 	a := l.LoRA
 	if a == nil || a.shared.disabled {
 		return y
 	}
 	h := tensor.Dropout(tp, x, a.Dropout, a.shared.rng)
-	d := tensor.Linear(tp, tensor.Linear(tp, h, a.A, nil), a.B, nil)
+	d := tensor.LinearAs(tp, tensor.LinearAs(tp, h, a.A, nil, c), a.B, nil, c)
 	return tensor.AddInPlace(tp, d, a.Scaling, y) // y: read by nothing else
 }
 
@@ -94,6 +103,16 @@ type Model struct {
 	// and their gradient exist. Same results, more work and memory; for
 	// measuring what the fused layer saves. OutputChunk is then unused.
 	UnfusedOutput bool
+	// ComputeDType is the precision of the matrix products of every
+	// projection (attention, MLP, LoRA adapters) and of the output layer,
+	// forward and backward, as torch autocast sets it: F32 (the zero value)
+	// or BF16, whose products take bfloat16-rounded operands and sum in
+	// float32 (tensor.LinearAs). Weights, gradients, norms, RoPE,
+	// attention scores and softmax, log-softmax and every activation stay
+	// float32. Frozen bfloat16 weights go to the bfloat16 product as
+	// stored. Any other value panics at the first forward (CheckCompute
+	// reports it as an error).
+	ComputeDType dtype.DType
 
 	arch   Arch
 	names  []string // parameter names in Hugging Face order
@@ -165,6 +184,15 @@ func build(c *hf.Config, a Arch, ps []ParamShape, get func(name string, shape []
 	}
 	wireLlama(m)
 	return m, nil
+}
+
+// CheckCompute reports whether d is a compute dtype a model runs in
+// (ComputeDType): F32 or BF16.
+func CheckCompute(d dtype.DType) error {
+	if d != dtype.F32 && d != dtype.BF16 {
+		return fmt.Errorf("compute dtype %v: want F32 or BF16", d)
+	}
+	return nil
 }
 
 // Close releases the checkpoint files that LoadFrozen's bfloat16 weights

@@ -40,7 +40,7 @@ func (m *Model) ForwardFrom(cache *KVCache, ids []int, from int) ([]float32, err
 		rows[i] = from + i
 	}
 	h := tensor.RMSNorm(tp, tensor.GatherRows(tp, x, rows), m.Norm, m.Config.RMSNormEps)
-	return append([]float32(nil), tensor.Linear(tp, h, m.LMHead, nil).Data...), nil
+	return append([]float32(nil), tensor.LinearAs(tp, h, m.LMHead, nil, m.ComputeDType).Data...), nil
 }
 
 // Truncate keeps the first n cached positions and drops the rest, so that a

@@ -90,3 +90,113 @@ func weightRows(w *Tensor, f func(lo, hi int, rows []float32)) {
 	}
 	scratch.Put(p)
 }
+
+// checkCompute panics unless compute is a compute dtype the matrix products
+// support (F32 or BF16); fn names the op. Configurations are validated
+// before they reach an op (train.Config.Validate), so this is a programming
+// error.
+func checkCompute(fn string, compute dtype.DType) {
+	if compute != dtype.F32 && compute != dtype.BF16 {
+		panic(fmt.Sprintf("%s: compute dtype %v: want F32 or BF16", fn, compute))
+	}
+}
+
+// bits16 recycles the bfloat16 buffers that float32 operands are rounded
+// into for bfloat16 products.
+var bits16 sync.Pool
+
+// getBits returns a pooled []uint16 of length n; its contents are arbitrary.
+func getBits(n int) *[]uint16 {
+	p, _ := bits16.Get().(*[]uint16)
+	if p == nil || cap(*p) < n {
+		b := make([]uint16, n)
+		return &b
+	}
+	*p = (*p)[:n]
+	return p
+}
+
+// roundInto writes the bfloat16 bits of src (nearest even) to dst.
+func roundInto(dst []uint16, src []float32) {
+	round := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			dst[i] = dtype.F32ToBF16(src[i])
+		}
+	}
+	if len(src) < 1<<16 {
+		round(0, len(src))
+		return
+	}
+	kernels.Parallel(len(src), round)
+}
+
+// weightBits calls f over consecutive row ranges [lo, hi) of the matrix w
+// with those rows as bfloat16 bits: one call with BF16 itself for a
+// bfloat16 weight (no copy), chunks of about bf16Chunk elements rounded
+// into a pooled buffer for a float32 weight.
+func weightBits(w *Tensor, f func(lo, hi int, rows []uint16)) {
+	n, cols := w.Shape[0], w.Shape[1]
+	if w.BF16 != nil {
+		f(0, n, w.BF16)
+		return
+	}
+	step := min(n, max(1, bf16Chunk/cols))
+	p := getBits(step * cols)
+	for lo := 0; lo < n; lo += step {
+		hi := min(lo+step, n)
+		buf := (*p)[:(hi-lo)*cols]
+		roundInto(buf, w.Data[lo*cols:hi*cols])
+		f(lo, hi, buf)
+	}
+	bits16.Put(p)
+}
+
+// The three matrix products of a weight W [rows, cols] (float32 or frozen
+// bfloat16) in a Linear layer, in the compute dtype: with F32 the operands
+// are used as they are (a bfloat16 W widened, see weightRows); with BF16
+// both operands are rounded to bfloat16 — a bfloat16 W used as stored —
+// and the products, exact in float32, are summed in float32
+// (kernels.SgemmBF16), as torch autocast computes matmul and linear.
+
+// mulWt sets y[:, j] = beta·y[:, j] + x·W[j]ᵀ for the n rows of x [n, cols]
+// and every row j of W (the forward x·Wᵀ); y has row stride ldy.
+func mulWt(compute dtype.DType, n int, x []float32, w *Tensor, beta float32, y []float32, ldy int) {
+	cols := w.Shape[1]
+	if compute == dtype.BF16 {
+		weightBits(w, func(lo, hi int, wb []uint16) {
+			kernels.SgemmBF16(false, true, n, hi-lo, cols, x, cols, wb, cols, beta, y[lo:], ldy)
+		})
+		return
+	}
+	weightRows(w, func(lo, hi int, wd []float32) {
+		kernels.Sgemm(false, true, n, hi-lo, cols, 1, x, cols, wd, cols, beta, y[lo:], ldy)
+	})
+}
+
+// mulW sets out = beta·out + g·W for g [n, rows] with row stride ldg and
+// out [n, cols] (the input gradient dY·W).
+func mulW(compute dtype.DType, n int, g []float32, ldg int, w *Tensor, beta float32, out []float32) {
+	cols := w.Shape[1]
+	if compute == dtype.BF16 {
+		weightBits(w, func(lo, hi int, wb []uint16) {
+			kernels.SgemmBF16(false, false, n, cols, hi-lo, g[lo:], ldg, wb, cols, beta*boolF(lo == 0)+boolF(lo > 0), out, cols)
+		})
+		return
+	}
+	weightRows(w, func(lo, hi int, wd []float32) {
+		kernels.Sgemm(false, false, n, cols, hi-lo, 1, g[lo:], ldg, wd, cols, beta*boolF(lo == 0)+boolF(lo > 0), out, cols)
+	})
+}
+
+// mulGradW adds gᵀ·x to gw [rows, cols] for g [n, rows] with row stride
+// ldg and x [n, cols] (the weight gradient dYᵀ·X).
+func mulGradW(compute dtype.DType, n int, g []float32, ldg int, x []float32, gw []float32, rows, cols int) {
+	if compute == dtype.BF16 {
+		p := getBits(n * cols)
+		roundInto(*p, x[:n*cols])
+		kernels.SgemmBF16(true, false, rows, cols, n, g, ldg, *p, cols, 1, gw, cols)
+		bits16.Put(p)
+		return
+	}
+	kernels.Sgemm(true, false, rows, cols, n, 1, g, ldg, x, cols, 1, gw, cols)
+}

@@ -3,7 +3,7 @@ package tensor
 import (
 	"fmt"
 
-	"github.com/smaug-dev/smaug/kernels"
+	"github.com/smaug-dev/smaug/dtype"
 )
 
 // Linear computes y = x·Wᵀ + b for x of shape [..., in] and W in Hugging
@@ -15,8 +15,21 @@ import (
 //
 // W may be a frozen bfloat16 tensor (FromBF16): it is widened to float32 a
 // block of rows at a time (weightRows), each block's product done before the
-// next is widened.
-func Linear(tp *Tape, x, w, b *Tensor) *Tensor {
+// next is widened, so the results are those of a float32 W holding the same
+// values. Linear is LinearAs with float32 compute.
+func Linear(tp *Tape, x, w, b *Tensor) *Tensor { return LinearAs(tp, x, w, b, dtype.F32) }
+
+// LinearAs is Linear with its three matrix products — y = x·Wᵀ, dX = dY·W
+// and dW = dYᵀ·X — computed in the compute dtype, as torch autocast computes
+// linear: F32 is Linear; BF16 rounds both operands of each product to
+// bfloat16 (nearest even: x, W, dY and X) and sums the exact products in
+// float32 (kernels.SgemmBF16). A frozen bfloat16 W is used as stored, with
+// no float32 copy. Everything else stays float32: the output and gradients
+// (unlike torch on CPU, whose autocast linear returns bfloat16), the bias
+// and its gradient, and the weights the optimizer updates. It panics for
+// any other compute dtype.
+func LinearAs(tp *Tape, x, w, b *Tensor, compute dtype.DType) *Tensor {
+	checkCompute("tensor.Linear", compute)
 	in, out := w.Shape[1], w.Shape[0]
 	if x.Cols() != in {
 		panic(fmt.Sprintf("tensor.Linear: x %v with W %v", x.Shape, w.Shape))
@@ -33,10 +46,7 @@ func Linear(tp *Tape, x, w, b *Tensor) *Tensor {
 			copy(y.Data[r*out:(r+1)*out], b.Data)
 		}
 	}
-	// y[:, lo:hi] = x·W[lo:hi]ᵀ (+ b) for each block of W's rows.
-	weightRows(w, func(lo, hi int, wd []float32) {
-		kernels.Sgemm(false, true, n, hi-lo, in, 1, x.Data, in, wd, in, boolF(b != nil), y.Data[lo:], out)
-	})
+	mulWt(compute, n, x.Data, w, boolF(b != nil), y.Data, out)
 	if !grad {
 		return y
 	}
@@ -46,13 +56,10 @@ func Linear(tp *Tape, x, w, b *Tensor) *Tensor {
 		}
 		if x.RequiresGrad {
 			gx, fresh := tp.gradRaw(x)
-			// dX += dY[:, lo:hi]·W[lo:hi] for each block of W's rows.
-			weightRows(w, func(lo, hi int, wd []float32) {
-				kernels.Sgemm(false, false, n, in, hi-lo, 1, y.Grad[lo:], out, wd, in, boolF(!fresh || lo > 0), gx, in)
-			})
+			mulW(compute, n, y.Grad, out, w, boolF(!fresh), gx)
 		}
 		if w.RequiresGrad {
-			kernels.Sgemm(true, false, out, in, n, 1, y.Grad, out, x.Data, in, 1, tp.grad(w), in)
+			mulGradW(compute, n, y.Grad, out, x.Data, tp.grad(w), out, in)
 		}
 		if b != nil && b.RequiresGrad {
 			gb := tp.grad(b)

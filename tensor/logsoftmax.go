@@ -5,6 +5,7 @@ import (
 	"math"
 	"sync"
 
+	"github.com/smaug-dev/smaug/dtype"
 	"github.com/smaug-dev/smaug/kernels"
 )
 
@@ -37,7 +38,18 @@ func OutputChunkRows(vocab int) int { return max(8, OutputChunkBytes/4/max(vocab
 // When W needs no gradient, the forward forms (onehot − softmax)·W per row
 // instead ([len(rows), hidden]) and the backward only scales it by dy.
 // With chunk ≥ len(rows) it is the unfused computation (one chunk).
+// LinearLogSoftmaxGather is LinearLogSoftmaxGatherAs with float32 compute.
 func LinearLogSoftmaxGather(tp *Tape, x, w *Tensor, rows, targets []int, chunk int) (logp *Tensor, meanLogit []float32) {
+	return LinearLogSoftmaxGatherAs(tp, x, w, rows, targets, chunk, dtype.F32)
+}
+
+// LinearLogSoftmaxGatherAs is LinearLogSoftmaxGather with the output
+// layer's matrix products (the logits x·Wᵀ, their recomputation in the
+// backward, dX = dlogits·W and dW = dlogitsᵀ·X) in the compute dtype, as
+// LinearAs computes them: BF16 rounds both operands to bfloat16 and sums in
+// float32. The log-softmax, its log-sum-exp and dlogits stay float32.
+func LinearLogSoftmaxGatherAs(tp *Tape, x, w *Tensor, rows, targets []int, chunk int, compute dtype.DType) (logp *Tensor, meanLogit []float32) {
+	checkCompute("tensor.LinearLogSoftmaxGather", compute)
 	vocab, hid := w.Shape[0], w.Shape[1]
 	n := len(rows)
 	if x.Cols() != hid || len(targets) != n {
@@ -76,7 +88,7 @@ func LinearLogSoftmaxGather(tp *Tape, x, w *Tensor, rows, targets []int, chunk i
 	xb, lg := (*bp)[:chunk*hid], (*bp)[chunk*hid:]
 	for lo := 0; lo < n; lo += chunk {
 		m := min(chunk, n-lo)
-		chunkLogits(x, w, rows[lo:lo+m], xb, lg)
+		chunkLogits(compute, x, w, rows[lo:lo+m], xb, lg)
 		kernels.Parallel(m, func(a, b int) {
 			for r := a; r < b; r++ {
 				k := lo + r
@@ -88,9 +100,7 @@ func LinearLogSoftmaxGather(tp *Tape, x, w *Tensor, rows, targets []int, chunk i
 			}
 		})
 		if uw != nil {
-			weightRows(w, func(wlo, whi int, wd []float32) {
-				kernels.Sgemm(false, false, m, hid, whi-wlo, 1, lg[wlo:], vocab, wd, hid, boolF(wlo > 0), uw[lo*hid:], hid)
-			})
+			mulW(compute, m, lg, vocab, w, 0, uw[lo*hid:])
 		}
 	}
 	bufs.Put(bp)
@@ -127,7 +137,7 @@ func LinearLogSoftmaxGather(tp *Tape, x, w *Tensor, rows, targets []int, chunk i
 		xb, dxb, lg := (*bp)[:chunk*hid], (*bp)[chunk*hid:2*chunk*hid], (*bp)[2*chunk*hid:]
 		for lo := 0; lo < n; lo += chunk {
 			m := min(chunk, n-lo)
-			chunkLogits(x, w, rows[lo:lo+m], xb, lg)
+			chunkLogits(compute, x, w, rows[lo:lo+m], xb, lg)
 			kernels.Parallel(m, func(a, b int) {
 				for r := a; r < b; r++ {
 					k := lo + r
@@ -136,9 +146,7 @@ func LinearLogSoftmaxGather(tp *Tape, x, w *Tensor, rows, targets []int, chunk i
 			})
 			if gx != nil {
 				// dX rows = dlogits·W, accumulated over W's row blocks.
-				weightRows(w, func(wlo, whi int, wd []float32) {
-					kernels.Sgemm(false, false, m, hid, whi-wlo, 1, lg[wlo:], vocab, wd, hid, boolF(wlo > 0), dxb, hid)
-				})
+				mulW(compute, m, lg, vocab, w, 0, dxb)
 				for r, row := range rows[lo : lo+m] {
 					dst := gx[row*hid : (row+1)*hid]
 					for j, v := range dxb[r*hid : (r+1)*hid] {
@@ -147,7 +155,7 @@ func LinearLogSoftmaxGather(tp *Tape, x, w *Tensor, rows, targets []int, chunk i
 				}
 			}
 			if gw != nil {
-				kernels.Sgemm(true, false, vocab, hid, m, 1, lg, vocab, xb, hid, 1, gw, hid)
+				mulGradW(compute, m, lg, vocab, xb, gw, vocab, hid)
 			}
 		}
 		bufs.Put(bp)
@@ -156,15 +164,13 @@ func LinearLogSoftmaxGather(tp *Tape, x, w *Tensor, rows, targets []int, chunk i
 }
 
 // chunkLogits gathers the hidden rows of x into xb and writes their logits
-// under W into lg [len(rows), vocab].
-func chunkLogits(x, w *Tensor, rows []int, xb, lg []float32) {
+// under W, computed in the compute dtype, into lg [len(rows), vocab].
+func chunkLogits(compute dtype.DType, x, w *Tensor, rows []int, xb, lg []float32) {
 	vocab, hid, m := w.Shape[0], w.Shape[1], len(rows)
 	for r, row := range rows {
 		copy(xb[r*hid:(r+1)*hid], x.Data[row*hid:(row+1)*hid])
 	}
-	weightRows(w, func(lo, hi int, wd []float32) {
-		kernels.Sgemm(false, true, m, hi-lo, hid, 1, xb, hid, wd, hid, 0, lg[lo:], vocab)
-	})
+	mulWt(compute, m, xb, w, 0, lg, vocab)
 }
 
 // softmaxGrad turns a row of logits with log-sum-exp lse into the gradient

@@ -154,6 +154,13 @@ type Config struct {
 	BaseDType dtype.DType
 	// SaveDType is the storage format of the saved model.
 	SaveDType dtype.DType
+	// ComputeDType is the precision of the models' matrix products
+	// (model.Model.ComputeDType), the policy's and the reference's: F32, or
+	// BF16 as torch autocast computes them — bfloat16-rounded operands of
+	// every projection, LoRA and output-layer product (forward and
+	// backward), float32 sums; weights, gradients, AdamW and everything
+	// else stay float32.
+	ComputeDType dtype.DType
 
 	// SaveSteps writes a checkpoint every SaveSteps steps and at the end
 	// (0: only the final model).
@@ -203,7 +210,7 @@ func Defaults(mode Mode) Config {
 		Optim:     optim.DefaultSettings(lr),
 		BatchSize: 4, GradAccum: 1, Epochs: 1, MaxLength: 1024, MaxPromptLength: 512, LoggingSteps: 10,
 		LoRA:      model.LoRAConfig{Alpha: 16, Targets: []string{"q_proj", "k_proj", "v_proj", "o_proj"}},
-		BaseDType: dtype.F32, SaveDType: dtype.F32,
+		BaseDType: dtype.F32, SaveDType: dtype.F32, ComputeDType: dtype.F32,
 		Health: DefaultHealth,
 	}
 }
@@ -280,7 +287,8 @@ func (c Config) Validate() error {
 		name string
 		v    dtype.DType
 		ok   []dtype.DType
-	}{{"BaseDType", c.BaseDType, []dtype.DType{dtype.F32, dtype.BF16}}, {"SaveDType", c.SaveDType, []dtype.DType{dtype.F32, dtype.BF16, dtype.F16}}} {
+	}{{"BaseDType", c.BaseDType, []dtype.DType{dtype.F32, dtype.BF16}}, {"SaveDType", c.SaveDType, []dtype.DType{dtype.F32, dtype.BF16, dtype.F16}},
+		{"ComputeDType", c.ComputeDType, []dtype.DType{dtype.F32, dtype.BF16}}} {
 		found := false
 		for _, o := range d.ok {
 			found = found || d.v == o
@@ -327,7 +335,7 @@ func (c Config) settings() []setting {
 		{"no-share-prefix", c.NoSharePrefix, ""}, {"padding-free", c.PaddingFree, ""}, {"max-tokens-per-batch", c.MaxTokensPerBatch, ""},
 		{"lora-r", c.LoRA.R, ""}, {"lora-alpha", c.LoRA.Alpha, ""}, {"lora-dropout", c.LoRA.Dropout, ""},
 		{"lora-targets", strings.Join(c.LoRA.Targets, ","), ""}, {"rslora", c.LoRA.RSLoRA, ""},
-		{"base-dtype", c.BaseDType.String(), ""},
+		{"base-dtype", c.BaseDType.String(), ""}, {"compute-dtype", c.ComputeDType.String(), ""},
 		{"save-steps", c.SaveSteps, ""}, {"save-total-limit", c.SaveTotalLimit, ""}, {"eval-steps", c.EvalSteps, ""},
 		{"logging-steps", c.LoggingSteps, ""}, {"eval-on-start", c.EvalOnStart, ""},
 		{"save-dtype", c.SaveDType.String(), ""},

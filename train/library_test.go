@@ -119,6 +119,7 @@ func TestValidateLeavesConfigAlone(t *testing.T) {
 		{"lora alpha", func(c *Config) { c.LoRA.R, c.LoRA.Alpha = 4, 0 }, "LoRA.Alpha must be > 0"},
 		{"prompt length", func(c *Config) { c.MaxPromptLength = c.MaxLength }, "MaxPromptLength must be in [1, MaxLength)"},
 		{"bf16 without frozen weights", func(c *Config) { c.BaseDType = 1 }, "BaseDType BF16"},
+		{"half compute", func(c *Config) { c.ComputeDType = 2 }, "ComputeDType F16"},
 		{"init config in pref", func(c *Config) { c.InitConfig = "x.json" }, "InitConfig is for SFT only"},
 		{"token budget without padding-free", func(c *Config) { c.MaxTokensPerBatch = 100 }, "set PaddingFree too"},
 		{"negative token budget", func(c *Config) { c.PaddingFree, c.MaxTokensPerBatch = true, -1 }, "MaxTokensPerBatch must be ≥ 0"},

@@ -45,6 +45,7 @@ func (p *prefTrainer) prepare(t *Trainer, newBar func(int, string) func(int)) er
 		return nil
 	}
 	h := sha256.New()
+	computeDType(h, c)
 	switch {
 	case c.RefModel != "":
 		if err := modelIdentity(h, c.RefModel); err != nil {
@@ -108,6 +109,7 @@ func (p *prefTrainer) prepare(t *Trainer, newBar func(int, string) func(int)) er
 				return nil, err
 			}
 			m.NoSharePrefix = c.NoSharePrefix
+			m.ComputeDType = c.ComputeDType
 			m.Freeze()
 			return m, nil
 		}

@@ -253,6 +253,7 @@ func (t *Trainer) loadPolicy(resume string) error {
 	}
 	t.Policy.GradientCheckpointing = c.GradientCheckpointing
 	t.Policy.NoSharePrefix = c.NoSharePrefix
+	t.Policy.ComputeDType = c.ComputeDType
 	if c.LoRA.R > 0 {
 		t.lora = true
 		if resume != "" {
@@ -293,6 +294,7 @@ func (t *Trainer) loadFrozen(dir string) (*model.Model, error) {
 	m, err := model.LoadFrozen(dir, t.Cfg.BaseDType == dtype.BF16)
 	if err == nil {
 		m.NoSharePrefix = t.Cfg.NoSharePrefix
+		m.ComputeDType = t.Cfg.ComputeDType
 	}
 	return m, err
 }
@@ -764,5 +766,14 @@ func (t *Trainer) Summary() string {
 func frozenDType(h hash.Hash, c Config) {
 	if c.BaseDType == dtype.BF16 {
 		fmt.Fprintf(h, "base-dtype BF16\n")
+	}
+}
+
+// computeDType adds the compute dtype to a reference identity: bfloat16
+// products score differently (float32 adds nothing, so identities from
+// before the setting existed still match).
+func computeDType(h hash.Hash, c Config) {
+	if c.ComputeDType != dtype.F32 {
+		fmt.Fprintf(h, "compute-dtype %v\n", c.ComputeDType)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/smaug-dev/smaug/abbench"
 	"github.com/smaug-dev/smaug/internal/atomicfile"
+	"github.com/smaug-dev/smaug/dtype"
 	"github.com/smaug-dev/smaug/kernels"
 	"github.com/smaug-dev/smaug/memplan"
 	"github.com/smaug-dev/smaug/model"
@@ -58,6 +59,9 @@ type benchTrainBatch struct {
 	PromptTemplate string // promptfmt format of text prompts
 	IDsModVocab    bool   // take token ids modulo the shape's vocabulary
 	Pairs          int    // pairs of Data per step (0: the shape's batch / 2)
+	// BaseDType holds the frozen weights (the LoRA base, the full mode's
+	// reference) in BF16 or F32; ComputeDType is model.Model.ComputeDType.
+	BaseDType, ComputeDType dtype.DType
 	benchFeatures
 }
 
@@ -125,7 +129,8 @@ func (b benchTrainBatch) args() []string {
 	return []string{"--data", b.Data, "--tokenizer", b.Tokenizer, "--prompt-template", b.PromptTemplate,
 		"--ids-modulo-vocab=" + strconv.FormatBool(b.IDsModVocab), "--pairs", strconv.Itoa(b.Pairs),
 		"--no-share-prefix=" + strconv.FormatBool(b.NoShare), "--padding-free=" + strconv.FormatBool(!b.Padded),
-		"--unfused-output=" + strconv.FormatBool(b.Unfused), "--output-chunk", strconv.Itoa(b.OutputChunk)}
+		"--unfused-output=" + strconv.FormatBool(b.Unfused), "--output-chunk", strconv.Itoa(b.OutputChunk),
+		"--base-dtype", b.BaseDType.String(), "--compute-dtype", b.ComputeDType.String()}
 }
 
 func newBenchTrainCmd() *cobra.Command {
@@ -173,6 +178,11 @@ The three ways smaug saves work on pairs can be turned off, to measure each:
            to the batch's longest). Shared prefixes are laid out packed, so
            share implies packing.
 
+--base-dtype BF16 holds the frozen weights (the LoRA base, the full mode's
+reference) in bfloat16, and --compute-dtype BF16 runs the matrix products as
+smaug train --compute-dtype BF16 does; the kernels column names the bfloat16
+path (native VDPBF16PS, or widened to float32 on CPUs without AVX512-BF16).
+
 --features measures several settings side by side: comma-separated rows,
 each "none" (all off: what TRL does), "all", or features joined by "+".
 
@@ -199,7 +209,10 @@ round by round. The report names the CPU model and flags and the kernels.`,
   smaug pairs metamath --input gsm8k/train.jsonl --prompt-template gsm8k --output gsm8k_dpo.jsonl
   smaug bench train --shapes smol135m --modes full --data gsm8k_dpo.jsonl --pairs 4 \
       --tokenizer llama3/tokenizer.json --ids-modulo-vocab \
-      --features none,share,fused,packing,all --torch-pairs --python /usr/bin/python3`,
+      --features none,share,fused,packing,all --torch-pairs --python /usr/bin/python3
+
+  # LoRA on a bfloat16 base with bfloat16 matrix products
+  smaug bench train --shapes smol135m --modes lora --base-dtype BF16 --compute-dtype BF16 --torch ../shared/bench/torch_cpu_dpop.py`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if iters < 1 {
@@ -221,6 +234,11 @@ round by round. The report names the CPU model and flags and the kernels.`,
 				return fmt.Errorf("--tokenizer and --prompt-template are for the text pairs of --data: give --data too")
 			case torchPairs && torchScript != "":
 				return fmt.Errorf("--torch-pairs runs the built-in reference, --torch an outside script: give one")
+			case batch.BaseDType == dtype.F16:
+				return fmt.Errorf("--base-dtype %v: want F32 or BF16", batch.BaseDType)
+			}
+			if err := model.CheckCompute(batch.ComputeDType); err != nil {
+				return fmt.Errorf("--compute-dtype: %w", err)
 			}
 			rows := []benchFeatures{batch.benchFeatures}
 			if features != "" {
@@ -257,6 +275,8 @@ round by round. The report names the CPU model and flags and the kernels.`,
 	f.BoolVar(&batch.Unfused, "unfused-output", false, "compute the logits of every position at once, then log-softmax and gather (TRL's output layer)")
 	f.StringVar(&features, "features", "", `rows to measure side by side: comma-separated, each "none", "all" or features joined by "+" (share, fused, packing)`)
 	f.IntVar(&batch.OutputChunk, "output-chunk", 0, "rows of logits the fused output layer computes at a time (0: 16 MiB worth)")
+	f.Var(&batch.BaseDType, "base-dtype", "how the frozen weights (the LoRA base, the full mode's reference) are held: F32 or BF16")
+	f.Var(&batch.ComputeDType, "compute-dtype", "precision of the matrix products, as smaug train --compute-dtype: F32, or BF16 (bfloat16 operands, float32 sums)")
 	f.BoolVar(&child, "child", false, "internal: run one measurement in this process")
 	f.MarkHidden("child")
 	return cmd
@@ -480,7 +500,15 @@ func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int, ckpt b
 	for _, m := range []*model.Model{policy, ref} {
 		if m != nil {
 			m.NoSharePrefix, m.Padded, m.UnfusedOutput, m.OutputChunk = batch.NoShare, batch.Padded, batch.Unfused, batch.OutputChunk
+			m.ComputeDType = batch.ComputeDType
+			if batch.BaseDType == dtype.BF16 {
+				m.HoldFrozenBF16()
+			}
 		}
+	}
+	label := kernels.Backend()
+	if batch.ComputeDType == dtype.BF16 {
+		label += ", bf16 compute: " + kernels.BF16Backend()
 	}
 	n := len(exs)
 	items, _ := train.PairItems(exs)
@@ -543,9 +571,9 @@ func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int, ckpt b
 		}
 	}
 	dt := time.Since(t0).Seconds() / float64(iters)
-	b, err := json.Marshal(trainBenchResult{Shape: shape, Mode: mode, Features: batch.name(), Kernels: kernels.Backend(), Params: policy.NumParams(),
+	b, err := json.Marshal(trainBenchResult{Shape: shape, Mode: mode, Features: batch.name(), Kernels: label, Params: policy.NumParams(),
 		Trainable: nTrainable, Tokens: tok, Positions: positions, StepS: dt, TokensPerS: float64(tok) / dt, PeakRSSMiB: peakRSSMiB(),
-		EstimateMiB: float64(benchEstimate(s, mode, loraR, ckpt, exs).Total()) / (1 << 20)})
+		EstimateMiB: float64(benchEstimate(s, mode, loraR, ckpt, batch.BaseDType == dtype.BF16, exs).Total()) / (1 << 20)})
 	if err != nil {
 		return err
 	}
@@ -556,13 +584,13 @@ func benchTrainChild(out io.Writer, shape, mode string, loraR, iters int, ckpt b
 // benchEstimate is memplan's estimate of a bench train step on exs: a
 // frozen F32 copy as the reference in full mode, the base with the adapter
 // off with LoRA.
-func benchEstimate(s benchShape, mode string, loraR int, ckpt bool, exs []train.Example) memplan.Estimate {
+func benchEstimate(s benchShape, mode string, loraR int, ckpt, baseBF16 bool, exs []train.Example) memplan.Estimate {
 	seqLen, completion := 0, 0
 	for _, e := range exs {
 		seqLen = max(seqLen, len(e.Prompt)+len(e.Chosen), len(e.Prompt)+len(e.Rejected))
 		completion += len(e.Chosen) + len(e.Rejected)
 	}
-	p := memplan.Plan{Model: s.config(), Reference: memplan.RefFrozenCopy, GradientCheckpointing: ckpt,
+	p := memplan.Plan{Model: s.config(), Reference: memplan.RefFrozenCopy, GradientCheckpointing: ckpt, BaseBF16: baseBF16,
 		Sequences: 2 * len(exs), SeqLen: seqLen, CompletionTokens: completion}
 	if mode == "lora" {
 		p.LoRARank, p.LoRATargets, p.Reference = loraR, benchLoRATargets, memplan.RefAdapterOff

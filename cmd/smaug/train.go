@@ -161,6 +161,7 @@ train.`
 	f.StringVar(&loraTargets, "lora-targets", strings.Join(cfg.LoRA.Targets, ","), "modules to adapt (PEFT names: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj or all-linear)")
 	f.BoolVar(&cfg.LoRA.RSLoRA, "rslora", false, "rank-stabilised LoRA scaling α/√r")
 	f.Var(&cfg.BaseDType, "base-dtype", "how frozen weights are held: F32, or BF16 for half the memory (the base under --lora-r, a reference model; exact for a BF16 checkpoint, rounded otherwise)")
+	f.Var(&cfg.ComputeDType, "compute-dtype", "precision of the matrix products (projections, LoRA, output layer; forward and backward): F32, or BF16 as torch autocast — bfloat16 operands, float32 sums; weights, gradients and AdamW stay float32")
 	f.IntVar(&cfg.SaveSteps, "save-steps", 0, "write a checkpoint every N steps and at the end (0: only the final model)")
 	f.IntVar(&cfg.SaveTotalLimit, "save-total-limit", 0, "keep only the newest N checkpoints, removing older ones after each save (0: keep all)")
 	f.IntVar(&cfg.LoggingSteps, "logging-steps", cfg.LoggingSteps, "steps between log lines when stderr is not a terminal (metrics.jsonl has every step)")
@@ -521,7 +522,7 @@ var flagOf = []struct{ field, flag string }{
 	{"BatchSize", "--batch-size"}, {"GradAccum", "--grad-accum"}, {"MaxSteps", "--max-steps"}, {"Epochs", "--epochs"},
 	{"MaxLength", "--max-length"}, {"MaxPromptLength", "--max-prompt-length"}, {"LoRA.R", "--lora-r"},
 	{"LoRA.Alpha", "--lora-alpha"}, {"LoRA.Dropout", "--lora-dropout"}, {"SaveSteps", "--save-steps"},
-	{"EvalSteps", "--eval-steps"}, {"BaseDType", "--base-dtype"}, {"SaveDType", "--save-dtype"},
+	{"EvalSteps", "--eval-steps"}, {"BaseDType", "--base-dtype"}, {"SaveDType", "--save-dtype"}, {"ComputeDType", "--compute-dtype"},
 	{"SaveTotalLimit", "--save-total-limit"}, {"LoggingSteps", "--logging-steps"}, {"WarmupRatio", "--warmup-ratio"},
 	{"Samples.Prompts", "--sample-prompts"}, {"Samples.MaxNewTokens", "--sample-max-new-tokens"},
 	{"Health.ChosenDrop", "--alarm-chosen-drop"}, {"Health.StuckSteps", "--alarm-stuck-steps"}, {"Health.MaxSkippedSteps", "--max-skipped-steps"},
