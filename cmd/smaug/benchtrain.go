@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/smaug-dev/smaug/abbench"
-	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"github.com/smaug-dev/smaug/dtype"
+	"github.com/smaug-dev/smaug/internal/atomicfile"
 	"github.com/smaug-dev/smaug/kernels"
 	"github.com/smaug-dev/smaug/memplan"
 	"github.com/smaug-dev/smaug/model"
