@@ -185,22 +185,60 @@ type MathOptions struct {
 	Fields FieldMap
 	// PerExample is the number of pairs per solution (at least 1).
 	PerExample int
-	// Seed makes the corruption reproducible.
+	// Seed makes the corruption and the few-shot sample reproducible.
 	Seed int64
+	// Shots > 0 writes prompts in the lm-evaluation-harness GSM8K
+	// few-shot layout: Shots examples drawn from FewShot (MathItem's
+	// items; never the row itself), each GSM8KQuery + " " + its full
+	// solution, joined by "\n\n", then "\n\n" + GSM8KQuery(query), and
+	// completions " " + solution. Zero keeps the bare query and solution.
+	Shots int
+	// FewShot is the pool the examples come from (with Shots > 0).
+	FewShot *FewShotPool
+}
+
+// mathRow reads a math row's query, solution and ID (the id field, else
+// "file:line", as DecodeMC names items).
+func mathRow(row Row, m FieldMap) (query, solution, id string, err error) {
+	if query, err = getString(row, m, "query", "question"); err != nil {
+		return "", "", "", err
+	}
+	if solution, err = getString(row, m, "response", "answer"); err != nil {
+		return "", "", "", err
+	}
+	id, _ = row.Fields[m.Column("id")].(string)
+	if id == "" {
+		id = filepath.Base(row.Source) + ":" + strconv.Itoa(row.Line)
+	}
+	return query, solution, id, nil
+}
+
+// MathItem returns a math row (the layouts MathPairs reads) as a GSM8K
+// few-shot example for a FewShotPool: one choice, context
+// GSM8KQuery(query), target " " + the full solution.
+func MathItem(row Row, fields FieldMap) (MCItem, error) {
+	query, solution, id, err := mathRow(row, fields)
+	if err != nil {
+		return MCItem{}, err
+	}
+	return MCItem{
+		ID: id, Source: row.Source, Line: row.Line,
+		Contexts: []string{GSM8KQuery(query)},
+		Targets:  []string{" " + solution},
+	}, nil
 }
 
 // MathPairs builds the MetaMath-style pairs of one row: prompt = the query
 // (MetaMathQA "query" or GSM8K "question"), chosen = the solution
-// ("response" or "answer"), rejected = CorruptSolution's versions of it.
-// The random choices depend only on the seed and the row's text, so a
-// row gives the same pairs wherever it is in the file. When the row yields
-// no pair, reason says why; err reports a missing or malformed field.
+// ("response" or "answer"), rejected = CorruptSolution's versions of it;
+// with opts.Shots > 0, prompt and completions in the GSM8K few-shot
+// layout (see MathOptions.Shots). The random choices depend only on the
+// seed and the row's text (the few-shot sample on the seed and the row's
+// ID), so a row gives the same pairs wherever it is in the file. When the
+// row yields no pair, reason says why; err reports a missing or malformed
+// field.
 func MathPairs(row Row, opts MathOptions) (pairs []Pair, reason string, err error) {
-	query, err := getString(row, opts.Fields, "query", "question")
-	if err != nil {
-		return nil, "", err
-	}
-	solution, err := getString(row, opts.Fields, "response", "answer")
+	query, solution, id, err := mathRow(row, opts.Fields)
 	if err != nil {
 		return nil, "", err
 	}
@@ -210,13 +248,14 @@ func MathPairs(row Row, opts MathOptions) (pairs []Pair, reason string, err erro
 	io.WriteString(h, solution)
 	rng := rand.New(rand.NewPCG(uint64(opts.Seed), h.Sum64()))
 	rejected, reason := CorruptSolution(solution, max(1, opts.PerExample), rng)
-	id, _ := row.Fields[opts.Fields.Column("id")].(string)
-	if id == "" {
-		id = filepath.Base(row.Source) + ":" + strconv.Itoa(row.Line)
+	prompt, lead := query, ""
+	if opts.Shots > 0 && len(rejected) > 0 {
+		it := MCItem{ID: id, Source: row.Source, Contexts: []string{GSM8KQuery(query)}, Targets: []string{" " + solution}}
+		prompt, lead = opts.FewShot.Prefix(it, opts.Shots, opts.Seed)+it.Contexts[0], " "
 	}
 	for i, r := range rejected {
 		pairs = append(pairs, Pair{
-			Prompt: query, Chosen: solution, Rejected: r,
+			Prompt: prompt, Chosen: lead + solution, Rejected: lead + r,
 			Source: "metamath:" + filepath.Base(row.Source),
 			ID:     id + "/" + strconv.Itoa(i),
 			Line:   row.Line,

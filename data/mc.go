@@ -13,7 +13,7 @@ import (
 // Task names a multiple-choice benchmark layout.
 type Task string
 
-// The multiple-choice tasks DecodeMC understands.
+// The multiple-choice tasks DecodeMC understands, and TaskGSM8K.
 const (
 	// TaskARC reads ARC: Hugging Face (question, choices{text,label},
 	// answerKey), the original release (question{stem,choices[{text,label}]},
@@ -34,6 +34,10 @@ const (
 	// TaskMC reads generic multiple choice (llm-foundry ICL): query,
 	// choices, gold (an index or a letter). The query is used verbatim.
 	TaskMC Task = "mc"
+	// TaskGSM8K names the GSM8K few-shot layout of MathItem's items, for
+	// NewFewShotPool; DecodeMC does not read it (math rows give pairs
+	// through MathPairs).
+	TaskGSM8K Task = "gsm8k"
 )
 
 // MCItem is one multiple-choice question in evaluation form: for each
@@ -484,7 +488,8 @@ func commonWordPrefix(a, b string) int {
 	return n
 }
 
-// FewShotPool draws few-shot examples for multiple-choice items.
+// FewShotPool draws few-shot examples for multiple-choice items and for
+// GSM8K-layout math items (MathItem).
 type FewShotPool struct {
 	items []MCItem
 	// inOrder takes the first examples of the item's subject in file

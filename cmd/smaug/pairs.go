@@ -272,7 +272,8 @@ func writeReport(cmd *cobra.Command, r data.Report, output, statsPath string) er
 
 func newPairsMetaMathCmd() *cobra.Command {
 	var f buildFlags
-	var perExample int
+	var perExample, shots int
+	var fewshotFrom []string
 	cmd := &cobra.Command{
 		Use:   "metamath",
 		Short: "Pairs from step-by-step math solutions with one intermediate result made wrong",
@@ -292,11 +293,26 @@ and near the right value. Solutions without an intermediate calculation are
 skipped and counted in the report. The same --seed gives the same pairs.
 
 Reads MetaMathQA (query, response) and GSM8K (question, answer) layouts; map
-other column names with --field query=COL --field response=COL.`,
+other column names with --field query=COL --field response=COL.
+
+--shots N --fewshot-from FILE writes prompts in the lm-evaluation-harness
+GSM8K few-shot layout (the Open LLM Leaderboard's 5-shot GSM8K): N examples
+from FILE, each "Question: " + question + "\nAnswer: " + its full solution,
+joined by blank lines, then a blank line and "Question: " + the question +
+"\nAnswer:"; completions are " " + solution. The examples are drawn as
+"smaug pairs arc --shots" draws them: a sample seeded by --seed and the
+row's id, never the row itself (the same question in FILE is skipped). Such
+rows hold the whole formatted prompt: train them with the raw template
+(smaug train's default), as the multiple-choice builders' rows are;
+--prompt-template other than raw is refused with --shots, since it would
+wrap the few-shot context a second time.`,
 		Example: `  smaug pairs metamath --input gsm8k/train.jsonl --output gsm8k_dpo.jsonl
   smaug pairs metamath --input MetaMathQA-395K.json --output metamath_dpo.parquet \
       --per-example 2 --eval-fraction 0.0025 --seed 7
-  smaug pairs metamath --input mine.parquet --field query=problem --field response=solution --output -`,
+  smaug pairs metamath --input mine.parquet --field query=problem --field response=solution --output -
+  # 5-shot GSM8K prompts, examples from the same file (never the row itself):
+  smaug pairs metamath --input gsm8k/train.jsonl --output gsm8k_5shot_dpo.jsonl \
+      --shots 5 --fewshot-from gsm8k/train.jsonl --seed 1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fields, err := data.ParseFieldMap(f.fields)
@@ -306,7 +322,22 @@ other column names with --field query=COL --field response=COL.`,
 			if perExample < 1 {
 				return fmt.Errorf("--per-example %d: want at least 1", perExample)
 			}
-			opts := data.MathOptions{Fields: fields, PerExample: perExample, Seed: f.seed}
+			if shots < 0 {
+				return fmt.Errorf("--shots %d: want at least 0", shots)
+			}
+			if shots > 0 && len(fewshotFrom) == 0 {
+				return fmt.Errorf("--shots %d needs --fewshot-from", shots)
+			}
+			if shots > 0 && f.template != "" && f.template != "raw" {
+				return fmt.Errorf("--shots %d writes prompts in the GSM8K few-shot layout already; --prompt-template %q would format them again (leave it raw)", shots, f.template)
+			}
+			pool, err := loadFewShot(data.TaskGSM8K, fewshotFrom, func(row data.Row) (data.MCItem, error) {
+				return data.MathItem(row, fields)
+			}, f.skipBad, cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			opts := data.MathOptions{Fields: fields, PerExample: perExample, Seed: f.seed, Shots: shots, FewShot: pool}
 			return runBuild(cmd, "metamath", &f, func(row data.Row) ([]data.Pair, string, error) {
 				return data.MathPairs(row, opts)
 			})
@@ -314,6 +345,8 @@ other column names with --field query=COL --field response=COL.`,
 	}
 	f.register(cmd)
 	cmd.Flags().IntVar(&perExample, "per-example", 1, "pairs per solution, each corrupting a different calculation while there are enough")
+	cmd.Flags().IntVar(&shots, "shots", 0, "few-shot examples in each prompt (GSM8K layout; needs --fewshot-from)")
+	cmd.Flags().StringArrayVar(&fewshotFrom, "fewshot-from", nil, "file(s) (or globs) the few-shot examples come from, e.g. GSM8K train")
 	return cmd
 }
 
@@ -372,7 +405,9 @@ start of both completions, as the harness moves it to the continuation.`,
 			if shots > 0 && len(fewshotFrom) == 0 {
 				return fmt.Errorf("--shots %d needs --fewshot-from", shots)
 			}
-			pool, err := loadFewShot(t.task, fewshotFrom, opts, f.skipBad, cmd.InOrStdin())
+			pool, err := loadFewShot(t.task, fewshotFrom, func(row data.Row) (data.MCItem, error) {
+				return data.DecodeMC(t.task, row, opts)
+			}, f.skipBad, cmd.InOrStdin())
 			if err != nil {
 				return err
 			}
@@ -394,7 +429,9 @@ start of both completions, as the harness moves it to the continuation.`,
 	return cmd
 }
 
-func loadFewShot(task data.Task, files []string, opts data.MCOptions, skipBad bool, stdin io.Reader) (*data.FewShotPool, error) {
+// loadFewShot reads the few-shot examples of files (globs allowed) with
+// decode; with skipBad, rows decode rejects as bad input are left out.
+func loadFewShot(task data.Task, files []string, decode func(data.Row) (data.MCItem, error), skipBad bool, stdin io.Reader) (*data.FewShotPool, error) {
 	if len(files) == 0 {
 		return nil, nil
 	}
@@ -409,7 +446,7 @@ func loadFewShot(task data.Task, files []string, opts data.MCOptions, skipBad bo
 			return nil, fmt.Errorf("few-shot examples: %w", err)
 		}
 		for _, row := range rows {
-			it, err := data.DecodeMC(task, row, opts)
+			it, err := decode(row)
 			if err != nil {
 				var re *data.RowError
 				if skipBad && errors.As(err, &re) {

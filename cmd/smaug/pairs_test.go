@@ -163,3 +163,46 @@ func TestPairsBadRows(t *testing.T) {
 		t.Errorf("report examples %d pairs %d skipped %v, want 3, 1, %v", r.Examples, r.Pairs, r.Skipped, want)
 	}
 }
+
+// TestPairsMetaMathFewShot: --shots 1 --fewshot-from over the input file
+// itself gives each row the other row as its example, in the GSM8K layout
+// written out by hand, and the flag combinations that cannot work fail.
+func TestPairsMetaMathFewShot(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "train.jsonl")
+	rows := `{"question": "A?", "answer": "3 * 4 = <<3*4=12>>12, 12 + 1 = <<12+1=13>>13\n#### 13"}` + "\n" +
+		`{"question": "B?", "answer": "2 * 5 = <<2*5=10>>10, 10 - 1 = <<10-1=9>>9\n#### 9"}` + "\n"
+	if err := os.WriteFile(in, []byte(rows), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runPairs(t, "", "metamath", "--input", in, "--output", "-", "--shots", "1", "--fewshot-from", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"Question: B?\nAnswer: 2 * 5 = <<2*5=10>>10, 10 - 1 = <<10-1=9>>9\n#### 9\n\nQuestion: A?\nAnswer:",
+		"Question: A?\nAnswer: 3 * 4 = <<3*4=12>>12, 12 + 1 = <<12+1=13>>13\n#### 13\n\nQuestion: B?\nAnswer:",
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("%d pairs, want %d:\n%s", len(lines), len(want), out)
+	}
+	for i, l := range lines {
+		var p struct{ Prompt, Chosen, Rejected string }
+		if err := json.Unmarshal([]byte(l), &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Prompt != want[i] || !strings.HasPrefix(p.Chosen, " ") || !strings.HasPrefix(p.Rejected, " ") || p.Chosen == p.Rejected {
+			t.Errorf("pair %d: %+v; want prompt %q and completions starting with a space", i, p, want[i])
+		}
+	}
+	for _, bad := range [][]string{
+		{"--shots", "1"},
+		{"--shots", "1", "--fewshot-from", in, "--prompt-template", "gsm8k"},
+		{"--shots", "-1"},
+	} {
+		if _, err := runPairs(t, "", append([]string{"metamath", "--input", in, "--output", "-"}, bad...)...); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
+	}
+}
