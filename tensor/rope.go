@@ -89,17 +89,8 @@ func RoPE(tp *Tape, x *Tensor, heads int, tbl *RopeTable, pos []int) *Tensor {
 		if y.Grad == nil {
 			return
 		}
-		// Inverse rotation (angle −θ), written or accumulated into gx.
-		gx, fresh := tp.gradRaw(x)
-		if fresh {
-			rotate(y.Grad, gx, rows, heads, hd, half, pos, cos, sin, -1)
-			return
-		}
-		tmp := tp.allocRaw(len(y.Grad))
-		rotate(y.Grad, tmp, rows, heads, hd, half, pos, cos, sin, -1)
-		for i, v := range tmp {
-			gx[i] += v
-		}
+		// Inverse rotation (angle −θ), written or accumulated into x.Grad.
+		unrotateInto(tp, x, y.Grad, rows, heads, hd, half, pos, cos, sin)
 	})
 	return y
 }
@@ -135,16 +126,7 @@ func RoPEInPlace(tp *Tape, x *Tensor, heads int, tbl *RopeTable, pos []int) *Ten
 			rotate(y.Grad, y.Grad, rows, heads, hd, half, pos, cos, sin, -1)
 			return
 		}
-		gx, fresh := tp.gradRaw(x)
-		if fresh {
-			rotate(y.Grad, gx, rows, heads, hd, half, pos, cos, sin, -1)
-			return
-		}
-		tmp := tp.allocRaw(len(y.Grad))
-		rotate(y.Grad, tmp, rows, heads, hd, half, pos, cos, sin, -1)
-		for i, v := range tmp {
-			gx[i] += v
-		}
+		unrotateInto(tp, x, y.Grad, rows, heads, hd, half, pos, cos, sin)
 	})
 	return y
 }
@@ -167,4 +149,20 @@ func rotate(src, dst []float32, rows, heads, hd, half int, pos []int, cos, sin [
 			}
 		}
 	})
+}
+
+// unrotateInto applies the inverse rotation (angle −θ) to the output
+// gradient g and writes it into x's gradient, or adds it there when x
+// already has one: RoPE's backward.
+func unrotateInto(tp *Tape, x *Tensor, g []float32, rows, heads, hd, half int, pos []int, cos, sin []float32) {
+	gx, fresh := tp.gradRaw(x)
+	if fresh {
+		rotate(g, gx, rows, heads, hd, half, pos, cos, sin, -1)
+		return
+	}
+	tmp := tp.allocRaw(len(g))
+	rotate(g, tmp, rows, heads, hd, half, pos, cos, sin, -1)
+	for i, v := range tmp {
+		gx[i] += v
+	}
 }
